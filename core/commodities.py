@@ -1,0 +1,99 @@
+"""Commodity lists: parsing, unknown values and harmonisation (METHOD.md, Data model)."""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Mapping, Optional
+
+#: Tokens that mean "unknown" (compared trimmed and case-folded).
+UNKNOWN_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+
+_SEPARATORS = re.compile(r"[,;]")
+
+
+def normalise_key(name: str) -> str:
+    """The identity of a commodity name: trimmed, inner whitespace collapsed, case-folded."""
+    return " ".join(str(name).split()).casefold()
+
+
+def _prepare_table(harmonisation: Optional[Mapping[str, str]]):
+    if not harmonisation:
+        return {}
+    table = {}
+    for raw, harmonised in harmonisation.items():
+        if raw is None:
+            continue
+        table[normalise_key(raw)] = "" if harmonised is None else str(harmonised).strip()
+    return table
+
+
+def split_tokens(text) -> list:
+    """The raw names of a comma (or semicolon) separated list, trimmed; unknown values removed."""
+    if text is None:
+        return []
+    if isinstance(text, float) and text != text:  # NaN from a numeric column
+        return []
+    out = []
+    for token in _SEPARATORS.split(str(text)):
+        token = " ".join(token.split())
+        if token.casefold() not in UNKNOWN_TOKENS:
+            out.append(token)
+    return out
+
+
+def parse_commodities(text, harmonisation: Optional[Mapping[str, str]] = None) -> tuple:
+    """Harmonised commodity names of one attribute value, sorted by identity, without duplicates.
+
+    ``harmonisation`` maps raw names to harmonised names (keys compared trimmed and case-folded);
+    names not in it are kept trimmed; a name mapped to an empty value is not a commodity and is
+    dropped; a harmonised value may itself be a list ("Lead, Zinc").
+
+    >>> parse_commodities(" Gold, copper ;NA", {"copper": "Copper"})
+    ('Copper', 'Gold')
+    """
+    table = _prepare_table(harmonisation)
+    return _parse(text, table)
+
+
+def _parse(text, table) -> tuple:
+    names = {}
+    for token in split_tokens(text):
+        mapped = table.get(token.casefold(), token) if table else token
+        for name in split_tokens(mapped) if mapped != token else [token]:
+            key = name.casefold()
+            if key not in names or name < names[key]:
+                names[key] = name
+    return tuple(names[k] for k in sorted(names))
+
+
+class Vocabulary:
+    """Commodity names seen in a data set, as integer codes.
+
+    Two names that differ only in case are one commodity; its display name is the table's
+    harmonised name, or else the spelling that sorts first, so the result does not depend on the
+    order of the features.
+    """
+
+    def __init__(self, harmonisation: Optional[Mapping[str, str]] = None):
+        self._table = _prepare_table(harmonisation)
+        self._display = {}
+
+    def parse(self, text) -> tuple:
+        """Keys (case-folded names) of one attribute value; remembers display names."""
+        names = _parse(text, self._table)
+        for name in names:
+            key = name.casefold()
+            old = self._display.get(key)
+            if old is None or name < old:
+                self._display[key] = name
+        return tuple(n.casefold() for n in names)
+
+    def freeze(self):
+        """Sorted display names and a key -> code mapping."""
+        keys = sorted(self._display, key=lambda k: (self._display[k].casefold(), self._display[k]))
+        return [self._display[k] for k in keys], {k: i for i, k in enumerate(keys)}
+
+
+def join_names(names: Iterable[str]) -> Optional[str]:
+    """Sorted, comma-separated names; None for an empty set."""
+    names = sorted(names, key=lambda s: (s.casefold(), s))
+    return ",".join(names) if names else None

@@ -1,0 +1,222 @@
+"""Turning user features (shapely geometries in lon/lat + attributes) into the engine's elements.
+
+An *element* is one polygon feature (a Polygon or MultiPolygon) or one point: a MultiPoint gives
+one element per part, each keeping its parent's id. Elements are sorted canonically (polygons
+first, then by feature id and part), so results do not depend on input order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import shapely
+
+from .commodities import Vocabulary
+from .errors import InputError
+from .geodesy import bounds_centres, geodesic_area_m2, unwrapped_bounds
+
+POLYGON, POINT = 0, 1
+LAYER_NAMES = {POLYGON: "polygons", POINT: "points"}
+_POLY_TYPES = {"Polygon", "MultiPolygon"}
+_POINT_TYPES = {"Point", "MultiPoint"}
+
+
+@dataclass
+class Features:
+    """Elements ready for clustering, in canonical order (see module docstring)."""
+
+    kind: np.ndarray          # int8: POLYGON or POINT
+    feature_id: np.ndarray    # int64: the caller's id
+    part: np.ndarray          # int32: part number of a MultiPoint (0 otherwise)
+    index: np.ndarray         # int64: position of the feature in the caller's list
+    geoms: np.ndarray         # shapely geometries, lon/lat
+    area_m2: np.ndarray       # float64, 0 for points
+    bounds: np.ndarray        # (n, 4) lon/lat boxes, longitudes unwrapped across ±180
+    ref_lon: np.ndarray       # box centre, [-180, 180)
+    ref_lat: np.ndarray
+    primary: sp.csr_matrix    # (n, n_commodities) bool: primary commodities of points
+    commodities: sp.csr_matrix  # (n, n_commodities) bool: all commodities (primary included)
+    names: list               # display name per commodity code
+    dropped: list = field(default_factory=list)  # (layer, feature_id, reason)
+
+    def __len__(self):
+        return len(self.kind)
+
+    @property
+    def n_polygons(self):
+        return int(np.count_nonzero(self.kind == POLYGON))
+
+    @property
+    def n_points(self):
+        return int(np.count_nonzero(self.kind == POINT))
+
+
+def _as_list(values, n, what):
+    if values is None:
+        return [None] * n
+    values = list(values)
+    if len(values) != n:
+        raise InputError(f"{what} has {len(values)} values for {n} features; give one per feature.")
+    return values
+
+
+def _ids(ids, n, layer):
+    if ids is None:
+        return np.arange(n, dtype=np.int64)
+    ids = list(ids)
+    if len(ids) != n:
+        raise InputError(f"The {layer} layer has {n} geometries but {len(ids)} ids; give one id per feature.")
+    try:
+        return np.asarray(ids, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"The {layer} layer's feature ids must be integers.") from None
+
+
+def _check_geoms(geoms, ids, layer, allowed):
+    """Geometry array, mask of usable ones; drops (id, reason) for null and empty ones."""
+    arr = np.empty(len(geoms), dtype=object)
+    arr[:] = list(geoms)
+    dropped = []
+    keep = np.ones(len(arr), dtype=bool)
+    for i, g in enumerate(arr):
+        if g is None:
+            keep[i] = False
+            dropped.append((layer, int(ids[i]), "null geometry"))
+            continue
+        if not isinstance(g, shapely.Geometry):
+            raise InputError(f"The {layer} layer's feature {ids[i]} is not a shapely geometry ({type(g).__name__}).")
+    if keep.any():
+        sub = arr[keep]
+        types = shapely.get_type_id(sub)
+        names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
+                          "MultiLineString", "MultiPolygon", "GeometryCollection"])
+        bad = ~np.isin(names[np.clip(types, 0, 7)], list(allowed))
+        if bad.any():
+            j = np.flatnonzero(keep)[np.flatnonzero(bad)[0]]
+            raise InputError(
+                f"The {layer} layer's feature {ids[j]} is a {arr[j].geom_type}; "
+                f"the {layer} layer takes only {' and '.join(sorted(allowed))} geometries.")
+        empty = shapely.is_empty(sub)
+        for j in np.flatnonzero(keep)[empty]:
+            keep[j] = False
+            dropped.append((layer, int(ids[j]), "empty geometry"))
+    return arr, keep, dropped
+
+
+def _check_coordinates(geoms, ids, layer):
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    if len(coords) == 0:
+        return
+    finite = np.isfinite(coords).all(axis=1)
+    if not finite.all():
+        k = np.flatnonzero(~finite)[0]
+        raise InputError(
+            f"The {layer} layer's feature {ids[owner[k]]} has a coordinate that is not a number "
+            f"({coords[k, 0]}, {coords[k, 1]}); fix or remove that feature.")
+    out = (np.abs(coords[:, 0]) > 180.0 + 1e-9) | (np.abs(coords[:, 1]) > 90.0 + 1e-9)
+    if out.any():
+        k = np.flatnonzero(out)[0]
+        raise InputError(
+            f"The {layer} layer's feature {ids[owner[k]]} has the coordinate "
+            f"({coords[k, 0]}, {coords[k, 1]}) outside longitude -180..180 / latitude -90..90; "
+            f"give lon/lat in degrees (EPSG:4326).")
+
+
+def _incidence(rows, n_rows, n_cols):
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(r) for r in rows])
+    indices = np.fromiter((c for r in rows for c in r), dtype=np.int64, count=int(indptr[-1]))
+    data = np.ones(len(indices), dtype=bool)
+    return sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_cols))
+
+
+def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int]] = None,
+                     polygon_areas: Optional[Sequence[Optional[float]]] = None,
+                     points: Sequence = (), point_ids: Optional[Sequence[int]] = None,
+                     primary: Optional[Sequence[Optional[str]]] = None,
+                     commodities: Optional[Sequence[Optional[str]]] = None,
+                     harmonisation: Optional[Mapping[str, str]] = None) -> Features:
+    """Check and convert features for :func:`cluster_mines` (see core/API.md).
+
+    Raises :class:`InputError` with one sentence naming the layer, feature id and value for bad
+    input. Null and empty geometries are dropped and listed in ``Features.dropped``.
+    """
+    polygons = list(polygons) if polygons is not None else []
+    points = list(points) if points is not None else []
+    pid = _ids(polygon_ids, len(polygons), "polygons")
+    qid = _ids(point_ids, len(points), "points")
+    areas_in = _as_list(polygon_areas, len(polygons), "The polygon area list")
+    primary = _as_list(primary, len(points), "The primary commodity list")
+    commodities = _as_list(commodities, len(points), "The commodity list")
+
+    pg, pkeep, dropped = _check_geoms(polygons, pid, "polygons", _POLY_TYPES)
+    qg, qkeep, qdropped = _check_geoms(points, qid, "points", _POINT_TYPES)
+    dropped += qdropped
+    _check_coordinates(pg[pkeep], pid[pkeep], "polygons")
+    _check_coordinates(qg[qkeep], qid[qkeep], "points")
+
+    # Polygon areas: given values checked, missing ones computed on the sphere.
+    p_index = np.flatnonzero(pkeep)
+    area = np.empty(len(p_index))
+    missing = []
+    for k, i in enumerate(p_index):
+        a = areas_in[i]
+        if a is None:
+            missing.append(k)
+            continue
+        try:
+            a = float(a)
+        except (TypeError, ValueError):
+            raise InputError(f"The polygons layer's feature {pid[i]} has the area {a!r}, which is not a number.") from None
+        if not np.isfinite(a) or a < 0:
+            raise InputError(
+                f"The polygons layer's feature {pid[i]} has the area {a} m²; areas must be finite and not negative.")
+        area[k] = a
+    if missing:
+        missing = np.asarray(missing)
+        area[missing] = geodesic_area_m2(pg[p_index[missing]])
+
+    # Points: one element per non-empty part.
+    q_index = np.flatnonzero(qkeep)
+    parts, owner = shapely.get_parts(qg[q_index], return_index=True)
+    nonempty = ~shapely.is_empty(parts)
+    parts, owner = parts[nonempty], owner[nonempty]
+    part_no = np.zeros(len(owner), dtype=np.int32)
+    if len(owner):
+        starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+        part_no = (np.arange(len(owner)) - np.repeat(starts, np.diff(np.r_[starts, len(owner)]))).astype(np.int32)
+
+    vocab = Vocabulary(harmonisation)
+    prim_keys = [vocab.parse(primary[i]) for i in q_index]
+    all_keys = [tuple(sorted(set(p) | set(vocab.parse(commodities[i]))))
+                for p, i in zip(prim_keys, q_index)]
+    names, code = vocab.freeze()
+
+    n_p, n_q = len(p_index), len(parts)
+    kind = np.r_[np.full(n_p, POLYGON, np.int8), np.full(n_q, POINT, np.int8)]
+    feature_id = np.r_[pid[p_index], qid[q_index][owner]].astype(np.int64)
+    part = np.r_[np.zeros(n_p, np.int32), part_no]
+    index = np.r_[p_index, q_index[owner]].astype(np.int64)
+    geoms = np.concatenate([pg[p_index], parts]) if n_p + n_q else np.empty(0, dtype=object)
+    areas = np.r_[area, np.zeros(n_q)]
+    prim_rows = [()] * n_p + [tuple(code[k] for k in prim_keys[o]) for o in owner]
+    all_rows = [()] * n_p + [tuple(code[k] for k in all_keys[o]) for o in owner]
+
+    # Canonical order: kind, id, part, then geometry bytes for duplicate ids.
+    order = np.lexsort((part, feature_id, kind))
+    dup = (np.diff(kind[order]) == 0) & (np.diff(feature_id[order]) == 0) & (np.diff(part[order]) == 0)
+    if dup.any():
+        wkb = shapely.to_wkb(geoms)
+        order = np.array(sorted(range(len(kind)), key=lambda i: (kind[i], feature_id[i], part[i], wkb[i], index[i])),
+                         dtype=np.int64)
+    geoms = geoms[order]
+    bounds = unwrapped_bounds(geoms) if len(geoms) else np.zeros((0, 4))
+    ref_lon, ref_lat = bounds_centres(bounds)
+    prim = _incidence([prim_rows[i] for i in order], len(order), len(names))
+    comm = _incidence([all_rows[i] for i in order], len(order), len(names))
+    return Features(kind=kind[order], feature_id=feature_id[order], part=part[order],
+                    index=index[order], geoms=geoms, area_m2=areas[order], bounds=bounds,
+                    ref_lon=ref_lon, ref_lat=ref_lat, primary=prim, commodities=comm,
+                    names=names, dropped=dropped)
