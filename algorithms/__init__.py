@@ -1,0 +1,1 @@
+"""QGIS Processing wrappers around core (thin: read parameters, convert, call core, write)."""

@@ -1,0 +1,561 @@
+"""Processing algorithm "Cluster mine features (local optimum)": a thin wrapper around core.
+
+Reads the two layers, transforms them to EPSG:4326, calls ``core.cluster_mines`` and writes
+the outputs in the input layers' CRS. Nothing scientific happens here.
+"""
+import os
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsCsException,
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingMultiStepFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtGui import QIcon
+
+from . import compat
+from .deps_loader import deps
+from . import styles
+
+PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _text(value):
+    """An attribute value as str, or None for NULL."""
+    if value is None:
+        return None
+    if hasattr(value, "isNull") and value.isNull():
+        return None
+    return str(value)
+
+
+def _number(value):
+    if value is None or (hasattr(value, "isNull") and value.isNull()):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
+    POLYGONS = "POLYGONS"
+    POINTS = "POINTS"
+    PRIMARY_FIELD = "PRIMARY_FIELD"
+    COMMODITIES_FIELD = "COMMODITIES_FIELD"
+    AREA_FIELD = "AREA_FIELD"
+    H_LIMIT = "H_LIMIT"
+    THRESHOLD_STEP = "THRESHOLD_STEP"
+    MAX_THRESHOLD = "MAX_THRESHOLD"
+    METHOD = "METHOD"
+    WEIGHT = "WEIGHT"
+    FORMULA = "FORMULA"
+    OUTPUT_POLYGONS = "OUTPUT_POLYGONS"
+    OUTPUT_POINTS = "OUTPUT_POINTS"
+    OUTPUT_CLUSTERS = "OUTPUT_CLUSTERS"
+    OUTPUT_SENSITIVITY = "OUTPUT_SENSITIVITY"
+    OUTPUT_PLOT = "OUTPUT_PLOT"
+    OUTPUT_HISTOGRAM = "OUTPUT_HISTOGRAM"
+    MAX_THRESHOLD_M = "MAX_THRESHOLD_M"
+    GLOBAL_THRESHOLD_M = "GLOBAL_THRESHOLD_M"
+    AREA_UNASSIGNED_PCT = "AREA_UNASSIGNED_PCT"
+    AREA_MULTI_PCT = "AREA_MULTI_PCT"
+    N_CLUSTERS = "N_CLUSTERS"
+
+    METHODS = ("local", "global")
+    FORMULAS = ("eq1", "r")
+
+    # ---- identity -------------------------------------------------------------------------
+    def name(self):
+        return "clusterlocaloptimum"
+
+    def displayName(self):  # noqa: N802
+        return "Cluster mine features (local optimum)"
+
+    def group(self):
+        return "Clustering"
+
+    def groupId(self):  # noqa: N802
+        return "clustering"
+
+    def icon(self):
+        return QIcon(os.path.join(PLUGIN_DIR, "resources", "icon.svg"))
+
+    def shortHelpString(self):  # noqa: N802
+        return (
+            "Links mining land-use polygons with mine inventory points by exact geodesic single "
+            "linkage and assigns each polygon the primary commodities of its cluster "
+            "(Maus et al. 2025).<br><br>"
+            "Features closer than the pre-grouping limit form groups. Within a group, clusters at "
+            "each candidate threshold (multiples of the threshold step) are scored by the Pareto "
+            "distance of the paper's Eq. 1 between the unassigned area share and the share of area "
+            "with several primary commodities (weight w for the latter). With the local method, "
+            "the clusters at the largest allowed threshold H_max are processing groups, each with "
+            "its own best threshold; H_max itself is chosen the same way unless you fix it. "
+            "Distances are metres on the Earth whatever the layer CRS.<br><br>"
+            "<b>Outputs</b>: polygons and points with cluster_id, threshold_m, "
+            "primary_commodities, commodities, status (assigned / unassigned / multiple) and "
+            "area_m2; one multipolygon per cluster; the sensitivity table (global curve over h, "
+            "local curve over H_max); the Pareto plot (paper Fig. 4b) and a histogram of the "
+            "chosen local thresholds (Fig. A.11). Dropped empty or null geometries are listed "
+            "in the log.<br><br>Needs the Python package shapely 2 (see the plugin README)."
+        )
+
+    def createInstance(self):  # noqa: N802
+        return ClusterLocalOptimumAlgorithm()
+
+    def canExecute(self):  # noqa: N802
+        message = deps.missing_message()
+        return (not message, message)
+
+    # ---- parameters -----------------------------------------------------------------------
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.POLYGONS, "Mining land-use polygons", [QgsProcessing.TypeVectorPolygon]))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.POINTS, "Mine points (with commodities)", [QgsProcessing.TypeVectorPoint]))
+        self.addParameter(QgsProcessingParameterField(
+            self.PRIMARY_FIELD, "Primary commodity field (comma lists allowed)",
+            defaultValue="primary_commodity", parentLayerParameterName=self.POINTS,
+            type=QgsProcessingParameterField.String,
+            # QGIS 3.22 rejects an absent value of a required field parameter even when it has a
+            # default; marked optional so the default works, processAlgorithm still requires it.
+            optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.COMMODITIES_FIELD, "All commodities field (comma list)",
+            defaultValue="commodities", parentLayerParameterName=self.POINTS,
+            type=QgsProcessingParameterField.String, optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.AREA_FIELD, "Polygon area field (m²; empty = geodesic area)",
+            parentLayerParameterName=self.POLYGONS,
+            type=QgsProcessingParameterField.Numeric, optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.H_LIMIT, "Pre-grouping limit (m)", QgsProcessingParameterNumber.Double,
+            defaultValue=20000.0, minValue=0.0))
+        step = QgsProcessingParameterNumber(
+            self.THRESHOLD_STEP, "Threshold step (m; candidates are its multiples up to the limit)",
+            QgsProcessingParameterNumber.Double, defaultValue=1000.0, minValue=0.0)
+        self.addParameter(step)
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MAX_THRESHOLD, "Largest allowed threshold H_max (m; empty = meta-optimised)",
+            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.METHOD, "Method",
+            options=["Local optimum per processing group", "One global threshold"],
+            defaultValue=0))
+        weight = QgsProcessingParameterNumber(
+            self.WEIGHT, "Weight w of the multiple-commodity area (0..1)",
+            QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0, maxValue=1.0)
+        weight.setFlags(weight.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(weight)
+        formula = QgsProcessingParameterEnum(
+            self.FORMULA, "Pareto distance",
+            options=["Paper's Eq. 1", "Published R code (a/max(a) + (b/max(b))²)"],
+            defaultValue=0)
+        formula.setFlags(formula.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(formula)
+
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_POLYGONS, "Clustered polygons", QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_POINTS, "Clustered points", QgsProcessing.TypeVectorPoint))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_CLUSTERS, "Clusters", QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_SENSITIVITY, "Sensitivity table", QgsProcessing.TypeVector))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_PLOT, "Pareto plot", "PNG files (*.png);;SVG files (*.svg)",
+            optional=True, createByDefault=True))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_HISTOGRAM, "Histogram of chosen thresholds",
+            "PNG files (*.png);;SVG files (*.svg)", optional=True, createByDefault=True))
+
+        self.addOutput(QgsProcessingOutputNumber(self.MAX_THRESHOLD_M, "H_max used (m)"))
+        self.addOutput(QgsProcessingOutputNumber(self.GLOBAL_THRESHOLD_M,
+                                                 "Global optimum threshold (m)"))
+        self.addOutput(QgsProcessingOutputNumber(self.AREA_UNASSIGNED_PCT, "Unassigned area (%)"))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.AREA_MULTI_PCT, "Area with several primary commodities (%, may exceed 100)"))
+        self.addOutput(QgsProcessingOutputNumber(self.N_CLUSTERS, "Number of clusters"))
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _source(self, parameters, name, context):
+        source = self.parameterAsSource(parameters, name, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, name))
+        return source
+
+    @staticmethod
+    def _layer_name(parameters, name, source):
+        try:
+            return source.sourceName() or str(parameters.get(name))
+        except Exception:  # older/odd sources
+            return str(parameters.get(name))
+
+    def _field(self, parameters, name, context, source, layer_label, layer_name, param_label,
+               optional=False):
+        value = parameters.get(name)
+        if value is None or value == "" or value == []:
+            if optional:
+                return None
+        fields = self.parameterAsFields(parameters, name, context)
+        if not fields:
+            if optional:
+                return None
+            raise QgsProcessingException(
+                f"No field was chosen in '{param_label}'; choose the column of the {layer_label} "
+                f"layer '{layer_name}' that holds it.")
+        field = fields[0]
+        if source.fields().lookupField(field) < 0:
+            raise QgsProcessingException(
+                f"The {layer_label} layer '{layer_name}' has no '{field}' field; choose the right "
+                f"column in '{param_label}'.")
+        return field
+
+    @staticmethod
+    def _check_geometry_type(source, expected, layer_label, layer_name):
+        gtype = QgsWkbTypes.geometryType(source.wkbType())
+        if gtype not in (expected, QgsWkbTypes.UnknownGeometry):
+            names = {QgsWkbTypes.PointGeometry: "point", QgsWkbTypes.LineGeometry: "line",
+                     QgsWkbTypes.PolygonGeometry: "polygon", QgsWkbTypes.NullGeometry: "no"}
+            raise QgsProcessingException(
+                f"The {layer_label} layer '{layer_name}' has {names.get(gtype, 'unknown')} "
+                f"geometries, but {names[expected]} geometries are needed; choose a "
+                f"{names[expected]} layer in '{layer_label.capitalize()}'.")
+
+    @staticmethod
+    def _read(source, transform, feedback, layer_label, layer_name, expected, want):
+        """Features of `source` -> (ids, QgsGeometry list in EPSG:4326, attribute dict by id).
+
+        Returns None when cancelled. `want`: field names whose values are collected.
+        """
+        ids, geoms, originals = [], [], {}
+        total = source.featureCount() or 1
+        for i, f in enumerate(source.getFeatures(QgsFeatureRequest())):
+            if feedback.isCanceled():
+                return None
+            fid = f.id()
+            ids.append(fid)
+            g = f.geometry()
+            originals[fid] = QgsFeature(f)
+            if g is None or g.isNull() or g.isEmpty():
+                geoms.append(None)
+            else:
+                if g.type() != expected:
+                    raise QgsProcessingException(
+                        f"Feature {fid} of the {layer_label} layer '{layer_name}' is a "
+                        f"{QgsWkbTypes.displayString(g.wkbType())}, not a "
+                        f"{'point' if expected == QgsWkbTypes.PointGeometry else 'polygon'}; "
+                        "remove it or choose another layer.")
+                g = type(g)(g)
+                if transform is not None:
+                    try:
+                        g.transform(transform)
+                    except QgsCsException as exc:
+                        raise QgsProcessingException(
+                            f"Feature {fid} of the {layer_label} layer '{layer_name}' cannot be "
+                            f"transformed to longitude/latitude ({exc}); fix its geometry or "
+                            "the layer CRS.")
+                geoms.append(g)
+            if i % 1000 == 0:
+                feedback.setProgress(100.0 * i / total)
+        return ids, geoms, originals
+
+    # ---- run ------------------------------------------------------------------------------
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        message = deps.missing_message()  # qgis_process never calls canExecute()
+        if message:
+            raise QgsProcessingException(message)
+        from ..core import Cancelled, InputError, cluster_mines, prepare_features
+        from ..core import CLUSTER_FIELDS, FEATURE_FIELDS, SENSITIVITY_FIELDS
+        from ..core import plots
+
+        polys = self._source(parameters, self.POLYGONS, context)
+        points = self._source(parameters, self.POINTS, context)
+        poly_name = self._layer_name(parameters, self.POLYGONS, polys)
+        point_name = self._layer_name(parameters, self.POINTS, points)
+        self._check_geometry_type(polys, QgsWkbTypes.PolygonGeometry, "polygons", poly_name)
+        self._check_geometry_type(points, QgsWkbTypes.PointGeometry, "points", point_name)
+        for src, label, lname in ((polys, "polygons", poly_name), (points, "points", point_name)):
+            if src.featureCount() == 0:
+                raise QgsProcessingException(
+                    f"The {label} layer '{lname}' has no features; choose a layer with "
+                    f"{label} in it.")
+        primary_field = self._field(parameters, self.PRIMARY_FIELD, context, points, "points",
+                                    point_name, "Primary commodity field")
+        commodities_field = self._field(parameters, self.COMMODITIES_FIELD, context, points,
+                                        "points", point_name, "All commodities field",
+                                        optional=True)
+        area_field = self._field(parameters, self.AREA_FIELD, context, polys, "polygons",
+                                 poly_name, "Polygon area field", optional=True)
+
+        h_limit = self.parameterAsDouble(parameters, self.H_LIMIT, context)
+        step = self.parameterAsDouble(parameters, self.THRESHOLD_STEP, context)
+        raw_max = parameters.get(self.MAX_THRESHOLD)
+        max_threshold = (None if raw_max is None or str(raw_max).strip() in ("", "None")
+                         else self.parameterAsDouble(parameters, self.MAX_THRESHOLD, context))
+        method = self.METHODS[self.parameterAsEnum(parameters, self.METHOD, context)]
+        weight = self.parameterAsDouble(parameters, self.WEIGHT, context)
+        formula = self.FORMULAS[self.parameterAsEnum(parameters, self.FORMULA, context)]
+        if h_limit <= 0:
+            raise QgsProcessingException(
+                f"The pre-grouping limit must be more than 0 m, got {h_limit:g} m.")
+        if step <= 0 or step > h_limit:
+            raise QgsProcessingException(
+                f"The threshold step must be more than 0 m and at most the pre-grouping limit "
+                f"({h_limit:g} m), got {step:g} m.")
+
+        steps = QgsProcessingMultiStepFeedback(4, feedback)
+        wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+
+        def transform_for(src, label):
+            crs = src.sourceCrs()
+            if not crs.isValid():
+                feedback.pushWarning(f"The {label} layer has no valid CRS; read as EPSG:4326.")
+                return None
+            if crs == wgs84:
+                return None
+            return QgsCoordinateTransform(crs, wgs84, context.transformContext())
+
+        feedback.pushInfo(f"Reading {polys.featureCount()} polygons from '{poly_name}' and "
+                          f"{points.featureCount()} points from '{point_name}'.")
+        read = self._read(polys, transform_for(polys, "polygons"), feedback, "polygons",
+                          poly_name, QgsWkbTypes.PolygonGeometry, None)
+        if read is None:
+            feedback.pushInfo("Cancelled; no output was written.")
+            return {}
+        poly_ids, poly_geoms, poly_feats = read
+        read = self._read(points, transform_for(points, "points"), feedback, "points",
+                          point_name, QgsWkbTypes.PointGeometry, None)
+        if read is None:
+            feedback.pushInfo("Cancelled; no output was written.")
+            return {}
+        point_ids, point_geoms, point_feats = read
+
+        shp_polys = compat.to_shapely(poly_geoms)
+        shp_points = compat.to_shapely(point_geoms)
+        areas = None
+        if area_field:
+            areas = [_number(poly_feats[fid][area_field]) for fid in poly_ids]
+        primary = [_text(point_feats[fid][primary_field]) for fid in point_ids]
+        commodities = None
+        if commodities_field:
+            commodities = [_text(point_feats[fid][commodities_field]) for fid in point_ids]
+
+        steps.setCurrentStep(1)
+        if feedback.isCanceled():
+            feedback.pushInfo("Cancelled; no output was written.")
+            return {}
+        try:
+            features = prepare_features(
+                polygons=shp_polys, polygon_ids=poly_ids, polygon_areas=areas,
+                points=shp_points, point_ids=point_ids, primary=primary,
+                commodities=commodities)
+            result = cluster_mines(
+                features, h_limit_m=h_limit, threshold_step_m=step,
+                max_threshold_m=max_threshold, method=method, weight=weight, formula=formula,
+                progress=lambda r: steps.setProgress(100.0 * r),
+                should_stop=feedback.isCanceled)
+        except Cancelled:
+            feedback.pushInfo("Cancelled; no output was written.")
+            return {}
+        except InputError as exc:
+            raise QgsProcessingException(str(exc))
+        if feedback.isCanceled():
+            feedback.pushInfo("Cancelled; no output was written.")
+            return {}
+
+        dropped = list(result.dropped)
+        for layer in ("polygons", "points"):
+            ids = [str(fid) for lay, fid, _reason in dropped if lay == layer]
+            if ids:
+                reasons = sorted({reason for lay, _fid, reason in dropped if lay == layer})
+                feedback.pushWarning(
+                    f"Dropped {len(ids)} {layer} feature(s) ({'; '.join(reasons)}): feature ids "
+                    + ", ".join(ids) + ".")
+
+        feedback.pushInfo(
+            f"H_max = {result.max_threshold_m:g} m, global optimum h = "
+            f"{result.global_threshold_m:g} m, {result.n_clusters} clusters, unassigned area "
+            f"{result.area_unassigned_pct:.2f} %, multiple-commodity area "
+            f"{result.area_multi_pct:.2f} % ({method} method, w = {weight:g}, {formula}).")
+
+        # ---- outputs ---------------------------------------------------------------------
+        steps.setCurrentStep(2)
+        outputs = {}
+        poly_fields, poly_keep = _output_fields(polys.fields(), FEATURE_FIELDS, rename_fid=False)
+        sink, outputs[self.OUTPUT_POLYGONS] = self.parameterAsSink(
+            parameters, self.OUTPUT_POLYGONS, context, poly_fields,
+            QgsWkbTypes.multiType(polys.wkbType())
+            if polys.wkbType() != QgsWkbTypes.Unknown else QgsWkbTypes.MultiPolygon,
+            polys.sourceCrs())
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_POLYGONS))
+        if not self._write_elements(sink, result.polygons, poly_feats, poly_fields, poly_keep,
+                                    FEATURE_FIELDS, feedback, parts=False):
+            return {}
+
+        # A multipoint gives one row per part, so an input 'fid' would repeat: keep it renamed.
+        point_fields, point_keep = _output_fields(points.fields(), FEATURE_FIELDS, rename_fid=True)
+        point_type = QgsWkbTypes.singleType(points.wkbType())
+        if QgsWkbTypes.geometryType(point_type) != QgsWkbTypes.PointGeometry:
+            point_type = QgsWkbTypes.Point
+        sink, outputs[self.OUTPUT_POINTS] = self.parameterAsSink(
+            parameters, self.OUTPUT_POINTS, context, point_fields, point_type, points.sourceCrs())
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_POINTS))
+        if not self._write_elements(sink, result.points, point_feats, point_fields, point_keep,
+                                    FEATURE_FIELDS, feedback, parts=True):
+            return {}
+
+        cluster_fields = compat.fields_from_schema(CLUSTER_FIELDS)
+        sink, outputs[self.OUTPUT_CLUSTERS] = self.parameterAsSink(
+            parameters, self.OUTPUT_CLUSTERS, context, cluster_fields, QgsWkbTypes.MultiPolygon,
+            polys.sourceCrs())
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_CLUSTERS))
+        back = None
+        if polys.sourceCrs().isValid() and polys.sourceCrs() != wgs84:
+            back = QgsCoordinateTransform(wgs84, polys.sourceCrs(), context.transformContext())
+        table = result.clusters
+        row_of = {int(cid): i for i, cid in enumerate(table.cluster_id)}
+        for cid, geom in result.cluster_polygons(shp_polys):
+            if feedback.isCanceled():
+                feedback.pushInfo("Cancelled; outputs are incomplete.")
+                return {}
+            i = row_of[int(cid)]
+            f = QgsFeature(cluster_fields)
+            f.setAttributes([_py(getattr(table, name)[i]) for name, _kind in CLUSTER_FIELDS])
+            g = compat.from_shapely(geom, multi=True)
+            if back is not None:
+                g.transform(back)
+            f.setGeometry(g)
+            sink.addFeature(f, QgsFeatureSink.FastInsert)
+
+        sens_fields = compat.fields_from_schema(SENSITIVITY_FIELDS)
+        sink, outputs[self.OUTPUT_SENSITIVITY] = self.parameterAsSink(
+            parameters, self.OUTPUT_SENSITIVITY, context, sens_fields, QgsWkbTypes.NoGeometry,
+            QgsCoordinateReferenceSystem())
+        if sink is None:
+            raise QgsProcessingException(
+                self.invalidSinkError(parameters, self.OUTPUT_SENSITIVITY))
+        for row in result.sensitivity_rows():
+            f = QgsFeature(sens_fields)
+            f.setAttributes([_py(row[name]) for name, _kind in SENSITIVITY_FIELDS])
+            sink.addFeature(f, QgsFeatureSink.FastInsert)
+
+        steps.setCurrentStep(3)
+        plot_path = self.parameterAsFileOutput(parameters, self.OUTPUT_PLOT, context)
+        if plot_path:
+            plots.pareto_plot(result, plot_path)
+            feedback.pushInfo(f"Pareto plot: {plot_path}")
+        outputs[self.OUTPUT_PLOT] = plot_path or None
+        hist_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HISTOGRAM, context)
+        if hist_path:
+            plots.threshold_histogram(result, hist_path)
+            feedback.pushInfo(f"Histogram of chosen thresholds: {hist_path}")
+        outputs[self.OUTPUT_HISTOGRAM] = hist_path or None
+
+        self._style_targets = [(outputs[self.OUTPUT_POLYGONS], "polygons"),
+                               (outputs[self.OUTPUT_CLUSTERS], "clusters"),
+                               (outputs[self.OUTPUT_POINTS], "points")]
+        styles.attach(context, outputs[self.OUTPUT_POLYGONS], "polygons")
+        styles.attach(context, outputs[self.OUTPUT_CLUSTERS], "clusters")
+        styles.attach(context, outputs[self.OUTPUT_POINTS], "points")
+
+        outputs.update({
+            self.MAX_THRESHOLD_M: float(result.max_threshold_m),
+            self.GLOBAL_THRESHOLD_M: float(result.global_threshold_m),
+            self.AREA_UNASSIGNED_PCT: float(result.area_unassigned_pct),
+            self.AREA_MULTI_PCT: float(result.area_multi_pct),
+            self.N_CLUSTERS: int(result.n_clusters),
+        })
+        steps.setProgress(100)
+        return outputs
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802
+        # The sinks are closed now: store the style inside GeoPackage outputs as their default.
+        for dest_id, kind in getattr(self, "_style_targets", []):
+            try:
+                styles.save_default_style(dest_id, kind)
+            except Exception as exc:  # a style is a convenience: never fail the run for it
+                feedback.pushWarning(f"Could not store the default style in {dest_id}: {exc}")
+        return {}
+
+    @staticmethod
+    def _write_elements(sink, table, originals, fields, keep, schema, feedback, parts):
+        """One output feature per core row (per part for points), input attributes first."""
+        n = len(table.feature_id)
+        columns = [getattr(table, name) for name, _kind in schema]
+        part_geoms = {}
+        for i in range(n):
+            if feedback.isCanceled():
+                feedback.pushInfo("Cancelled; outputs are incomplete.")
+                return False
+            fid = int(table.feature_id[i])
+            src = originals[fid]
+            f = QgsFeature(fields)
+            attrs = src.attributes()
+            f.setAttributes([attrs[k] for k in keep] + [_py(c[i]) for c in columns])
+            g = src.geometry()
+            if parts:
+                if fid not in part_geoms:
+                    part_geoms[fid] = (g.asGeometryCollection() if g.isMultipart() else [g])
+                g = part_geoms[fid][int(table.part[i])]
+            else:
+                g = type(g)(g)
+                g.convertToMultiType()
+            f.setGeometry(g)
+            sink.addFeature(f, QgsFeatureSink.FastInsert)
+            if i % 1000 == 0:
+                feedback.setProgress(100.0 * i / max(n, 1))
+        return True
+
+
+def _output_fields(base, schema, rename_fid):
+    """Input fields (minus names the schema adds, which it replaces) + the schema's fields.
+
+    Returns (QgsFields, indices of the kept input fields). With `rename_fid`, an input field
+    named 'fid' is kept as 'input_fid' (GeoPackage treats 'fid' as the unique feature id).
+    """
+    added = {name.lower() for name, _kind in schema}
+    fields, keep = QgsFields(), []
+    for i, f in enumerate(base):
+        if f.name().lower() in added:
+            continue
+        f = QgsField(f)
+        if rename_fid and f.name().lower() == "fid":
+            f.setName("input_fid")
+        if fields.append(f):
+            keep.append(i)
+    for name, kind in schema:
+        fields.append(compat.make_field(name, kind))
+    return fields, keep
+
+
+def _py(value):
+    """numpy scalar / None -> plain Python value for QgsFeature.setAttributes."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value

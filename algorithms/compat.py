@@ -1,0 +1,51 @@
+"""Version shims and QGIS <-> shapely conversion: the only place that checks QGIS versions."""
+from qgis.core import Qgis, QgsField, QgsFields, QgsGeometry
+
+
+def _field_type(kind):
+    if Qgis.QGIS_VERSION_INT >= 33800:  # QgsField accepts QMetaType from 3.38
+        from qgis.PyQt.QtCore import QMetaType
+
+        return {"int": QMetaType.Type.Int, "double": QMetaType.Type.Double,
+                "string": QMetaType.Type.QString}[kind]
+    from qgis.PyQt.QtCore import QVariant  # 3.22 rejects QMetaType; 3.38+ warns on QVariant
+
+    return {"int": QVariant.Int, "double": QVariant.Double, "string": QVariant.String}[kind]
+
+
+def make_field(name, kind):
+    return QgsField(name, _field_type(kind))
+
+
+def fields_from_schema(schema, base=None):
+    """QgsFields = `base` (copied) + one field per (name, kind) of `schema`."""
+    fields = QgsFields()
+    if base is not None:
+        for f in base:
+            fields.append(QgsField(f))
+    for name, kind in schema:
+        fields.append(make_field(name, kind))
+    return fields
+
+
+def to_shapely(geometries):
+    """List of QgsGeometry (or None) -> list of shapely geometries (None for null/empty)."""
+    import shapely
+
+    wkbs = []
+    for g in geometries:
+        if g is None or g.isNull() or g.isEmpty():
+            wkbs.append(None)
+        else:
+            wkbs.append(bytes(g.asWkb()))
+    return list(shapely.from_wkb(wkbs))
+
+
+def from_shapely(geom, multi=False):
+    import shapely
+
+    g = QgsGeometry()
+    g.fromWkb(shapely.to_wkb(geom))
+    if multi:
+        g.convertToMultiType()
+    return g

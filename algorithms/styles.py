@@ -1,0 +1,109 @@
+"""Styles for the outputs: categorised by primary commodity; unassigned grey; multiple dark and
+hatched. Applied when QGIS loads an output (post-processor) and saved as the default style inside
+GeoPackage outputs, so the files open styled later too."""
+import hashlib
+
+from qgis.core import (
+    QgsCategorizedSymbolRenderer,
+    QgsFillSymbol,
+    QgsLinePatternFillSymbolLayer,
+    QgsLineSymbol,
+    QgsMarkerSymbol,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsRendererCategory,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtGui import QColor
+
+FIELD = "primary_commodities"
+UNASSIGNED = "#b4b4b4"
+MULTIPLE = "#2b2b2b"
+COLOURS = {
+    "Coal": "#7f5a2b", "Iron": "#d62728", "Copper": "#e6750d", "Gold": "#f2c500",
+    "Aluminium": "#9467bd", "Zinc": "#17becf", "Lead": "#5d6d7e", "Nickel": "#2ca02c",
+    "Chromite": "#1b9e77", "Chromium": "#1b9e77", "Manganese": "#e377c2", "Silver": "#a6cee3",
+    "Tin": "#bcbd22", "Platinum Group Elements": "#8c564b", "Lithium": "#ff9896",
+    "Uranium": "#98df8a", "Titanium": "#c5b0d5", "Rare Earth": "#f7b6d2", "Cobalt": "#1f77b4",
+    "Diamonds": "#aec7e8", "Molybdenum": "#c49c94", "Tungsten": "#dbdb8d",
+}
+
+
+def colour_for(name):
+    if name in COLOURS:
+        return COLOURS[name]
+    h = hashlib.sha1(name.encode("utf-8")).hexdigest()
+    return "#" + h[:6]
+
+
+def _symbol(kind, colour, hatched=False):
+    if kind == "points":
+        return QgsMarkerSymbol.createSimple({"name": "circle", "color": colour, "size": "2.4",
+                                             "outline_color": "#ffffff",
+                                             "outline_width": "0.3"})
+    sym = QgsFillSymbol.createSimple({"color": colour, "outline_color": "#303030",
+                                      "outline_width": "0.15"})
+    if hatched:
+        hatch = QgsLinePatternFillSymbolLayer()
+        hatch.setLineAngle(45)
+        hatch.setDistance(1.2)
+        hatch.setSubSymbol(QgsLineSymbol.createSimple({"color": "#e0e0e0", "width": "0.2"}))
+        sym.appendSymbolLayer(hatch)
+    return sym
+
+
+def make_renderer(layer, kind):
+    """A categorised renderer over the layer's `primary_commodities` values."""
+    idx = layer.fields().lookupField(FIELD)
+    values = set()
+    if idx >= 0:
+        for v in layer.uniqueValues(idx):
+            if v is None or (hasattr(v, "isNull") and v.isNull()) or str(v) == "":
+                continue
+            values.add(str(v))
+    categories = []
+    for value in sorted(values, key=lambda v: ("," in v, v)):
+        multiple = "," in value
+        colour = MULTIPLE if multiple else colour_for(value)
+        label = f"Multiple: {value}" if multiple else value
+        categories.append(QgsRendererCategory(value, _symbol(kind, colour, hatched=multiple),
+                                              label))
+    categories.append(QgsRendererCategory(None, _symbol(kind, UNASSIGNED), "Unassigned"))
+    return QgsCategorizedSymbolRenderer(FIELD, categories)
+
+
+def style_layer(layer, kind):
+    layer.setRenderer(make_renderer(layer, kind))
+    layer.triggerRepaint()
+
+
+class _Styler(QgsProcessingLayerPostProcessorInterface):
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802
+        if isinstance(layer, QgsVectorLayer) and layer.isValid():
+            style_layer(layer, self.kind)
+
+
+_KEEP = []  # post-processors must outlive the algorithm run (they are not owned by QGIS)
+
+
+def attach(context, dest_id, kind):
+    """Style the output `dest_id` when QGIS loads it at the end of the run."""
+    if dest_id and context.willLoadLayerOnCompletion(dest_id):
+        styler = _Styler(kind)
+        _KEEP.append(styler)
+        context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(styler)
+
+
+def save_default_style(dest_id, kind):
+    """For a GeoPackage output, store the style as the layer's default inside the file."""
+    if not isinstance(dest_id, str) or ".gpkg" not in dest_id.lower():
+        return False
+    layer = QgsVectorLayer(dest_id, "output", "ogr")
+    if not layer.isValid():
+        return False
+    style_layer(layer, kind)
+    error = layer.saveStyleToDatabase("mine_clusters", "Mine Clusters default style", True, "")
+    return not error

@@ -1,0 +1,76 @@
+"""Python packages the plugin needs at run time, and how to install them (no qgis import).
+
+The README, the algorithms' ``canExecute()`` and ``processAlgorithm()`` all use :func:`missing`
+and :func:`install_command`, so the advice is the same everywhere.
+"""
+import importlib
+import os
+import platform
+import re
+import sys
+
+# (import name, pip name, minimum version). numpy/scipy/matplotlib come with QGIS on every
+# platform; shapely 2 usually has to be added (Debian 12 ships 1.8).
+REQUIREMENTS = (
+    ("numpy", "numpy", "1.21"),
+    ("scipy", "scipy", "1.7"),
+    ("shapely", "shapely", "2.0"),
+    ("matplotlib", "matplotlib", "3.3"),
+)
+
+
+def _version_tuple(text):
+    parts = []
+    for piece in re.split(r"[.+-]", str(text)):
+        m = re.match(r"\d+", piece)
+        if not m:
+            break
+        parts.append(int(m.group()))
+    return tuple(parts)
+
+
+def missing(requirements=REQUIREMENTS):
+    """One phrase per missing or too old package, e.g. ``'shapely>=2.0 (found 1.8.5)'``."""
+    problems = []
+    for module, pip_name, minimum in requirements:
+        try:
+            mod = importlib.import_module(module)
+        except Exception:  # ImportError, or a broken binary build raising anything else
+            problems.append(f"{pip_name}>={minimum} (not installed)")
+            continue
+        found = getattr(mod, "__version__", "0")
+        if _version_tuple(found) < _version_tuple(minimum):
+            problems.append(f"{pip_name}>={minimum} (found {found})")
+    return problems
+
+
+def install_command(system=None, python=None):
+    """The exact command that installs the packages for QGIS's Python on this platform."""
+    system = system or platform.system()
+    python = python or sys.executable or "python3"
+    pkgs = '"shapely>=2" "fastcluster<1.3"'
+    if system == "Windows":
+        # QGIS's Python is started through the OSGeo4W Shell that comes with QGIS.
+        return f"in the OSGeo4W Shell: python -m pip install {pkgs}"
+    if system == "Darwin":
+        if not os.path.basename(python).startswith("python"):
+            python = "/Applications/QGIS.app/Contents/MacOS/bin/python3"
+        return f"{python} -m pip install --user {pkgs}"
+    # Linux: Debian's QGIS uses the system Python (PEP 668) and numpy 1.x; keep that numpy.
+    try:
+        import numpy
+
+        pin = f' "numpy=={numpy.__version__}"'
+    except Exception:
+        pin = ' "numpy<2"'
+    return ("/usr/bin/python3 -m pip install --user --break-system-packages "
+            f"{pkgs}{pin}  (or `make setup` in a checkout)")
+
+
+def missing_message():
+    """One sentence for QGIS: what is missing and the install command, or '' if nothing is."""
+    problems = missing()
+    if not problems:
+        return ""
+    return ("Mine Clusters needs the Python packages " + "; ".join(problems)
+            + "; install them with: " + install_command() + " and restart QGIS.")
