@@ -1,0 +1,582 @@
+"""Harmonise the inputs of the clustering (Maus 2025, section 2.3.1).
+
+Two independent steps, both pure Python (numpy, scipy, shapely; never qgis):
+
+- :func:`merge_polygons`: land-use polygons from several named sources are merged so that no
+  area counts twice. Polygons that overlap or touch, within or across sources, form one output
+  polygon (the union of a connected component of the "intersects" graph); each output polygon
+  keeps the names of its sources (in input order, joined with "/", the paper's
+  "Maus/Tang/OSM"), the ids of the input polygons merged into it, their number and its
+  geodesic area.
+- :func:`harmonise_points`: inventory points from several databases get one schema
+  (``POINT_FIELDS``) and commodity names mapped through a harmonisation table.
+
+Geometries are shapely objects in lon/lat degrees (EPSG:4326).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from shapely.geometry import MultiPolygon, Polygon, box
+
+from .commodities import join_names, normalise_key, split_tokens
+from .errors import Cancelled, InputError
+
+from .geodesy import geodesic_area_m2
+
+#: Output schema of the merged polygons (name, kind).
+POLYGON_FIELDS = (
+    ("polygon_id", "int"),
+    ("sources", "string"),
+    ("n_inputs", "int"),
+    ("input_ids", "string"),
+    ("area_m2", "double"),
+)
+
+#: Output schema of the harmonised points: the names the cluster algorithm takes by default.
+POINT_FIELDS = (
+    ("point_id", "int"),
+    ("source", "string"),
+    ("source_id", "string"),
+    ("primary_commodity", "string"),
+    ("commodities", "string"),
+)
+
+#: Default values that are not commodities (compared trimmed and case-folded).
+DEFAULT_NON_COMMODITIES = ("Not relevant", "Processing")
+#: Default raw primary commodities whose points are left out (Jasansky's processing plants).
+DEFAULT_DROP_PRIMARY = ("Processing",)
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+DEFAULT_TABLE_PATH = os.path.join(DATA_DIR, "commodity_harmonisation.csv")
+
+SOURCE_SEPARATOR = "/"
+ID_SEPARATOR = ";"
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _key(name) -> str:
+    return normalise_key(name)
+
+
+def _progress(progress: Optional[Callable[[float], None]], value: float) -> None:
+    if progress is not None:
+        progress(min(1.0, max(0.0, value)))
+
+
+def _check_stop(should_stop: Optional[Callable[[], bool]]) -> None:
+    if should_stop is not None and should_stop():
+        raise Cancelled("Harmonisation was cancelled.")
+
+
+# --------------------------------------------------------------------------- antimeridian
+
+def _unwrap_ring(coords: np.ndarray) -> np.ndarray:
+    """Longitudes made continuous along a ring (no jump over 180 degrees)."""
+    lon = coords[:, 0].copy()
+    jumps = np.diff(lon)
+    shift = -360.0 * np.round(jumps / 360.0)
+    lon[1:] += np.cumsum(shift)
+    out = coords.copy()
+    out[:, 0] = lon
+    return out
+
+
+def _needs_unwrap(poly: Polygon) -> bool:
+    for ring in (poly.exterior, *poly.interiors):
+        lon = np.asarray(ring.coords)[:, 0]
+        if len(lon) and (np.any(np.abs(np.diff(lon)) > 180.0) or lon.min() < -180.0 or lon.max() > 180.0):
+            return True
+    return False
+
+
+def _fix_antimeridian_polygon(poly: Polygon):
+    """A polygon whose ring jumps across the antimeridian (or leaves [-180, 180]) is drawn
+    continuously, then cut at +/-180 and the outer pieces shifted back by 360 degrees."""
+    shell = _unwrap_ring(np.asarray(poly.exterior.coords))
+    if shell[:, 0].mean() < -180.0 or shell[:, 0].mean() > 180.0:  # keep the centre inside
+        shell[:, 0] -= 360.0 * np.round(shell[:, 0].mean() / 360.0)
+    holes = []
+    for ring in poly.interiors:
+        h = _unwrap_ring(np.asarray(ring.coords))
+        # put the hole on the same sheet as the shell
+        h[:, 0] -= 360.0 * np.round((h[:, 0].mean() - shell[:, 0].mean()) / 360.0)
+        holes.append(h)
+    cont = Polygon(shell, holes)
+    if not cont.is_valid:
+        cont = shapely.make_valid(cont)
+    pieces = []
+    for offset in (-360.0, 0.0, 360.0):
+        window = box(-180.0 - offset, -90.0, 180.0 - offset, 90.0)
+        piece = cont.intersection(window)
+        if piece.is_empty:
+            continue
+        piece = shapely.transform(piece, lambda c, o=offset: c + np.array([o, 0.0]))
+        pieces.extend(_polygon_parts(piece))
+    return MultiPolygon(pieces) if pieces else None
+
+
+def fix_antimeridian(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (geometries, mask of the ones changed): polygons crossing the antimeridian are
+    split at +/-180 degrees into a MultiPolygon with every part inside [-180, 180]."""
+    geoms = np.asarray(geoms, dtype=object).copy()
+    changed = np.zeros(len(geoms), dtype=bool)
+    if len(geoms) == 0:
+        return geoms, changed
+    bounds = shapely.bounds(geoms)
+    candidates = np.flatnonzero((bounds[:, 2] - bounds[:, 0] > 180.0)
+                                | (bounds[:, 0] < -180.0) | (bounds[:, 2] > 180.0))
+    for i in candidates:
+        polys = _polygon_parts(geoms[i])
+        if not any(_needs_unwrap(p) for p in polys):
+            continue
+        fixed = []
+        for p in polys:
+            if _needs_unwrap(p):
+                g = _fix_antimeridian_polygon(p)
+                if g is not None:
+                    fixed.extend(g.geoms)
+            else:
+                fixed.append(p)
+        geoms[i] = MultiPolygon(fixed) if fixed else None
+        changed[i] = True
+    return geoms, changed
+
+
+# --------------------------------------------------------------------------- polygons
+
+def _polygon_parts(geom) -> list:
+    """The polygons of a geometry (collections are searched; lines and points ignored)."""
+    if geom is None or geom.is_empty:
+        return []
+    kind = geom.geom_type
+    if kind == "Polygon":
+        return [geom]
+    if kind == "MultiPolygon":
+        return [g for g in geom.geoms if not g.is_empty]
+    if kind == "GeometryCollection":
+        out = []
+        for g in geom.geoms:
+            out.extend(_polygon_parts(g))
+        return out
+    return []
+
+
+def _as_multipolygon(geom):
+    parts = _polygon_parts(geom)
+    if not parts:
+        return None
+    return MultiPolygon(parts)
+
+
+@dataclass(frozen=True)
+class PolygonSource:
+    """One land-use layer: a source name, its geometries (lon/lat) and feature ids."""
+    name: str
+    geometries: Sequence
+    ids: Sequence
+
+
+@dataclass
+class PolygonMergeResult:
+    geometries: list            # shapely MultiPolygon per merged polygon
+    polygon_id: np.ndarray      # 1..k, ordered by the first input polygon of each
+    sources: list               # "Maus/Tang", contributing source names in input order
+    n_inputs: np.ndarray
+    input_ids: list             # "Maus:12;Tang:5"
+    members: list               # list of lists of (source, id)
+    area_m2: np.ndarray
+    n_in: int = 0
+    n_in_by_source: dict = field(default_factory=dict)
+    repaired: list = field(default_factory=list)        # (source, id)
+    antimeridian: list = field(default_factory=list)    # (source, id)
+    dropped: list = field(default_factory=list)         # (source, id, reason)
+
+    def rows(self):
+        """One dict per merged polygon with the keys of POLYGON_FIELDS."""
+        for i in range(len(self.geometries)):
+            yield {"polygon_id": int(self.polygon_id[i]), "sources": self.sources[i],
+                   "n_inputs": int(self.n_inputs[i]), "input_ids": self.input_ids[i],
+                   "area_m2": float(self.area_m2[i])}
+
+    def summary_lines(self) -> list:
+        lines = [f"Polygons in: {self.n_in} ("
+                 + ", ".join(f"{k}: {v}" for k, v in self.n_in_by_source.items()) + ")."]
+        merged = int(self.n_inputs.sum()) if len(self.n_inputs) else 0
+        lines.append(f"Merged {merged} polygons into {len(self.geometries)} polygons "
+                     f"({merged - len(self.geometries)} merged away), total area "
+                     f"{float(self.area_m2.sum()) / 1e6:.3f} km².")
+        lines.append(f"Invalid geometries repaired: {len(self.repaired)}.")
+        if self.antimeridian:
+            lines.append(f"Polygons split at the antimeridian: {len(self.antimeridian)}.")
+        reasons = Counter(r for _, _, r in self.dropped)
+        lines.append(f"Dropped: {len(self.dropped)}"
+                     + (" (" + "; ".join(f"{r}: {n}" for r, n in sorted(reasons.items())) + ")"
+                        if reasons else "") + ".")
+        combos = Counter(self.sources)
+        for combo, n in sorted(combos.items(), key=lambda kv: (-kv[1], kv[0])):
+            area = float(self.area_m2[[s == combo for s in self.sources]].sum()) / 1e6
+            lines.append(f"  sources {combo}: {n} polygons, {area:.3f} km².")
+        return lines
+
+
+def merge_polygons(sources: Sequence[PolygonSource],
+                   progress: Optional[Callable[[float], None]] = None,
+                   should_stop: Optional[Callable[[], bool]] = None) -> PolygonMergeResult:
+    """Merge overlapping or touching polygons of all sources into non-overlapping polygons.
+
+    Null and empty geometries, and geometries with no polygon (points, lines), are dropped and
+    reported; invalid ones are repaired with ``shapely.make_valid`` (and dropped when nothing
+    with an area is left). Two polygons that overlap or touch end in the same output polygon,
+    and so do chains of them; distinct output polygons do not touch.
+    """
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"Two polygon sources are both named '{dup}'; give each source its "
+                         f"own name.")
+    src_of, id_of, geoms = [], [], []
+    n_by_source = OrderedDict()
+    for s_index, s in enumerate(sources):
+        if len(s.geometries) != len(s.ids):
+            raise InputError(f"The polygon source '{s.name}' has {len(s.geometries)} "
+                             f"geometries but {len(s.ids)} ids.")
+        n_by_source[s.name] = len(s.ids)
+        src_of.extend([s_index] * len(s.ids))
+        id_of.extend(s.ids)
+        geoms.extend(s.geometries)
+    n_in = len(geoms)
+    src_of = np.asarray(src_of, dtype=np.int64)
+    result_dropped, repaired, split = [], [], []
+
+    # 1. keep polygons only
+    clean = np.empty(n_in, dtype=object)
+    keep = np.zeros(n_in, dtype=bool)
+    for i, g in enumerate(geoms):
+        if i % 5000 == 0:
+            _check_stop(should_stop)
+            _progress(progress, 0.1 * i / max(n_in, 1))
+        if g is None or g.is_empty:
+            result_dropped.append((names[src_of[i]], id_of[i], "empty or null geometry"))
+            continue
+        mp = g if g.geom_type == "MultiPolygon" else _as_multipolygon(g)
+        if mp is None:
+            result_dropped.append((names[src_of[i]], id_of[i],
+                                   f"not a polygon ({g.geom_type})"))
+            continue
+        clean[i] = mp
+        keep[i] = True
+
+    # 2. antimeridian, then validity
+    idx = np.flatnonzero(keep)
+    fixed, changed = fix_antimeridian(clean[idx])
+    clean[idx] = fixed
+    split.extend((names[src_of[i]], id_of[i]) for i in idx[changed])
+    _check_stop(should_stop)
+    valid = shapely.is_valid(clean[idx])
+    for i in idx[~valid]:
+        g = shapely.make_valid(clean[i])
+        mp = _as_multipolygon(g)
+        if mp is None or mp.area == 0.0:
+            result_dropped.append((names[src_of[i]], id_of[i],
+                                   "invalid geometry with no area after repair"))
+            keep[i] = False
+            clean[i] = None
+            continue
+        clean[i] = mp
+        repaired.append((names[src_of[i]], id_of[i]))
+    _progress(progress, 0.2)
+    _check_stop(should_stop)
+
+    # 3. connected components of the "intersects" graph (touching counts)
+    idx = np.flatnonzero(keep)
+    kept = clean[idx]
+    n = len(idx)
+    if n:
+        tree = shapely.STRtree(kept)
+        pairs = []
+        chunk = 20000
+        for start in range(0, n, chunk):
+            _check_stop(should_stop)
+            q = tree.query(kept[start:start + chunk], predicate="intersects")
+            q[0] += start
+            pairs.append(q[:, q[0] < q[1]])
+            _progress(progress, 0.2 + 0.3 * min(1.0, (start + chunk) / n))
+        pairs = np.concatenate(pairs, axis=1)
+        graph = coo_matrix((np.ones(pairs.shape[1], dtype=np.int8), (pairs[0], pairs[1])),
+                           shape=(n, n))
+        _, labels = connected_components(graph, directed=False)
+    else:
+        labels = np.zeros(0, dtype=np.int64)
+
+    # components numbered by their first member (input order); members in input order
+    order = np.argsort(labels, kind="stable")
+    bounds_ = np.flatnonzero(np.diff(labels[order])) + 1
+    groups = np.split(order, bounds_) if n else []
+    groups.sort(key=lambda g: g[0])
+
+    out_geoms, out_sources, out_ids, out_members, out_n = [], [], [], [], []
+    for k, members in enumerate(groups):
+        if k % 2000 == 0:
+            _check_stop(should_stop)
+            _progress(progress, 0.5 + 0.4 * k / max(len(groups), 1))
+        if len(members) == 1:
+            geom = kept[members[0]]
+        else:
+            geom = _as_multipolygon(shapely.union_all(kept[members]))
+        rows = idx[members]
+        contributing = sorted(set(src_of[rows].tolist()))
+        out_geoms.append(geom)
+        out_sources.append(SOURCE_SEPARATOR.join(names[s] for s in contributing))
+        pairs_ = [(names[src_of[r]], id_of[r]) for r in rows]
+        out_members.append(pairs_)
+        out_ids.append(ID_SEPARATOR.join(f"{s}:{i}" for s, i in pairs_))
+        out_n.append(len(members))
+    _check_stop(should_stop)
+    area = geodesic_area_m2(out_geoms) if out_geoms else np.zeros(0)
+    _progress(progress, 1.0)
+    return PolygonMergeResult(
+        geometries=out_geoms, polygon_id=np.arange(1, len(out_geoms) + 1, dtype=np.int64),
+        sources=out_sources, n_inputs=np.asarray(out_n, dtype=np.int64), input_ids=out_ids,
+        members=out_members, area_m2=np.asarray(area, dtype=float), n_in=n_in,
+        n_in_by_source=dict(n_by_source), repaired=repaired, antimeridian=split,
+        dropped=result_dropped)
+
+
+# --------------------------------------------------------------------------- commodities
+
+def read_harmonisation_table(path: Optional[str] = None) -> dict:
+    """{trimmed, case-folded raw name: harmonised value} from a CSV file (default: the table
+    shipped with the plugin, see core/data/README.md). The first row wins for duplicates."""
+    path = path or DEFAULT_TABLE_PATH
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise InputError(f"The harmonisation table '{path}' cannot be read ({exc.strerror}).")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return parse_harmonisation_table(text, path)
+
+
+def parse_harmonisation_table(text: str, name: str = "table") -> dict:
+    rows = list(csv.reader(io.StringIO(text)))
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise InputError(f"The harmonisation table '{name}' is empty; it needs two columns, "
+                         f"the raw name and the harmonised name.")
+    header = [_key(c) for c in rows[0]]
+    raw_col, harm_col = 0, 1
+    pairs = (("material", "material_harmonized"), ("material", "material_harmonised"),
+             ("raw", "harmonised"), ("raw", "harmonized"))
+    has_header = False
+    for a, b in pairs:
+        if a in header and b in header:
+            raw_col, harm_col, has_header = header.index(a), header.index(b), True
+            break
+    if not has_header and len(rows[0]) < 2:
+        raise InputError(f"The harmonisation table '{name}' has one column; it needs two, "
+                         f"the raw name and the harmonised name.")
+    table = {}
+    for r in rows[1:] if has_header else rows:
+        if len(r) <= raw_col:
+            continue
+        k = _key(r[raw_col])
+        if not k or k in table:
+            continue
+        table[k] = r[harm_col].strip() if len(r) > harm_col else ""
+    return table
+
+
+@dataclass
+class CommodityHarmoniser:
+    """Maps raw commodity text to harmonised names and keeps the counts for the log."""
+    table: Mapping[str, str]
+    non_commodities: Iterable[str] = DEFAULT_NON_COMMODITIES
+
+    def __post_init__(self):
+        self.table = {_key(k): v for k, v in self.table.items()}
+        self._non = {_key(v) for v in self.non_commodities if v and v.strip()}
+        self.unknown = Counter()        # case-folded unknown name -> count
+        self.not_commodity = Counter()  # name mapped to "" or in the non-commodity rule
+        self.mapped = Counter()         # harmonised name -> count
+        self._spelling = {}             # case-folded unknown name -> spelling sorting first
+
+    def names(self, text) -> list:
+        """Harmonised names of one raw value (a ',' or ';' list), without repeats (a name is
+        its trimmed, case-folded self); unknown values ("", NA, ...) give nothing."""
+        out, seen = [], set()
+        for token in split_tokens(text):
+            k = _key(token)
+            if k in self._non:
+                self.not_commodity[token] += 1
+                continue
+            if k not in self.table:
+                self.unknown[k] += 1
+                if k not in self._spelling or token < self._spelling[k]:
+                    self._spelling[k] = token
+                if k not in seen:
+                    seen.add(k)
+                    out.append(token)
+                continue
+            targets = split_tokens(self.table[k])
+            kept = [t for t in targets if _key(t) not in self._non]
+            if not kept:
+                self.not_commodity[token] += 1
+                continue
+            for t in kept:
+                self.mapped[t] += 1
+                if _key(t) not in seen:
+                    seen.add(_key(t))
+                    out.append(t)
+        return out
+
+    def unknown_names(self) -> Counter:
+        """Names not in the table with their counts (spelling: the one that sorts first)."""
+        return Counter({self._spelling[k]: n for k, n in self.unknown.items()})
+
+
+@dataclass(frozen=True)
+class PointSource:
+    """One inventory layer: a name, geometries (lon/lat Point/MultiPoint or None), source ids,
+    the primary-commodity values and, per all-commodities field, its values (or a constant)."""
+    name: str
+    geometries: Sequence
+    ids: Sequence
+    primary: Sequence               # str or None per feature
+    others: Sequence = ()           # sequence of per-feature value sequences
+
+
+@dataclass
+class PointHarmoniseResult:
+    points: list                    # shapely Point per row
+    point_id: np.ndarray
+    source: list
+    source_id: list
+    primary_commodity: list         # comma list or None
+    commodities: list               # comma list or None
+    n_in: int = 0
+    n_in_by_source: dict = field(default_factory=dict)
+    n_parts_exploded: int = 0
+    dropped: list = field(default_factory=list)    # (source, id, reason)
+    unknown: Counter = field(default_factory=Counter)
+    not_commodity: Counter = field(default_factory=Counter)
+    no_primary: int = 0
+
+    def rows(self):
+        for i in range(len(self.points)):
+            yield {"point_id": int(self.point_id[i]), "source": self.source[i],
+                   "source_id": self.source_id[i],
+                   "primary_commodity": self.primary_commodity[i],
+                   "commodities": self.commodities[i]}
+
+    def summary_lines(self) -> list:
+        lines = [f"Point features in: {self.n_in} ("
+                 + ", ".join(f"{k}: {v}" for k, v in self.n_in_by_source.items()) + ")."]
+        lines.append(f"Points out: {len(self.points)} (multipoints gave "
+                     f"{self.n_parts_exploded} extra points); without a primary commodity: "
+                     f"{self.no_primary}.")
+        reasons = Counter(r for _, _, r in self.dropped)
+        lines.append(f"Dropped: {len(self.dropped)}"
+                     + (" (" + "; ".join(f"{r}: {n}" for r, n in sorted(reasons.items())) + ")"
+                        if reasons else "") + ".")
+        if self.not_commodity:
+            lines.append("Not commodities, removed from the lists: " + ", ".join(
+                f"{k} ({v})" for k, v in sorted(self.not_commodity.items(),
+                                                key=lambda kv: (-kv[1], kv[0]))) + ".")
+        if self.unknown:
+            lines.append(f"Names not in the harmonisation table, kept as written "
+                         f"({len(self.unknown)}): " + ", ".join(
+                             f"{k} ({v})" for k, v in sorted(self.unknown.items(),
+                                                             key=lambda kv: (-kv[1], kv[0])))
+                         + ".")
+        return lines
+
+
+def harmonise_points(sources: Sequence[PointSource],
+                     table: Optional[Mapping[str, str]] = None,
+                     non_commodities: Iterable[str] = DEFAULT_NON_COMMODITIES,
+                     drop_primary: Iterable[str] = DEFAULT_DROP_PRIMARY,
+                     progress: Optional[Callable[[float], None]] = None,
+                     should_stop: Optional[Callable[[], bool]] = None) -> PointHarmoniseResult:
+    """One row per point (multipoints exploded, each part keeping its source id), with the
+    primary commodities and all commodities (primary included) harmonised and comma-joined.
+
+    Null/empty geometries are dropped and reported; so are points whose raw primary commodity
+    is one of ``drop_primary`` (compared trimmed and case-folded, e.g. "Processing").
+    """
+    if table is None:
+        table = read_harmonisation_table()
+    harm = CommodityHarmoniser(table, non_commodities)
+    drop = {_key(v) for v in drop_primary if v and v.strip()}
+    total = sum(len(s.ids) for s in sources) or 1
+    pts, src, sid, prim, comm, dropped = [], [], [], [], [], []
+    n_by_source, n_extra, no_primary, done = OrderedDict(), 0, 0, 0
+    for s in sources:
+        n = len(s.ids)
+        if len(s.geometries) != n or len(s.primary) != n or any(len(o) != n for o in s.others):
+            raise InputError(f"The point source '{s.name}' has columns of different lengths.")
+        n_by_source[s.name] = n_by_source.get(s.name, 0) + n
+        for i in range(n):
+            if done % 5000 == 0:
+                _check_stop(should_stop)
+                _progress(progress, done / total)
+            done += 1
+            g = s.geometries[i]
+            fid = s.ids[i]
+            if g is None or g.is_empty:
+                dropped.append((s.name, fid, "empty or null geometry"))
+                continue
+            if g.geom_type == "Point":
+                parts = [g]
+            elif g.geom_type in ("MultiPoint", "GeometryCollection"):
+                parts = [p for p in g.geoms if p.geom_type == "Point" and not p.is_empty]
+            else:
+                parts = []
+            if not parts:
+                dropped.append((s.name, fid, f"not a point ({g.geom_type})"))
+                continue
+            raw_primary = s.primary[i]
+            hits = sorted({t for t in split_tokens(raw_primary) if _key(t) in drop})
+            if hits:
+                dropped.append((s.name, fid, "primary commodity " + ", ".join(hits)))
+                continue
+            primary = harm.names(raw_primary)
+            everything = list(primary)
+            seen = {_key(p) for p in primary}
+            for values in s.others:
+                for name in harm.names(values[i]):
+                    if _key(name) not in seen:
+                        seen.add(_key(name))
+                        everything.append(name)
+            p_text = join_names(primary)
+            c_text = join_names(everything)
+            if not primary:
+                no_primary += len(parts)
+            n_extra += len(parts) - 1
+            for part in parts:
+                pts.append(part)
+                src.append(s.name)
+                sid.append(None if fid is None else str(fid))
+                prim.append(p_text)
+                comm.append(c_text)
+    _progress(progress, 1.0)
+    return PointHarmoniseResult(
+        points=pts, point_id=np.arange(1, len(pts) + 1, dtype=np.int64), source=src,
+        source_id=sid, primary_commodity=prim, commodities=comm,
+        n_in=sum(n_by_source.values()), n_in_by_source=dict(n_by_source),
+        n_parts_exploded=n_extra, dropped=dropped, unknown=harm.unknown_names(),
+        not_commodity=harm.not_commodity, no_primary=no_primary)
