@@ -1,0 +1,668 @@
+"""Mine land footprint by primary commodity, region and equal-area grid cell.
+
+Input: the clustered polygons (one record per polygon: geometry in lon/lat EPSG:4326, cluster id,
+primary commodities as a comma list, status, area in m²; optionally the data sources). Output:
+plain tables (lists of dicts keyed by the schemas below) that always reconcile:
+
+- the area of a polygon whose cluster has n primary commodities is split equally among them
+  (as the R implementation does); a polygon without a primary commodity counts as "Unknown";
+- regions (countries, biomes): by default a polygon's area is split by its intersection with the
+  regions (fractions of its spherical area), the part outside every region is "Outside"; the
+  paper's rule ("centroid") gives the whole polygon to the region nearest its centroid;
+- grid: equal-area latitude-band cells (see `EqualAreaGrid`); a polygon's area is split by its
+  intersection with the cells.
+
+So the commodity, region and grid tables each sum to the total polygon area. No qgis imports.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import shapely
+
+from .errors import Cancelled, InputError
+from .commodities import parse_commodities
+from .geodesy import EARTH_RADIUS_M, geodesic_area_m2, haversine_m
+
+UNKNOWN = "Unknown"
+OUTSIDE = "Outside"
+NO_NAME = "(no name)"
+NO_SOURCE = "(no source)"
+ALLOCATIONS = ("intersection", "centroid")
+STATUSES = ("assigned", "unassigned", "multiple")
+_UNKNOWN_VALUES = {"", "na", "n/a", "null", "none", "nan"}   # for sources
+
+COMMODITY_FIELDS = (
+    ("commodity", "string"), ("area_km2", "double"), ("area_pct", "double"),
+    ("n_polygons", "int"), ("n_clusters", "int"),
+)
+REGION_FIELDS = (
+    ("region", "string"), ("commodity", "string"), ("area_km2", "double"),
+    ("area_pct", "double"), ("region_pct", "double"),
+)
+TABLE2_FIELDS = (
+    ("status", "string"), ("area_km2", "double"), ("area_pct", "double"),
+    ("n_clusters", "int"), ("clusters_pct", "double"),
+    ("n_polygons", "int"), ("polygons_pct", "double"),
+    ("n_points", "int"), ("points_pct", "double"),
+    ("cluster_area_km2", "double"), ("polygons_per_cluster", "double"),
+    ("points_per_cluster", "double"), ("polygon_area_km2", "double"),
+)
+TABLE3_FIELDS = (
+    ("status", "string"), ("sources", "string"), ("area_km2", "double"),
+    ("area_pct", "double"), ("n_polygons", "int"), ("polygons_pct", "double"),
+    ("polygon_area_km2", "double"),
+)
+GRID_BASE_FIELDS = (
+    ("cell_id", "int"), ("row", "int"), ("col", "int"), ("cell_area_km2", "double"),
+    ("mine_area_km2", "double"), ("dominant", "string"), ("dominant_km2", "double"),
+    ("dominant_pct", "double"), ("n_polygons", "int"),
+)
+
+
+def split_commodities(text) -> tuple:
+    """Commodity names of a comma list (unknown values dropped), as `parse_commodities` reads them."""
+    return parse_commodities(text)
+
+
+def commodity_field_name(commodity: str) -> str:
+    """Attribute name for a commodity's area in the grid layer, e.g. 'Rare earths' -> 'km2_Rare_earths'."""
+    return "km2_" + (re.sub(r"[^0-9A-Za-z]+", "_", commodity).strip("_") or "x")
+
+
+def grid_fields(commodities: Sequence[str]) -> tuple:
+    """Grid schema: the base fields then one area field per commodity (names made unique)."""
+    names, used = [], {n for n, _ in GRID_BASE_FIELDS}
+    for c in commodities:
+        name, k = commodity_field_name(c), 2
+        base = name
+        while name.casefold() in {u.casefold() for u in used}:
+            name, k = f"{base}_{k}", k + 1
+        used.add(name)
+        names.append((name, "double"))
+    return GRID_BASE_FIELDS + tuple(names)
+
+
+# ----------------------------------------------------------------------------- input records
+
+@dataclass
+class MinePolygons:
+    """The clustered polygons, in input order (see `mine_polygons`)."""
+    geoms: np.ndarray              # shapely geometries (lon/lat), object array
+    feature_ids: np.ndarray        # int64
+    cluster_ids: np.ndarray        # int64
+    primary: list                  # tuple of commodity names per polygon (empty = unassigned)
+    status: list                   # "assigned" | "unassigned" | "multiple"
+    area_m2: np.ndarray            # float64
+    sources: Optional[list] = None
+
+    def __len__(self):
+        return len(self.feature_ids)
+
+    @property
+    def total_area_m2(self) -> float:
+        return float(self.area_m2.sum())
+
+
+def _check_len(name, values, n):
+    if values is not None and len(values) != n:
+        raise InputError(f"The clustered polygons have {n} geometries but {len(values)} values of "
+                         f"'{name}'; give one value per polygon.")
+
+
+def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2=None,
+                  sources=None, layer="clustered polygons") -> MinePolygons:
+    """Check and normalise the clustered polygons.
+
+    `primary`: comma lists (None/""/"NA" = no primary commodity). `status`: None derives it from
+    `primary`. `area_m2`: None, or values with None/NaN where the spherical area should be
+    computed. Raises InputError naming the feature and the field.
+    """
+    geoms = np.asarray(list(geoms), dtype=object)
+    n = len(geoms)
+    for name, values in (("feature id", feature_ids), ("cluster_id", cluster_ids),
+                         ("primary_commodities", primary), ("status", status),
+                         ("area_m2", area_m2), ("sources", sources)):
+        _check_len(name, values, n)
+    fids = np.asarray(list(feature_ids), dtype=np.int64)
+    cids = np.empty(n, dtype=np.int64)
+    for i, c in enumerate(cluster_ids):
+        if c is None or (isinstance(c, float) and math.isnan(c)):
+            raise InputError(f"Feature {fids[i]} of the {layer} has no 'cluster_id'; use the "
+                             f"polygons output of the cluster algorithm.")
+        cids[i] = int(c)
+    prim = [split_commodities(p) for p in primary]
+    stat = []
+    for i in range(n):
+        s = None if status is None else status[i]
+        if s is None or (isinstance(s, str) and not s.strip()):
+            s = "unassigned" if not prim[i] else ("multiple" if len(prim[i]) > 1 else "assigned")
+        s = str(s).strip().lower()
+        if s not in STATUSES:
+            raise InputError(f"Feature {fids[i]} of the {layer} has status '{s}' in field "
+                             f"'status'; expected one of {', '.join(STATUSES)}.")
+        if s == "unassigned" and prim[i]:
+            raise InputError(f"Feature {fids[i]} of the {layer} is 'unassigned' in field 'status' "
+                             f"but has primary commodities '{','.join(prim[i])}'.")
+        stat.append(s)
+    bad = [i for i, g in enumerate(geoms) if g is None or shapely.is_empty(g)]
+    if area_m2 is None:
+        areas = np.full(n, np.nan)
+    else:
+        areas = np.array([np.nan if a is None else float(a) for a in area_m2], dtype=float)
+    need = np.isnan(areas)
+    for i in bad:
+        if need[i]:
+            raise InputError(f"Feature {fids[i]} of the {layer} has no geometry and no "
+                             f"'area_m2'; remove it or fill its area.")
+    if need.any():
+        areas[need] = geodesic_area_m2(list(geoms[need]))
+    neg = np.flatnonzero(areas < 0)
+    if len(neg):
+        raise InputError(f"Feature {fids[neg[0]]} of the {layer} has a negative 'area_m2' "
+                         f"({areas[neg[0]]}).")
+    src = None
+    if sources is not None:
+        src = []
+        for s in sources:
+            s = "" if s is None else str(s).strip()
+            src.append(s if s and s.casefold() not in _UNKNOWN_VALUES else NO_SOURCE)
+    return MinePolygons(geoms, fids, cids, prim, stat, areas, src)
+
+
+@dataclass
+class Regions:
+    """Named region polygons (countries, biomes, ecoregions) in lon/lat."""
+    geoms: np.ndarray
+    names: list
+
+    def __len__(self):
+        return len(self.names)
+
+
+def regions(geoms, names) -> Regions:
+    """Region polygons with their names; NULL names become '(no name)', invalid rings are repaired."""
+    geoms = np.asarray(list(geoms), dtype=object)
+    _check_len("region name", names, len(geoms))
+    keep = [i for i, g in enumerate(geoms) if g is not None and not shapely.is_empty(g)]
+    g = geoms[keep] if keep else np.empty(0, dtype=object)
+    if len(g):
+        invalid = ~shapely.is_valid(g)
+        if invalid.any():
+            g[invalid] = shapely.make_valid(g[invalid])
+    nm = []
+    for i in keep:
+        v = names[i]
+        v = "" if v is None else str(v).strip()
+        nm.append(v or NO_NAME)
+    return Regions(g, nm)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _ticker(progress, should_stop, lo, hi, n):
+    """Progress from lo to hi over n items, checking for a stop every 256 items."""
+    def tick(i):
+        if i % 256 == 0:
+            if should_stop is not None and should_stop():
+                raise Cancelled("Cancelled by the user.")
+            if progress is not None and n:
+                progress(lo + (hi - lo) * i / n)
+    return tick
+
+
+def commodity_shares(polys: MinePolygons):
+    """Per polygon, the list of (commodity, fraction): 1/n to each of n primaries, else Unknown."""
+    out = []
+    for p in polys.primary:
+        out.append([(c, 1.0 / len(p)) for c in p] if p else [(UNKNOWN, 1.0)])
+    return out
+
+
+def region_fractions(polys: MinePolygons, regs: Regions, allocation="intersection",
+                     progress=None, should_stop=None):
+    """(polygon index, region index, fraction) triples; fractions of a polygon sum to <= 1.
+
+    "intersection": the spherical area of the polygon's intersection with each region over the
+    polygon's spherical area (scaled down if overlapping regions give more than 1).
+    "centroid": the whole polygon to the region containing its centroid, else to the region
+    nearest to it on the Earth (nearest boundary point by planar lon/lat search, measured with
+    the haversine formula).
+    """
+    if allocation not in ALLOCATIONS:
+        raise InputError(f"Unknown region allocation '{allocation}'; use one of "
+                         f"{', '.join(ALLOCATIONS)}.")
+    n = len(polys)
+    if n == 0 or len(regs) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, float)
+    tree = shapely.STRtree(regs.geoms)
+    shapely.prepare(regs.geoms)
+    has_geom = np.array([g is not None and not shapely.is_empty(g) for g in polys.geoms])
+    idx = np.flatnonzero(has_geom)
+    geoms = polys.geoms[idx]
+    if allocation == "centroid":
+        cent = shapely.centroid(geoms)
+        pi, ri = tree.query(cent, predicate="intersects")
+        # one region per centroid: the first (lowest index) that contains it
+        first = {}
+        for a, b in zip(pi.tolist(), ri.tolist()):
+            if a not in first or b < first[a]:
+                first[a] = b
+        out_p, out_r = [], []
+        tick = _ticker(progress, should_stop, 0.0, 1.0, len(geoms))
+        for k in range(len(geoms)):
+            tick(k)
+            if k in first:
+                out_p.append(idx[k]); out_r.append(first[k])
+                continue
+            c = cent[k]
+            near = tree.query_nearest(c, return_distance=True, all_matches=True)
+            d0 = float(near[1][0])
+            lat = abs(c.y)
+            window = d0 / max(math.cos(math.radians(min(lat + d0, 89.9))), 0.05) + 1e-9
+            cand = tree.query(shapely.box(c.x - window, c.y - window, c.x + window, c.y + window))
+            best, best_d = None, math.inf
+            for r in sorted(cand.tolist()):
+                qx, qy = shapely.get_coordinates(shapely.shortest_line(regs.geoms[r], c))[0]
+                d = float(haversine_m(c.x, c.y, qx, qy))
+                if d < best_d - 1e-6:
+                    best, best_d = r, d
+            out_p.append(idx[k]); out_r.append(best)
+        return (np.asarray(out_p, np.int64), np.asarray(out_r, np.int64),
+                np.ones(len(out_p), float))
+    pi, ri = tree.query(geoms, predicate="intersects")
+    order = np.lexsort((ri, pi))
+    pi, ri = pi[order], ri[order]
+    inside = shapely.contains_properly(regs.geoms[ri], geoms[pi])
+    frac = np.where(inside, 1.0, 0.0)
+    todo = np.flatnonzero(~inside)
+    whole = {}
+    tick = _ticker(progress, should_stop, 0.0, 1.0, len(todo))
+    for k, j in enumerate(todo):
+        tick(k)
+        p = int(pi[j])
+        if p not in whole:
+            whole[p] = float(geodesic_area_m2([geoms[p]])[0])
+        if whole[p] <= 0:
+            continue
+        piece = shapely.intersection(geoms[p], regs.geoms[ri[j]])
+        piece = _polygonal(piece)
+        if piece is not None:
+            frac[j] = float(geodesic_area_m2([piece])[0]) / whole[p]
+    # a polygon properly inside one region takes it whole; overlapping regions are scaled down
+    tot = np.bincount(pi, weights=frac, minlength=len(geoms))
+    scale = np.where(tot > 1.0, 1.0 / np.where(tot > 0, tot, 1.0), 1.0)
+    frac = np.minimum(frac * scale[pi], 1.0)
+    keep = frac > 0
+    return idx[pi[keep]], ri[keep], frac[keep]
+
+
+def _polygonal(g):
+    """Polygonal part of an intersection (drops touching lines/points), or None."""
+    if g is None or shapely.is_empty(g):
+        return None
+    t = shapely.get_type_id(g)
+    if t in (3, 6):
+        return g
+    if t == 7:
+        parts = [p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)]
+        return shapely.multipolygons(
+            [q for p in parts for q in shapely.get_parts(p)]) if parts else None
+    return None
+
+
+# ----------------------------------------------------------------------------- equal-area grid
+
+class EqualAreaGrid:
+    """Equal-area cells on the sphere (R = 6,371,008.8 m), bounded by parallels and meridians.
+
+    Latitude bands are built from the equator towards each pole; a band at latitude phi holds
+    n = round(2 pi R cos(phi) / s) cells of equal longitude width, and its height is chosen so
+    that every cell has exactly the area s² (s = cell size). Cells are therefore equal-area and
+    close to s x s on the ground at every latitude (unlike a cylindrical grid, whose cells
+    stretch towards the poles). The polar band takes what is left of the cap, split into cells
+    as close to s² as possible. Cells are lon/lat rectangles, so the layer is exact in EPSG:4326
+    and polygons are split between cells with a rectangle clip; no projection library is needed.
+    """
+
+    def __init__(self, cell_size_m: float):
+        s = float(cell_size_m)
+        if not s >= 1000.0:
+            raise InputError(f"The grid cell size must be at least 1000 m, got {cell_size_m} m.")
+        if s > 2000000.0:
+            raise InputError(f"The grid cell size must be at most 2,000,000 m, got {cell_size_m} m.")
+        self.cell_size_m = s
+        R = EARTH_RADIUS_M
+        step = s * s / (2 * math.pi * R * R)     # change of sin(lat) per cell of area s²
+        edges, counts = [0.0], []
+        while True:
+            s0 = edges[-1]
+            mid = math.asin(min(s0, 1.0)) + 0.5 * s / R
+            n = max(1, int(round(2 * math.pi * R * math.cos(min(mid, math.pi / 2)) / s)))
+            s1 = s0 + n * step
+            rest = 1.0 - s1
+            if rest <= 0.5 * step or s1 >= 1.0:
+                n_last = max(1, int(round((1.0 - s0) / step)))
+                counts.append(n_last)
+                edges.append(1.0)
+                break
+            counts.append(n)
+            edges.append(s1)
+        north = np.degrees(np.arcsin(np.clip(np.asarray(edges), -1, 1)))
+        north[-1] = 90.0
+        # rows from the south pole to the north pole
+        self.lat_edges = np.concatenate([-north[::-1], north[1:]])
+        self.counts = np.concatenate([np.asarray(counts[::-1]), np.asarray(counts)]).astype(np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+
+    @property
+    def n_rows(self):
+        return len(self.counts)
+
+    def row_of_lat(self, lat):
+        r = np.searchsorted(self.lat_edges, lat, side="right") - 1
+        return np.clip(r, 0, self.n_rows - 1)
+
+    def col_of_lon(self, row, lon):
+        n = self.counts[row]
+        c = np.floor((np.asarray(lon, float) + 180.0) / 360.0 * n).astype(np.int64)
+        return np.clip(c, 0, n - 1)
+
+    def cell_bounds(self, row, col):
+        n = int(self.counts[row])
+        w = 360.0 / n
+        return (-180.0 + col * w, float(self.lat_edges[row]),
+                -180.0 + (col + 1) * w if col < n - 1 else 180.0, float(self.lat_edges[row + 1]))
+
+    def cell_id(self, row, col):
+        return int(self.offsets[row] + col)
+
+    def cell_area_m2(self, row):
+        R = EARTH_RADIUS_M
+        s0, s1 = (math.sin(math.radians(v)) for v in self.lat_edges[row:row + 2])
+        return 2 * math.pi * R * R * (s1 - s0) / int(self.counts[row])
+
+    def cell_geometry(self, row, col, max_segment_deg=0.5):
+        """The cell as a lon/lat polygon, edges densified every `max_segment_deg` degrees."""
+        return shapely.segmentize(shapely.box(*self.cell_bounds(row, col)), max_segment_deg)
+
+
+def grid_fractions(polys: MinePolygons, grid: EqualAreaGrid, progress=None, should_stop=None):
+    """(polygon index, row, col, fraction) arrays: each polygon's area split between cells."""
+    P, Rw, C, F = [], [], [], []
+    tick = _ticker(progress, should_stop, 0.0, 1.0, len(polys))
+    for i, g in enumerate(polys.geoms):
+        tick(i)
+        if g is None or shapely.is_empty(g):
+            continue
+        x0, y0, x1, y1 = shapely.bounds(g)
+        r0, r1 = int(grid.row_of_lat(y0)), int(grid.row_of_lat(y1))
+        cells = []
+        for r in range(r0, r1 + 1):
+            c0, c1 = int(grid.col_of_lon(r, x0)), int(grid.col_of_lon(r, x1))
+            cells.extend((r, c) for c in range(c0, c1 + 1))
+        if len(cells) == 1:
+            P.append(i); Rw.append(cells[0][0]); C.append(cells[0][1]); F.append(1.0)
+            continue
+        pieces = [_polygonal(shapely.clip_by_rect(g, *grid.cell_bounds(r, c))) for r, c in cells]
+        areas = np.array([0.0 if p is None else float(geodesic_area_m2([p])[0]) for p in pieces])
+        tot = areas.sum()
+        if tot <= 0:           # degenerate (zero-area) polygon: the cell of its centroid
+            c = shapely.centroid(g)
+            r = int(grid.row_of_lat(c.y))
+            P.append(i); Rw.append(r); C.append(int(grid.col_of_lon(r, c.x))); F.append(1.0)
+            continue
+        for (r, c), a in zip(cells, areas):
+            if a > 0:
+                P.append(i); Rw.append(r); C.append(c); F.append(a / tot)
+    return (np.asarray(P, np.int64), np.asarray(Rw, np.int64), np.asarray(C, np.int64),
+            np.asarray(F, float))
+
+
+# ----------------------------------------------------------------------------- tables
+
+def _pct(part, whole):
+    return 100.0 * part / whole if whole > 0 else 0.0
+
+
+def _commodity_order(area_by_commodity: dict) -> list:
+    """Commodities by decreasing area, ties by name; Unknown last."""
+    names = [c for c in area_by_commodity if c != UNKNOWN]
+    names.sort(key=lambda c: (-area_by_commodity[c], c.casefold(), c))
+    if UNKNOWN in area_by_commodity:
+        names.append(UNKNOWN)
+    return names
+
+
+def commodity_table(polys: MinePolygons) -> list:
+    """Area by primary commodity (km², % of the total), with polygon and cluster counts."""
+    total = polys.total_area_m2
+    area, npoly, nclus = {}, {}, {}
+    for i, shares in enumerate(commodity_shares(polys)):
+        for c, f in shares:
+            area[c] = area.get(c, 0.0) + f * polys.area_m2[i]
+            npoly[c] = npoly.get(c, 0) + 1
+            nclus.setdefault(c, set()).add(int(polys.cluster_ids[i]))
+    return [{"commodity": c, "area_km2": area[c] / 1e6, "area_pct": _pct(area[c], total),
+             "n_polygons": npoly[c], "n_clusters": len(nclus[c])} for c in _commodity_order(area)]
+
+
+def region_table(polys: MinePolygons, regs: Optional[Regions], allocation="intersection",
+                 progress=None, should_stop=None) -> list:
+    """Area by region x commodity; the area outside every region is the region 'Outside'.
+
+    Rows are ordered by decreasing region area ('Outside' last), then by commodity order.
+    `area_pct` is of the total polygon area, `region_pct` of the region's mine area.
+    """
+    total = polys.total_area_m2
+    shares = commodity_shares(polys)
+    inside = np.zeros(len(polys))
+    acc = {}
+    if regs is not None and len(regs):
+        p, r, f = region_fractions(polys, regs, allocation, progress, should_stop)
+        for pi, ri, fr in zip(p.tolist(), r.tolist(), f.tolist()):
+            a = fr * polys.area_m2[pi]
+            inside[pi] += fr
+            d = acc.setdefault(regs.names[ri], {})
+            for c, cf in shares[pi]:
+                d[c] = d.get(c, 0.0) + cf * a
+    rest = np.clip(1.0 - inside, 0.0, 1.0) * polys.area_m2
+    rest[inside >= 1.0 - 1e-12] = 0.0
+    if rest.sum() > 0:
+        d = acc.setdefault(OUTSIDE, {})
+        for pi in np.flatnonzero(rest > 0).tolist():
+            for c, cf in shares[pi]:
+                d[c] = d.get(c, 0.0) + cf * rest[pi]
+    # fix the floating-point drift so that the table sums to the total exactly enough
+    reg_area = {k: sum(v.values()) for k, v in acc.items()}
+    com_total = {}
+    for v in acc.values():
+        for c, a in v.items():
+            com_total[c] = com_total.get(c, 0.0) + a
+    corder = {c: k for k, c in enumerate(_commodity_order(com_total))}
+    regions_sorted = sorted((k for k in acc if k != OUTSIDE),
+                            key=lambda k: (-reg_area[k], k.casefold(), k))
+    if OUTSIDE in acc:
+        regions_sorted.append(OUTSIDE)
+    rows = []
+    for k in regions_sorted:
+        for c in sorted(acc[k], key=lambda c: corder[c]):
+            a = acc[k][c]
+            if a <= 0:
+                continue
+            rows.append({"region": k, "commodity": c, "area_km2": a / 1e6,
+                         "area_pct": _pct(a, total), "region_pct": _pct(a, reg_area[k])})
+    return rows
+
+
+def table2(polys: MinePolygons, point_cluster_ids=None) -> list:
+    """The paper's Table 2: assigned vs unassigned clusters (rows Assigned, Unassigned, Total).
+
+    Clusters are those holding mine land (at least one polygon); `point_cluster_ids` (one per
+    point, e.g. the cluster algorithm's points output) counts the points of those clusters.
+    Without it the point columns are None. A cluster is assigned when it has at least one
+    primary commodity ("assigned" or "multiple").
+    """
+    assigned = np.array([s != "unassigned" for s in polys.status], dtype=bool)
+    cl_status = {}
+    for cid, a in zip(polys.cluster_ids.tolist(), assigned.tolist()):
+        if cl_status.setdefault(cid, a) != a:
+            raise InputError(f"Cluster {cid} of the clustered polygons is both assigned and "
+                             f"unassigned in field 'status'; use the cluster algorithm's output "
+                             f"unchanged.")
+    pts = None
+    if point_cluster_ids is not None:
+        pts = {True: 0, False: 0}
+        for c in point_cluster_ids:
+            if c is None:
+                continue
+            c = int(c)
+            if c in cl_status:
+                pts[cl_status[c]] += 1
+    tot_area = polys.total_area_m2
+    tot_cl = len(cl_status)
+    tot_pol = len(polys)
+    tot_pts = None if pts is None else pts[True] + pts[False]
+    rows = []
+    for label, flag in (("Assigned", True), ("Unassigned", False), ("Total", None)):
+        m = np.ones(len(polys), bool) if flag is None else (assigned == flag)
+        area = float(polys.area_m2[m].sum())
+        ncl = tot_cl if flag is None else sum(1 for v in cl_status.values() if v == flag)
+        npol = int(m.sum())
+        npt = None if pts is None else (tot_pts if flag is None else pts[flag])
+        rows.append({
+            "status": label, "area_km2": area / 1e6, "area_pct": _pct(area, tot_area),
+            "n_clusters": ncl, "clusters_pct": _pct(ncl, tot_cl),
+            "n_polygons": npol, "polygons_pct": _pct(npol, tot_pol),
+            "n_points": npt, "points_pct": None if pts is None else _pct(npt, tot_pts),
+            "cluster_area_km2": area / 1e6 / ncl if ncl else None,
+            "polygons_per_cluster": npol / ncl if ncl else None,
+            "points_per_cluster": (npt / ncl if ncl else None) if pts is not None else None,
+            "polygon_area_km2": area / 1e6 / npol if npol else None,
+        })
+    return rows
+
+
+def table3(polys: MinePolygons) -> list:
+    """The paper's Table 3: polygons by assignment status x data-source combination.
+
+    Rows: Assigned then Unassigned, each by decreasing area. Empty when there are no sources.
+    """
+    if polys.sources is None:
+        return []
+    total, n = polys.total_area_m2, len(polys)
+    acc = {}
+    for i in range(n):
+        key = ("Unassigned" if polys.status[i] == "unassigned" else "Assigned", polys.sources[i])
+        a, k = acc.get(key, (0.0, 0))
+        acc[key] = (a + polys.area_m2[i], k + 1)
+    keys = sorted(acc, key=lambda k: (k[0] != "Assigned", -acc[k][0], k[1]))
+    return [{"status": s, "sources": src, "area_km2": acc[(s, src)][0] / 1e6,
+             "area_pct": _pct(acc[(s, src)][0], total), "n_polygons": acc[(s, src)][1],
+             "polygons_pct": _pct(acc[(s, src)][1], n),
+             "polygon_area_km2": acc[(s, src)][0] / 1e6 / acc[(s, src)][1]} for s, src in keys]
+
+
+@dataclass
+class GridTable:
+    grid: EqualAreaGrid
+    commodities: list                       # commodity order of the per-commodity fields
+    fields: tuple                           # schema (GRID_BASE_FIELDS + one per commodity)
+    rows: list                              # dicts keyed by the schema names
+    cells: list = field(default_factory=list)   # (row, col) per row, for cell_geometry()
+
+    def geometries(self):
+        return [self.grid.cell_geometry(r, c) for r, c in self.cells]
+
+
+def grid_table(polys: MinePolygons, cell_size_m=50000.0, progress=None, should_stop=None) -> GridTable:
+    """Mine area per commodity in each equal-area cell holding mine land, and the dominant one.
+
+    The dominant commodity is the one with the largest area in the cell ('Unknown' included, as
+    in the paper's Fig. 10); ties go to the commodity first in the overall order.
+    """
+    grid = EqualAreaGrid(cell_size_m)
+    shares = commodity_shares(polys)
+    p, r, c, f = grid_fractions(polys, grid, progress, should_stop)
+    acc, npol = {}, {}
+    for pi, ri, ci, fr in zip(p.tolist(), r.tolist(), c.tolist(), f.tolist()):
+        d = acc.setdefault((ri, ci), {})
+        npol[(ri, ci)] = npol.get((ri, ci), 0) + 1
+        for name, cf in shares[pi]:
+            d[name] = d.get(name, 0.0) + cf * fr * polys.area_m2[pi]
+    totals = {}
+    for d in acc.values():
+        for name, a in d.items():
+            totals[name] = totals.get(name, 0.0) + a
+    order = _commodity_order(totals)
+    rank = {name: k for k, name in enumerate(order)}
+    fields = grid_fields(order)
+    cnames = [n for n, _ in fields[len(GRID_BASE_FIELDS):]]
+    rows, cells = [], []
+    for key in sorted(acc, key=lambda k: grid.cell_id(*k)):
+        d = acc[key]
+        mine = sum(d.values())
+        dom = min(d, key=lambda name: (-d[name], rank[name]))
+        row = {"cell_id": grid.cell_id(*key), "row": key[0], "col": key[1],
+               "cell_area_km2": grid.cell_area_m2(key[0]) / 1e6, "mine_area_km2": mine / 1e6,
+               "dominant": dom, "dominant_km2": d[dom] / 1e6, "dominant_pct": _pct(d[dom], mine),
+               "n_polygons": npol[key]}
+        for name, fname in zip(order, cnames):
+            row[fname] = d.get(name, 0.0) / 1e6
+        rows.append(row)
+        cells.append(key)
+    return GridTable(grid, order, fields, rows, cells)
+
+
+# ----------------------------------------------------------------------------- all at once
+
+@dataclass
+class FootprintSummary:
+    total_area_m2: float
+    commodity_rows: list
+    country_rows: list
+    biome_rows: list
+    table2_rows: list
+    table3_rows: list
+    grid: Optional[GridTable]
+    allocation: str
+    cell_size_m: Optional[float]
+
+    @property
+    def assigned_area_pct(self) -> float:
+        return self.table2_rows[0]["area_pct"] if self.table2_rows else 0.0
+
+
+def summarise(polys: MinePolygons, countries: Optional[Regions] = None,
+              biomes: Optional[Regions] = None, allocation="intersection", cell_size_m=50000.0,
+              point_cluster_ids=None, progress=None, should_stop=None) -> FootprintSummary:
+    """Every footprint table; `cell_size_m=None` skips the grid. Raises InputError, Cancelled."""
+    if len(polys) == 0:
+        raise InputError("The clustered polygons layer has no polygon; run the cluster "
+                         "algorithm on mine polygons first.")
+    if allocation not in ALLOCATIONS:
+        raise InputError(f"Unknown region allocation '{allocation}'; use one of "
+                         f"{', '.join(ALLOCATIONS)}.")
+
+    def part(lo, hi):
+        return None if progress is None else (lambda r: progress(lo + (hi - lo) * r))
+
+    if should_stop is not None and should_stop():
+        raise Cancelled("Cancelled by the user.")
+    com = commodity_table(polys)
+    t2 = table2(polys, point_cluster_ids)
+    t3 = table3(polys)
+    ctry = region_table(polys, countries, allocation, part(0.0, 0.4), should_stop)
+    biom = region_table(polys, biomes, allocation, part(0.4, 0.8), should_stop)
+    grid = None
+    if cell_size_m:
+        grid = grid_table(polys, cell_size_m, part(0.8, 1.0), should_stop)
+    if progress is not None:
+        progress(1.0)
+    return FootprintSummary(polys.total_area_m2, com, ctry, biom, t2, t3, grid, allocation,
+                            cell_size_m)

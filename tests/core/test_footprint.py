@@ -1,0 +1,336 @@
+"""Footprint summary: hand-checked small cases and reconciliation on real data."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import shapely
+
+from mine_clusters.core import footprint as fp
+from mine_clusters.core.errors import Cancelled, InputError
+
+DATA = os.environ.get("MINE_CLUSTERS_SHARED_DATA",
+                      os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+R = 6371008.8
+
+
+def box(x0, y0, x1, y1):
+    return shapely.box(x0, y0, x1, y1)
+
+
+def polys(geoms, primary, cluster_ids=None, area=None, sources=None, status=None):
+    n = len(geoms)
+    return fp.mine_polygons(geoms, list(range(1, n + 1)),
+                            cluster_ids if cluster_ids is not None else list(range(1, n + 1)),
+                            primary, status=status, area_m2=area, sources=sources)
+
+
+def by(rows, *keys):
+    return {tuple(r[k] for k in keys) if len(keys) > 1 else r[keys[0]]: r for r in rows}
+
+
+# ------------------------------------------------------------------ commodity split
+
+def test_area_split_equally_among_primaries_and_unknown():
+    p = polys([box(0, 0, .01, .01)] * 3, ["Coal", "Gold,Copper", None],
+              cluster_ids=[1, 2, 3], area=[3e6, 2e6, 1e6])
+    rows = by(fp.commodity_table(p), "commodity")
+    # hand: Coal 3 km², Gold 1, Copper 1 (2 km² split in two), Unknown 1; total 6
+    assert rows["Coal"]["area_km2"] == pytest.approx(3.0)
+    assert rows["Gold"]["area_km2"] == pytest.approx(1.0)
+    assert rows["Copper"]["area_km2"] == pytest.approx(1.0)
+    assert rows["Unknown"]["area_km2"] == pytest.approx(1.0)
+    assert rows["Coal"]["area_pct"] == pytest.approx(50.0)
+    assert sum(r["area_km2"] for r in rows.values()) == pytest.approx(6.0)
+    # order: by area, Unknown last
+    assert [r["commodity"] for r in fp.commodity_table(p)][0] == "Coal"
+    assert [r["commodity"] for r in fp.commodity_table(p)][-1] == "Unknown"
+
+
+def test_status_derived_and_checked():
+    p = polys([box(0, 0, .01, .01)] * 3, ["Coal", "Gold,Copper", "NA"])
+    assert p.status == ["assigned", "multiple", "unassigned"]
+    with pytest.raises(InputError, match="Feature 1 .*'status'"):
+        polys([box(0, 0, .01, .01)], ["Coal"], status=["bogus"])
+    with pytest.raises(InputError, match="Feature 1 .*unassigned"):
+        polys([box(0, 0, .01, .01)], ["Coal"], status=["unassigned"])
+    with pytest.raises(InputError, match="cluster_id"):
+        polys([box(0, 0, .01, .01)], ["Coal"], cluster_ids=[None])
+
+
+def test_missing_area_is_spherical_area():
+    # a 0.1 x 0.1 degree box at the equator: R² Δλ (sin φ1 − sin φ0)
+    g = box(10, 0, 10.1, 0.1)
+    exact = R * R * math.radians(0.1) * math.sin(math.radians(0.1))
+    p = polys([g], ["Coal"], area=[None])
+    assert p.area_m2[0] == pytest.approx(exact, rel=1e-4)
+
+
+# ------------------------------------------------------------------ regions
+
+def two_countries():
+    return fp.regions([box(0, 0, 1, 1), box(1, 0, 2, 1)], ["West", "East"])
+
+
+def test_region_split_by_intersection_no_double_counting():
+    # one polygon astride the border at lon 1 (3/4 west, 1/4 east), one outside both
+    p = polys([box(0.97, 0.5, 1.01, 0.51), box(5, 5, 5.01, 5.01)], ["Coal", "Gold"],
+              area=[4e6, 1e6])
+    rows = by(fp.region_table(p, two_countries()), "region", "commodity")
+    assert rows[("West", "Coal")]["area_km2"] == pytest.approx(3.0, rel=1e-4)
+    assert rows[("East", "Coal")]["area_km2"] == pytest.approx(1.0, rel=1e-4)
+    assert rows[("Outside", "Gold")]["area_km2"] == pytest.approx(1.0)
+    assert sum(r["area_km2"] for r in rows.values()) == pytest.approx(5.0)
+    assert [r["region"] for r in fp.region_table(p, two_countries())][-1] == "Outside"
+
+
+def test_region_centroid_rule():
+    # centroid (0.99) is in West: all to West; the far polygon goes to the nearest region (East)
+    p = polys([box(0.97, 0.5, 1.01, 0.51), box(2.5, 0.5, 2.51, 0.51)], ["Coal", "Gold"],
+              area=[4e6, 1e6])
+    rows = by(fp.region_table(p, two_countries(), allocation="centroid"), "region", "commodity")
+    assert rows[("West", "Coal")]["area_km2"] == pytest.approx(4.0)
+    assert rows[("East", "Gold")]["area_km2"] == pytest.approx(1.0)
+    assert ("Outside", "Gold") not in rows
+
+
+def test_centroid_nearest_is_measured_on_the_earth():
+    # at 80°N a degree of longitude is ~5.8 times shorter than a degree of latitude:
+    # the region 1° east is nearer on the Earth than the one 0.5° north
+    regs = fp.regions([box(11, 70, 12, 80.2), box(9, 80.5, 11, 81)], ["East", "North"])
+    p = polys([box(9.99, 79.99, 10.01, 80.01)], ["Coal"], area=[1e6])
+    rows = by(fp.region_table(p, regs, allocation="centroid"), "region")
+    assert set(rows) == {"East"}
+
+
+def test_region_without_name_and_bad_allocation():
+    regs = fp.regions([box(0, 0, 1, 1)], [None])
+    p = polys([box(0.1, 0.1, 0.2, 0.2)], ["Coal"], area=[1e6])
+    assert fp.region_table(p, regs)[0]["region"] == fp.NO_NAME
+    with pytest.raises(InputError, match="allocation"):
+        fp.region_table(p, regs, allocation="nope")
+
+
+# ------------------------------------------------------------------ tables 2 and 3
+
+def test_table2_hand_case():
+    # clusters: 1 (Coal; 2 polygons, 2 points), 2 (unassigned; 1 polygon), 3 (Gold,Copper; 1
+    # polygon, 1 point); one point in a points-only cluster 9 is not mine land
+    p = polys([box(0, 0, .01, .01)] * 4, ["Coal", "Coal", None, "Copper,Gold"],
+              cluster_ids=[1, 1, 2, 3], area=[2e6, 4e6, 1e6, 3e6])
+    rows = by(fp.table2(p, point_cluster_ids=[1, 1, 3, 9]), "status")
+    a, u, t = rows["Assigned"], rows["Unassigned"], rows["Total"]
+    assert (a["n_clusters"], a["n_polygons"], a["n_points"]) == (2, 3, 3)
+    assert (u["n_clusters"], u["n_polygons"], u["n_points"]) == (1, 1, 0)
+    assert a["area_km2"] == pytest.approx(9.0) and u["area_km2"] == pytest.approx(1.0)
+    assert a["area_pct"] == pytest.approx(90.0)
+    assert a["cluster_area_km2"] == pytest.approx(4.5)
+    assert a["polygons_per_cluster"] == pytest.approx(1.5)
+    assert a["points_per_cluster"] == pytest.approx(1.5)
+    assert a["polygon_area_km2"] == pytest.approx(3.0)
+    assert t["area_km2"] == pytest.approx(10.0) and t["n_clusters"] == 3
+    # without points the point columns are empty
+    assert fp.table2(p)[0]["n_points"] is None
+
+
+def test_table2_rejects_mixed_cluster_status():
+    p = polys([box(0, 0, .01, .01)] * 2, ["Coal", None], cluster_ids=[1, 1], area=[1, 1])
+    with pytest.raises(InputError, match="Cluster 1 .*both assigned and unassigned"):
+        fp.table2(p)
+
+
+def test_table3_status_by_source():
+    p = polys([box(0, 0, .01, .01)] * 4, ["Coal", "Coal", None, "Gold"],
+              area=[2e6, 4e6, 1e6, 3e6], sources=["Maus/Tang", "Maus", "OSM", "Maus"])
+    rows = fp.table3(p)
+    assert [(r["status"], r["sources"]) for r in rows] == [
+        ("Assigned", "Maus"), ("Assigned", "Maus/Tang"), ("Unassigned", "OSM")]
+    assert rows[0]["area_km2"] == pytest.approx(7.0) and rows[0]["n_polygons"] == 2
+    assert rows[0]["polygon_area_km2"] == pytest.approx(3.5)
+    assert sum(r["area_pct"] for r in rows) == pytest.approx(100.0)
+    assert fp.table3(polys([box(0, 0, 1, 1)], ["Coal"], area=[1])) == []
+
+
+# ------------------------------------------------------------------ grid
+
+@pytest.mark.parametrize("size", [1000.0, 50000.0, 250000.0, 2000000.0])
+def test_grid_cells_cover_the_sphere_with_equal_areas(size):
+    g = fp.EqualAreaGrid(size)
+    areas = np.array([g.cell_area_m2(r) for r in range(g.n_rows)])
+    total = float((areas * g.counts).sum())
+    assert total == pytest.approx(4 * math.pi * R * R, rel=1e-12)
+    # every band but the two polar ones holds cells of exactly size²
+    assert np.allclose(areas[1:-1], size * size, rtol=1e-9)
+    assert g.lat_edges[0] == -90.0 and g.lat_edges[-1] == 90.0
+    assert np.all(np.diff(g.lat_edges) > 0)
+
+
+def test_grid_cells_are_nearly_square_on_the_ground():
+    g = fp.EqualAreaGrid(50000.0)
+    for lat in (0.0, 45.0, 70.0):
+        r = int(g.row_of_lat(lat))
+        x0, y0, x1, y1 = g.cell_bounds(r, 0)
+        height = R * math.radians(y1 - y0)
+        width = R * math.radians(x1 - x0) * math.cos(math.radians((y0 + y1) / 2))
+        assert height == pytest.approx(50000.0, rel=0.02)
+        assert width == pytest.approx(50000.0, rel=0.02)
+
+
+def test_grid_splits_polygons_and_picks_dominant():
+    g = fp.EqualAreaGrid(50000.0)
+    r = int(g.row_of_lat(10.0))
+    x0, y0, x1, y1 = g.cell_bounds(r, 400)
+    ym = (y0 + y1) / 2
+    # polygon A (Coal) straddles the east edge of the cell, half in each; B (Gold) inside
+    a = box(x1 - 0.01, ym, x1 + 0.01, ym + 0.01)
+    b = box(x0 + 0.01, ym, x0 + 0.02, ym + 0.01)
+    p = polys([a, b], ["Coal", "Gold"], area=[4e6, 3e6])
+    gt = fp.grid_table(p, 50000.0)
+    rows = {row["col"]: row for row in gt.rows}
+    assert set(rows) == {400, 401}
+    assert rows[400]["km2_Coal"] == pytest.approx(2.0, rel=1e-3)
+    assert rows[400]["km2_Gold"] == pytest.approx(3.0)
+    assert rows[400]["dominant"] == "Gold"
+    assert rows[401]["dominant"] == "Coal" and rows[401]["mine_area_km2"] == pytest.approx(2.0, rel=1e-3)
+    assert sum(row["mine_area_km2"] for row in gt.rows) == pytest.approx(7.0)
+    assert [n for n, _ in gt.fields][:len(fp.GRID_BASE_FIELDS)] == [n for n, _ in fp.GRID_BASE_FIELDS]
+    geoms = gt.geometries()
+    assert shapely.contains(geoms[0], shapely.centroid(b))
+
+
+def test_grid_field_names_are_safe_and_unique():
+    names = [n for n, _ in fp.grid_fields(["Rare earths", "Rare-earths", "PGM (platinum)"])]
+    assert names[-3:] == ["km2_Rare_earths", "km2_Rare_earths_2", "km2_PGM_platinum"]
+
+
+def test_grid_size_limits():
+    with pytest.raises(InputError, match="at least 1000 m"):
+        fp.EqualAreaGrid(10.0)
+
+
+# ------------------------------------------------------------------ summarise
+
+def test_summarise_empty_and_cancel():
+    with pytest.raises(InputError, match="no polygon"):
+        fp.summarise(polys([], []))
+    p = polys([box(0, 0, .01, .01)], ["Coal"], area=[1e6])
+    with pytest.raises(Cancelled):
+        fp.summarise(p, should_stop=lambda: True)
+
+
+def test_summarise_is_deterministic_and_reports_progress():
+    rng = np.random.default_rng(1)
+    xs, ys = rng.uniform(0, 2, 50), rng.uniform(0, 1, 50)
+    geoms = [box(x, y, x + 0.05, y + 0.05) for x, y in zip(xs, ys)]
+    prim = [["Coal", "Gold", None, "Coal,Gold"][i % 4] for i in range(50)]
+    seen = []
+    a = fp.summarise(polys(geoms, prim), countries=two_countries(), progress=seen.append)
+    b = fp.summarise(polys(geoms, prim), countries=two_countries())
+    assert a.country_rows == b.country_rows and a.grid.rows == b.grid.rows
+    assert seen[-1] == 1.0 and all(0 <= s <= 1 for s in seen)
+
+
+# ------------------------------------------------------------------ real data
+
+def _topojson_countries(path):
+    """Minimal TopoJSON reader (quantised arcs, Polygon/MultiPolygon) for the Natural Earth file."""
+    topo = json.load(open(path))
+    sx, sy = topo["transform"]["scale"]
+    tx, ty = topo["transform"]["translate"]
+    arcs = []
+    for arc in topo["arcs"]:
+        q = np.cumsum(np.asarray(arc, dtype=float), axis=0)
+        arcs.append(np.column_stack([q[:, 0] * sx + tx, q[:, 1] * sy + ty]))
+
+    def ring(ids):
+        pts = []
+        for k in ids:
+            a = arcs[k] if k >= 0 else arcs[~k][::-1]
+            pts.extend(a[1:] if pts else a)
+        return pts
+
+    geoms, names = [], []
+    for o in topo["objects"]["countries"]["geometries"]:
+        if o["type"] == "Polygon":
+            parts = [o["arcs"]]
+        elif o["type"] == "MultiPolygon":
+            parts = o["arcs"]
+        else:
+            continue
+        ps = []
+        for p in parts:
+            rings = [r for r in (ring(ids) for ids in p) if len(r) >= 4]
+            if rings and len(p) and len(ring(p[0])) >= 4:
+                ps.append(shapely.Polygon(rings[0], rings[1:]))
+        if not ps:
+            continue
+        geoms.append(shapely.make_valid(shapely.MultiPolygon(ps)))
+        names.append(o.get("properties", {}).get("name"))
+    return geoms, names
+
+
+def _india_polygons():
+    path = os.path.join(DATA, "maus2020-v1-india-brazil", "indian_polygon_with_grId.geojson")
+    if not os.path.exists(path):
+        pytest.skip("shared data not found")
+    feats = json.load(open(path))["features"]
+    geoms = [shapely.from_geojson(json.dumps(f["geometry"])) for f in feats]
+    return feats, geoms
+
+
+@pytest.fixture(scope="module")
+def countries_10m():
+    path = os.path.join(DATA, "natural-earth-countries", "world-atlas-2.0.2", "countries-10m.json")
+    if not os.path.exists(path):
+        pytest.skip("shared data not found")
+    return fp.regions(*_topojson_countries(path))
+
+
+def test_real_india_polygons_reconcile_with_countries(countries_10m):
+    feats, geoms = _india_polygons()
+    # commodity by a stand-in rule (real clusters are tested end to end): grId parity
+    prim = ["Coal" if f["properties"]["grId"] % 3 == 0 else
+            ("Iron,Coal" if f["properties"]["grId"] % 3 == 1 else None) for f in feats]
+    area = [f["properties"]["AREA"] * 1e6 for f in feats]
+    p = fp.mine_polygons(geoms, [f["properties"]["fid"] for f in feats],
+                         [f["properties"]["grId"] for f in feats], prim, area_m2=area)
+    total = sum(area)
+    for allocation in fp.ALLOCATIONS:
+        s = fp.summarise(p, countries=countries_10m, allocation=allocation)
+        for rows in (s.commodity_rows, s.country_rows, s.grid.rows):
+            key = "mine_area_km2" if rows is s.grid.rows else "area_km2"
+            assert sum(r[key] for r in rows) * 1e6 == pytest.approx(total, rel=1e-9)
+        assert sum(r["area_pct"] for r in s.country_rows) == pytest.approx(100.0)
+        india = sum(r["area_km2"] for r in s.country_rows if r["region"] == "India")
+        # the published AREA sums to 1,884.96 km² (SOURCE.md); nearly all of it lies in India
+        assert india > 0.99 * 1884.96
+        t2 = {r["status"]: r for r in s.table2_rows}
+        assert t2["Assigned"]["n_polygons"] + t2["Unassigned"]["n_polygons"] == len(feats)
+        assert t2["Total"]["n_clusters"] == len({f["properties"]["grId"] for f in feats})
+        # the AREA field is geodesic: the spherical areas agree within 0.5 %
+    sph = fp.mine_polygons(geoms, range(len(geoms)), range(len(geoms)), prim).area_m2
+    assert sph.sum() == pytest.approx(total, rel=5e-3)
+
+
+def test_real_biomes_reconcile():
+    osgeo = pytest.importorskip("osgeo.ogr")
+    path = os.path.join(DATA, "resolve-ecoregions2017-simplified", "biomes.shp")
+    if not os.path.exists(path):
+        pytest.skip("shared data not found")
+    ds = osgeo.Open(path)
+    lyr = ds.GetLayer(0)
+    geoms, names = [], []
+    for f in lyr:
+        geoms.append(shapely.from_wkb(bytes(f.GetGeometryRef().ExportToWkb())))
+        names.append(f.GetField("BIOME_NAME"))
+    biomes = fp.regions(geoms, names)
+    feats, pgeoms = _india_polygons()
+    area = [f["properties"]["AREA"] * 1e6 for f in feats]
+    p = fp.mine_polygons(pgeoms, range(len(feats)), range(len(feats)), ["Coal"] * len(feats),
+                         area_m2=area)
+    rows = fp.region_table(p, biomes)
+    assert sum(r["area_km2"] for r in rows) * 1e6 == pytest.approx(sum(area), rel=1e-9)
+    regions = {r["region"] for r in rows}
+    assert "Tropical & Subtropical Dry Broadleaf Forests" in regions
+    assert regions <= set(names) | {fp.OUTSIDE}

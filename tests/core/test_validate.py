@@ -1,0 +1,138 @@
+"""Validation metrics (Table 4) on hand-made sets and against GEM coal mine boundaries."""
+import json
+import os
+
+import pytest
+import shapely
+
+from mine_clusters.core import validate as va
+from mine_clusters.core.errors import Cancelled, InputError
+
+DATA = os.environ.get("MINE_CLUSTERS_SHARED_DATA",
+                      os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+
+
+def test_metrics_coal_vs_coal_gold():
+    m = va.set_metrics({"Coal"}, {"Coal", "Gold"})
+    assert m.jaccard == pytest.approx(0.5)
+    assert m.dice == pytest.approx(2 / 3)
+    assert m.overlap == 1.0 and m.id_overlap == 1 and m.match == "partial"
+
+
+@pytest.mark.parametrize("a,b,jac,dice,ovl,idv,match", [
+    ({"Coal"}, {"coal"}, 1.0, 1.0, 1.0, 1, "full"),                # case-insensitive
+    ({"Gold", "Copper"}, {"Copper", "Gold"}, 1.0, 1.0, 1.0, 1, "full"),
+    ({"Gold"}, {"Coal"}, 0.0, 0.0, 0.0, 0, "none"),
+    ({"Gold", "Copper", "Silver"}, {"Copper", "Zinc"}, 0.25, 0.4, 0.5, 1, "partial"),
+    (set(), {"Coal"}, 0.0, 0.0, None, 0, "none"),                 # unassigned polygon
+])
+def test_metrics_table(a, b, jac, dice, ovl, idv, match):
+    m = va.set_metrics(a, b)
+    assert m.jaccard == pytest.approx(jac) and m.dice == pytest.approx(dice)
+    assert (m.overlap is None and ovl is None) or m.overlap == pytest.approx(ovl)
+    assert (m.id_overlap, m.match) == (idv, match)
+
+
+def test_two_empty_sets_are_rejected():
+    with pytest.raises(InputError, match="empty"):
+        va.set_metrics(set(), set())
+
+
+def sq(x, y, d=1.0):
+    return shapely.box(x, y, x + d, y + d)
+
+
+def test_pairs_and_summary_hand_case():
+    # clustered polygons: 10 Coal (hits ref A, Coal), 11 Coal (hits A and B), 12 unassigned
+    # (hits B), 13 Gold (hits nothing)
+    clus = [sq(0, 0), sq(1.5, 0), sq(2.6, 0), sq(9, 9)]
+    refs = [sq(0.5, 0, 1.5), sq(2.2, 0, 1)]
+    r = va.validate(clus, [10, 11, 12, 13], [1, 1, 2, 3], ["Coal", "Coal", None, "Gold"],
+                    refs, [100, 200], ["Coal", "Coal, Iron"])
+    got = [(p["feature_id"], p["reference_id"], p["match"]) for p in r.pairs]
+    assert got == [(10, 100, "full"), (11, 100, "full"), (11, 200, "partial"), (12, 200, "none")]
+    # hand: Jaccard 1, 1, 0.5, 0 -> mean 0.625, median 0.75, SD (n-1) = sqrt(0.2291666...)
+    mean = r.stat("Mean")
+    assert mean["jaccard"] == pytest.approx(0.625)
+    assert r.stat("Median")["jaccard"] == pytest.approx(0.75)
+    assert r.stat("SD")["jaccard"] == pytest.approx((((0.375**2) * 2 + 0.125**2 + 0.625**2) / 3) ** 0.5)
+    # the overlap coefficient of the unassigned pair is undefined: mean over 3 pairs = 1
+    assert mean["overlap"] == pytest.approx(1.0)
+    assert mean["id_overlap"] == pytest.approx(0.75)
+    count, prop = r.stat("Count"), r.stat("Proportion")
+    assert (count["full_match"], count["partial_match"], count["no_match"]) == (2, 1, 1)
+    assert prop["full_match"] == pytest.approx(50.0)
+    assert [row["statistic"] for row in r.summary] == ["Mean", "SD", "Median", "Count", "Proportion"]
+    assert set(r.summary[0]) == {n for n, _ in va.SUMMARY_FIELDS}
+    assert set(r.pairs[0]) - {"index"} == {n for n, _ in va.PAIR_FIELDS}
+
+    r2 = va.validate(clus, [10, 11, 12, 13], [1, 1, 2, 3], ["Coal", "Coal", None, "Gold"],
+                     refs, [100, 200], ["Coal", "Coal, Iron"], include_unassigned=False)
+    assert r2.n_pairs == 3 and r2.n_skipped_unassigned == 1
+
+
+def test_reference_without_commodity_is_skipped_and_harmonised():
+    r = va.validate([sq(0, 0)], [1], [1], ["Coal"], [sq(0.5, 0.5), sq(0.2, 0.2)], [1, 2],
+                    [None, "Lignite"], harmonisation={"lignite": "Coal"})
+    assert r.n_pairs == 1 and r.n_skipped_reference == 1
+    assert r.pairs[0]["match"] == "full"
+
+
+def test_errors_and_cancel():
+    with pytest.raises(InputError, match="no polygon to validate"):
+        va.validate([], [], [], [], [sq(0, 0)], [1], ["Coal"])
+    with pytest.raises(InputError, match="reference polygons layer has no polygon"):
+        va.validate([sq(0, 0)], [1], [1], ["Coal"], [], [], [])
+    with pytest.raises(Cancelled):
+        va.validate([sq(0, 0)], [1], [1], ["Coal"], [sq(0, 0)], [1], ["Coal"],
+                    should_stop=lambda: True)
+
+
+def _gem_boundaries(country):
+    path = os.path.join(DATA, "gem-coal-mine-boundaries-v1.0.2", "coal-mine-boundaries-methane.geojson")
+    if not os.path.exists(path):
+        pytest.skip("shared data not found")
+    feats = [f for f in json.load(open(path))["features"]
+             if f["geometry"] and f["geometry"]["type"] in ("Polygon", "MultiPolygon")
+             and f["properties"]["Country / Area"] == country]
+    return [shapely.from_geojson(json.dumps(f["geometry"])) for f in feats]
+
+
+def test_gem_boundaries_against_clusters_of_real_india_data():
+    """Real case: the sample India polygons and points clustered by the engine, against GEM."""
+    core = pytest.importorskip("mine_clusters.core")
+    if not hasattr(core, "cluster_mines"):
+        pytest.skip("cluster engine not available")
+    path = os.path.join(DATA, "maus2020-v1-india-brazil", "indian_polygon_with_grId.geojson")
+    pts_path = os.path.join(DATA, "gem-global-coal-mine-tracker-2022-07",
+                            "Global-Coal-Mine-Tracker-July-2022.csv")
+    if not (os.path.exists(path) and os.path.exists(pts_path)):
+        pytest.skip("shared data not found")
+    import csv
+    feats = json.load(open(path))["features"]
+    polys = [shapely.from_geojson(json.dumps(f["geometry"])) for f in feats]
+    pts, prim = [], []
+    with open(pts_path, encoding="cp1252") as f:
+        for row in csv.DictReader(f):
+            if row["Country"] != "India":
+                continue
+            try:
+                pts.append(shapely.Point(float(row["Longitude"]), float(row["Latitude"])))
+            except ValueError:
+                continue
+            prim.append("Coal")
+    features = core.prepare_features(polygons=polys, polygon_ids=list(range(len(polys))),
+                                     points=pts, point_ids=list(range(len(pts))), primary=prim)
+    res = core.cluster_mines(features)
+    t = res.polygons
+    gem = _gem_boundaries("India")
+    assert len(gem) == 13
+    r = va.validate([polys[i] for i in t.index], t.feature_id, t.cluster_id,
+                    t.primary_commodities, gem, list(range(len(gem))), ["Coal"] * len(gem))
+    # all points are coal, so an assigned polygon can only be a full match: every pair is either
+    # a full match or an unassigned polygon (no match); 24 India polygons touch a GEM boundary
+    assert r.n_pairs >= 24
+    assert {p["match"] for p in r.pairs} <= {"full", "none"}
+    for p in r.pairs:
+        assert (p["match"] == "full") == (p["primary_commodities"] == "Coal")
+    assert r.stat("Count")["full_match"] > 0
