@@ -334,3 +334,41 @@ def test_real_biomes_reconcile():
     regions = {r["region"] for r in rows}
     assert "Tropical & Subtropical Dry Broadleaf Forests" in regions
     assert regions <= set(names) | {fp.OUTSIDE}
+
+
+# ------------------------------------------------------------------ plots and report
+
+def test_plots_and_report_are_written(tmp_path):
+    from mine_clusters.core import footprint_plots as fplots
+    from mine_clusters.core import report
+
+    p = polys([box(0.1, 0.1, 0.2, 0.2), box(1.1, 0.1, 1.2, 0.2), box(5, 5, 5.1, 5.1)],
+              ["Coal", "Gold,Copper", None], area=[3e6, 2e6, 1e6],
+              sources=["Maus", "Maus/<OSM>", None])
+    s = fp.summarise(p, countries=two_countries(), biomes=two_countries())
+    png = fplots.commodity_plot(s.commodity_rows, str(tmp_path / "c.png"))
+    svg = fplots.regions_plot(s.country_rows, s.commodity_rows, str(tmp_path / "r.svg"),
+                              "Countries", top_n=1)
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    text = open(svg, encoding="utf-8").read()
+    assert "<svg" in text and "Rest of the world" in text and "Outside" in text
+    html = report.footprint_report(s, str(tmp_path / "r.html"), images=[(png, "By commodity")],
+                                   csv_dir=str(tmp_path))
+    page = open(html, encoding="utf-8").read()
+    assert "data:image/png;base64," in page
+    assert "Maus/&lt;OSM&gt;" in page and "<OSM>" not in page        # escaped
+    assert "Table 2" in page and "Table 3" in page and "Unknown" in page
+    import csv
+    rows = list(csv.DictReader(open(tmp_path / "commodity.csv", encoding="utf-8")))
+    assert [r["commodity"] for r in rows] == ["Coal", "Copper", "Gold", "Unknown"]
+    assert sum(float(r["area_km2"]) for r in rows) == pytest.approx(6.0)
+    assert (tmp_path / "grid.csv").exists() and (tmp_path / "country.csv").exists()
+
+
+def test_colours_are_stable():
+    from mine_clusters.core import footprint_plots as fplots
+
+    assert fplots.colour_for("Coal") == "#7f5a2b"
+    assert fplots.colour_for("Unobtainium") == fplots.colour_for("Unobtainium")
+    assert fplots.colour_for(fp.UNKNOWN) == fplots.UNKNOWN_COLOUR

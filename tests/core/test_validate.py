@@ -136,3 +136,15 @@ def test_gem_boundaries_against_clusters_of_real_india_data():
     for p in r.pairs:
         assert (p["match"] == "full") == (p["primary_commodities"] == "Coal")
     assert r.stat("Count")["full_match"] > 0
+
+
+def test_validation_report_and_plot(tmp_path):
+    from mine_clusters.core import footprint_plots, report
+
+    r = va.validate([sq(0, 0), sq(1.5, 0)], [1, 2], [1, 2], ["Coal", "Gold,Coal"],
+                    [sq(0.5, 0, 1.5)], [7], ["Coal"])
+    png = footprint_plots.validation_plot(r.pairs, str(tmp_path / "v.png"))
+    page = open(report.validation_report(r, str(tmp_path / "v.html"), images=[(png, "Metrics")]),
+                encoding="utf-8").read()
+    assert "Table 4" in page and "data:image/png;base64," in page
+    assert "Proportion" in page and "50.0" in page

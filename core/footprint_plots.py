@@ -1,0 +1,163 @@
+"""Plots of the footprint summary (the paper's Fig. 9): area by commodity, and regions (top
+countries, biomes) as bars stacked by commodity. matplotlib Figure + Agg canvas only (no pyplot:
+the algorithms run in a worker thread). Colours are the same for a commodity in every plot and
+in the grid layer's style.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+from .footprint import OUTSIDE, UNKNOWN
+
+#: The commodity colours of the plugin's map styles; other names get a stable hashed colour.
+COLOURS = {
+    "Coal": "#7f5a2b", "Iron": "#d62728", "Copper": "#e6750d", "Gold": "#f2c500",
+    "Aluminium": "#9467bd", "Zinc": "#17becf", "Lead": "#5d6d7e", "Nickel": "#2ca02c",
+    "Chromite": "#1b9e77", "Chromium": "#1b9e77", "Manganese": "#e377c2", "Silver": "#a6cee3",
+    "Tin": "#bcbd22", "Platinum Group Elements": "#8c564b", "Lithium": "#ff9896",
+    "Uranium": "#98df8a", "Titanium": "#c5b0d5", "Rare Earth": "#f7b6d2", "Cobalt": "#1f77b4",
+    "Diamonds": "#aec7e8", "Molybdenum": "#c49c94", "Tungsten": "#dbdb8d",
+}
+UNKNOWN_COLOUR = "#5a5a5a"     # the paper's dark grey for unassigned land
+OTHER = "Other commodities"
+OTHER_COLOUR = "#d9d9d9"
+REST = "Rest of the world"
+
+
+def colour_for(name: str) -> str:
+    if name == UNKNOWN:
+        return UNKNOWN_COLOUR
+    if name == OTHER:
+        return OTHER_COLOUR
+    if name in COLOURS:
+        return COLOURS[name]
+    return "#" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:6]
+
+
+def _figure(width, height):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path):
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    fig.savefig(path, format=ext if ext in ("png", "svg", "pdf") else "png",
+                bbox_inches="tight")
+    return path
+
+
+def _top_commodities(commodity_rows, max_commodities):
+    """Commodity names kept in legends: the largest ones, the rest folded into OTHER."""
+    names = [r["commodity"] for r in commodity_rows if r["commodity"] != UNKNOWN]
+    keep = names[:max_commodities]
+    return keep
+
+
+def commodity_figure(commodity_rows, title="Mine area by primary commodity", max_bars=25):
+    """Horizontal bars: km² per primary commodity, labelled with its share (%)."""
+    rows = [r for r in commodity_rows if r["commodity"] != UNKNOWN][:max_bars]
+    rest = [r for r in commodity_rows if r["commodity"] != UNKNOWN][max_bars:]
+    if rest:
+        rows.append({"commodity": OTHER, "area_km2": sum(r["area_km2"] for r in rest),
+                     "area_pct": sum(r["area_pct"] for r in rest)})
+    rows += [r for r in commodity_rows if r["commodity"] == UNKNOWN]
+    fig = _figure(7.5, 0.8 + 0.32 * max(len(rows), 1))
+    ax = fig.add_subplot(1, 1, 1)
+    labels = [r["commodity"] for r in rows][::-1]
+    values = [r["area_km2"] for r in rows][::-1]
+    ax.barh(range(len(rows)), values, color=[colour_for(n) for n in labels], edgecolor="#303030",
+            linewidth=0.3)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(labels, fontsize=8)
+    top = max(values) if values else 1.0
+    for y, r in enumerate(rows[::-1]):
+        ax.text(r["area_km2"] + 0.01 * top, y, f"{r['area_pct']:.1f} %", va="center", fontsize=7)
+    ax.set_xlim(0, top * 1.15 if top > 0 else 1)
+    ax.set_xlabel("Area (km²)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", linewidth=0.3, alpha=0.5)
+    return fig
+
+
+def regions_figure(region_rows, commodity_rows, title, top_n=15, max_commodities=10,
+                   rest_label=REST):
+    """Bars for the `top_n` largest regions (others as `rest_label`, 'Outside' last), stacked by
+    commodity: the largest `max_commodities` commodities, other ones folded, Unknown in grey."""
+    totals = {}
+    for r in region_rows:
+        totals[r["region"]] = totals.get(r["region"], 0.0) + r["area_km2"]
+    named = [k for k in totals if k != OUTSIDE]
+    named.sort(key=lambda k: (-totals[k], k))
+    shown = named[:top_n]
+    folded = set(named[top_n:])
+    keep = _top_commodities(commodity_rows, max_commodities)
+    stack = keep + ([OTHER] if any(r["commodity"] not in keep and r["commodity"] != UNKNOWN
+                                   for r in region_rows) else []) + [UNKNOWN]
+    bars = shown + ([rest_label] if folded else []) + ([OUTSIDE] if OUTSIDE in totals else [])
+    grid = {b: {c: 0.0 for c in stack} for b in bars}
+    for r in region_rows:
+        b = rest_label if r["region"] in folded else r["region"]
+        c = r["commodity"] if r["commodity"] in keep or r["commodity"] == UNKNOWN else OTHER
+        grid[b][c] += r["area_km2"]
+    fig = _figure(8.5, 1.2 + 0.32 * max(len(bars), 1))
+    ax = fig.add_subplot(1, 1, 1)
+    ys = list(range(len(bars)))[::-1]
+    left = [0.0] * len(bars)
+    total_all = sum(totals.values()) or 1.0
+    for c in stack:
+        vals = [grid[b][c] for b in bars]
+        if not any(vals):
+            continue
+        ax.barh(ys, vals, left=left, color=colour_for(c), label=c, edgecolor="#303030",
+                linewidth=0.2)
+        left = [a + v for a, v in zip(left, vals)]
+    top = max(left) if left else 1.0
+    for y, b, tot in zip(ys, bars, left):
+        ax.text(tot + 0.01 * top, y, f"{100.0 * tot / total_all:.1f} %", va="center", fontsize=7)
+    ax.set_yticks(ys)
+    ax.set_yticklabels(bars, fontsize=8)
+    ax.set_xlim(0, top * 1.15 if top > 0 else 1)
+    ax.set_xlabel("Area (km²)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", linewidth=0.3, alpha=0.5)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, fontsize=7, loc="lower right", frameon=False,
+                  title="Primary commodity", title_fontsize=7)
+    return fig
+
+
+def commodity_plot(commodity_rows, path, title="Mine area by primary commodity"):
+    return _save(commodity_figure(commodity_rows, title), path)
+
+
+def regions_plot(region_rows, commodity_rows, path, title, top_n=15, rest_label=REST):
+    return _save(regions_figure(region_rows, commodity_rows, title, top_n=top_n,
+                                rest_label=rest_label), path)
+
+
+def validation_figure(pairs, title="Similarity of primary commodities to the reference"):
+    """Histograms of the four metrics over the compared pairs."""
+    fig = _figure(9.0, 2.6)
+    for k, (key, label) in enumerate((("jaccard", "Jaccard"), ("dice", "Dice"),
+                                      ("overlap", "Overlap coefficient"),
+                                      ("id_overlap", "ID overlap"))):
+        ax = fig.add_subplot(1, 4, k + 1)
+        vals = [p[key] for p in pairs if p[key] is not None]
+        ax.hist(vals, bins=[i / 10 for i in range(11)], color="#4c72b0", edgecolor="white")
+        ax.set_title(label, fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.tick_params(labelsize=7)
+        if k == 0:
+            ax.set_ylabel("Pairs", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def validation_plot(pairs, path, title="Similarity of primary commodities to the reference"):
+    return _save(validation_figure(pairs, title), path)
