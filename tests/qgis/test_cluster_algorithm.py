@@ -1,0 +1,392 @@
+"""The cluster algorithm inside QGIS: definitions, outputs on real sample data, CRS, errors,
+cancel. Runs with QgsApplication offscreen (see conftest.py)."""
+import math
+import os
+
+import pytest
+
+pytest.importorskip("qgis.core")
+
+from qgis.core import (  # noqa: E402
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+
+from qgis_helpers import LogFeedback, memory_layer  # noqa: E402
+
+ALG = "mineclusters:clusterlocaloptimum"
+FEATURE_NAMES = ["cluster_id", "threshold_m", "primary_commodities", "commodities", "status",
+                 "area_m2"]
+CLUSTER_NAMES = ["cluster_id", "threshold_m", "primary_commodities", "commodities",
+                 "n_polygons", "n_points", "area_m2", "status"]
+SENSITIVITY_NAMES = ["curve", "threshold_m", "area_unassigned_pct", "area_multi_pct",
+                     "distance", "chosen"]
+NUMBERS = ["MAX_THRESHOLD_M", "GLOBAL_THRESHOLD_M", "AREA_UNASSIGNED_PCT", "AREA_MULTI_PCT",
+           "N_CLUSTERS"]
+
+
+def layer(path):
+    lyr = QgsVectorLayer(path, os.path.basename(path), "ogr")
+    assert lyr.isValid(), path
+    return lyr
+
+
+def names(lyr):
+    return [f.name() for f in lyr.fields()]
+
+
+def outputs(tmp_path, prefix="out"):
+    return {
+        "OUTPUT_POLYGONS": str(tmp_path / f"{prefix}_polygons.gpkg"),
+        "OUTPUT_POINTS": str(tmp_path / f"{prefix}_points.gpkg"),
+        "OUTPUT_CLUSTERS": str(tmp_path / f"{prefix}_clusters.gpkg"),
+        "OUTPUT_SENSITIVITY": str(tmp_path / f"{prefix}_sensitivity.gpkg"),
+        "OUTPUT_PLOT": str(tmp_path / f"{prefix}_pareto.png"),
+        "OUTPUT_HISTOGRAM": str(tmp_path / f"{prefix}_histogram.svg"),
+    }
+
+
+# ---- definitions ----------------------------------------------------------------------------
+
+def test_provider_and_algorithm_are_registered(provider):
+    reg = QgsApplication.processingRegistry()
+    assert reg.providerById("mineclusters").name() == "Mine clusters"
+    alg = reg.algorithmById(ALG)
+    assert alg is not None
+    assert alg.displayName() == "Cluster mine features (local optimum)"
+    assert alg.shortHelpString()
+    ok, message = alg.canExecute()
+    assert ok, message
+
+
+def test_parameter_definitions(provider):
+    alg = QgsApplication.processingRegistry().algorithmById(ALG)
+    p = {d.name(): d for d in alg.parameterDefinitions()}
+    assert list(p) == ["POLYGONS", "POINTS", "PRIMARY_FIELD", "COMMODITIES_FIELD", "AREA_FIELD",
+                       "H_LIMIT", "THRESHOLD_STEP", "MAX_THRESHOLD", "METHOD", "WEIGHT", "FORMULA",
+                       "OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS",
+                       "OUTPUT_SENSITIVITY", "OUTPUT_PLOT", "OUTPUT_HISTOGRAM"]
+    assert isinstance(p["POLYGONS"], QgsProcessingParameterFeatureSource)
+    assert p["POLYGONS"].dataTypes() == [QgsProcessing.TypeVectorPolygon]
+    assert p["POINTS"].dataTypes() == [QgsProcessing.TypeVectorPoint]
+    for name, parent, default in (("PRIMARY_FIELD", "POINTS", "primary_commodity"),
+                                  ("COMMODITIES_FIELD", "POINTS", "commodities"),
+                                  ("AREA_FIELD", "POLYGONS", None)):
+        assert isinstance(p[name], QgsProcessingParameterField)
+        assert p[name].parentLayerParameterName() == parent
+        assert p[name].defaultValue() == default
+    assert p["AREA_FIELD"].dataType() == QgsProcessingParameterField.Numeric
+    for name, default in (("H_LIMIT", 20000.0), ("THRESHOLD_STEP", 1000.0), ("WEIGHT", 0.5)):
+        assert isinstance(p[name], QgsProcessingParameterNumber)
+        assert p[name].dataType() == QgsProcessingParameterNumber.Double
+        assert float(p[name].defaultValue()) == default
+    assert p["WEIGHT"].minimum() == 0.0 and p["WEIGHT"].maximum() == 1.0
+    assert p["MAX_THRESHOLD"].defaultValue() is None
+    assert p["MAX_THRESHOLD"].flags() & p["MAX_THRESHOLD"].FlagOptional
+    assert isinstance(p["METHOD"], QgsProcessingParameterEnum)
+    assert len(p["METHOD"].options()) == 2 and p["METHOD"].defaultValue() == 0
+    assert len(p["FORMULA"].options()) == 2 and p["FORMULA"].defaultValue() == 0
+    for name in ("OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS", "OUTPUT_SENSITIVITY"):
+        assert isinstance(p[name], QgsProcessingParameterFeatureSink)
+    for name in ("OUTPUT_PLOT", "OUTPUT_HISTOGRAM"):
+        assert isinstance(p[name], QgsProcessingParameterFileDestination)
+        assert "PNG" in p[name].fileFilter() and "SVG" in p[name].fileFilter()
+    out_names = [o.name() for o in alg.outputDefinitions()]
+    for name in NUMBERS:
+        assert name in out_names
+
+
+# ---- real sample data ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sample_run(provider, sample_polygons, sample_points, tmp_path_factory):
+    import processing
+
+    tmp = tmp_path_factory.mktemp("sample")
+    feedback = LogFeedback()
+    params = {"POLYGONS": sample_polygons, "POINTS": sample_points, **outputs(tmp)}
+    res = processing.run(ALG, params, feedback=feedback)
+    return res, feedback, params
+
+
+def test_sample_outputs_schemas_and_numbers(sample_run):
+    res, _feedback, params = sample_run
+    for key in ("OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS", "OUTPUT_SENSITIVITY",
+                "OUTPUT_PLOT", "OUTPUT_HISTOGRAM"):
+        assert res[key] == params[key]
+        assert os.path.getsize(params[key]) > 0
+    with open(params["OUTPUT_PLOT"], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with open(params["OUTPUT_HISTOGRAM"], encoding="utf-8") as f:
+        assert "<svg" in f.read(2000)
+    polys = layer(params["OUTPUT_POLYGONS"])
+    pts = layer(params["OUTPUT_POINTS"])
+    clusters = layer(params["OUTPUT_CLUSTERS"])
+    sens = layer(params["OUTPUT_SENSITIVITY"])
+    assert names(polys)[-6:] == FEATURE_NAMES
+    assert "maus_fid" in names(polys)  # input attributes are kept
+    assert names(pts)[-6:] == FEATURE_NAMES
+    assert "point_id" in names(pts) and "input_fid" in names(pts)
+    assert names(clusters)[-8:] == CLUSTER_NAMES
+    assert names(sens)[-6:] == SENSITIVITY_NAMES
+    assert QgsWkbTypes.geometryType(polys.wkbType()) == QgsWkbTypes.PolygonGeometry
+    assert QgsWkbTypes.flatType(pts.wkbType()) == QgsWkbTypes.Point
+    assert QgsWkbTypes.flatType(clusters.wkbType()) == QgsWkbTypes.MultiPolygon
+    assert sens.wkbType() == QgsWkbTypes.NoGeometry
+    for name in NUMBERS:
+        assert isinstance(res[name], (int, float)) and math.isfinite(res[name])
+    assert res["N_CLUSTERS"] == clusters.featureCount() + len(
+        {f["cluster_id"] for f in pts.getFeatures()} - {f["cluster_id"] for f in polys.getFeatures()})
+    assert 0 <= res["AREA_UNASSIGNED_PCT"] <= 100
+    assert res["MAX_THRESHOLD_M"] % 1000 == 0 and 1000 <= res["MAX_THRESHOLD_M"] <= 20000
+
+
+def test_sample_outputs_reconcile_with_inputs(sample_run, sample_polygons, sample_points):
+    _res, feedback, params = sample_run
+    in_polys, in_pts = layer(sample_polygons), layer(sample_points)
+    polys, pts = layer(params["OUTPUT_POLYGONS"]), layer(params["OUTPUT_POINTS"])
+    clusters = layer(params["OUTPUT_CLUSTERS"])
+    # every polygon is there once, with its attributes
+    assert sorted(f["maus_fid"] for f in polys.getFeatures()) == sorted(
+        f["maus_fid"] for f in in_polys.getFeatures())
+    # every point part is there, attributes copied
+    n_parts = sum(max(1, f.geometry().constGet().numGeometries()) for f in in_pts.getFeatures())
+    assert pts.featureCount() == n_parts
+    assert {f["point_id"] for f in pts.getFeatures()} == {f["point_id"] for f in in_pts.getFeatures()}
+    assert not feedback.warnings  # nothing dropped in the sample
+    # areas reconcile: clusters hold exactly the polygon area
+    poly_area = sum(f["area_m2"] for f in polys.getFeatures())
+    cluster_area = sum(f["area_m2"] for f in clusters.getFeatures())
+    assert cluster_area == pytest.approx(poly_area, rel=1e-9)
+    assert sum(f["n_polygons"] for f in clusters.getFeatures()) == polys.featureCount()
+    # geodesic areas agree with the Maus AREA (km²) to within 1 %
+    by_fid = {f["maus_fid"]: f["area_m2"] for f in polys.getFeatures()}
+    for f in in_polys.getFeatures():
+        assert by_fid[f["maus_fid"]] == pytest.approx(f["AREA_km2"] * 1e6, rel=0.01)
+    # status follows the commodities
+    for f in polys.getFeatures():
+        prim = f["primary_commodities"]
+        if f["status"] == "unassigned":
+            assert prim in (None, "") or prim.__class__.__name__ == "QVariant"
+        elif f["status"] == "multiple":
+            assert "," in prim
+        else:
+            assert f["status"] == "assigned" and "," not in prim
+
+
+def test_sensitivity_table_marks_one_choice_per_curve(sample_run):
+    res, _feedback, params = sample_run
+    rows = [(f["curve"], f["threshold_m"], f["chosen"]) for f in
+            layer(params["OUTPUT_SENSITIVITY"]).getFeatures()]
+    glob = [r for r in rows if r[0] == "global"]
+    local = [r for r in rows if r[0] == "local"]
+    assert [r[1] for r in glob] == [1000.0 * k for k in range(1, 21)]
+    assert [r[1] for r in glob if r[2] == 1] == [res["GLOBAL_THRESHOLD_M"]]
+    assert [r[1] for r in local if r[2] == 1] == [res["MAX_THRESHOLD_M"]]
+
+
+def test_outputs_open_styled(sample_run):
+    from mine_clusters.algorithms import styles
+
+    _res, _feedback, params = sample_run
+    polys = layer(params["OUTPUT_POLYGONS"])
+    renderer = polys.renderer()  # the default style stored in the GeoPackage
+    assert renderer.type() == "categorizedSymbol"
+    assert renderer.classAttribute() == "primary_commodities"
+    labels = [c.label() for c in renderer.categories()]
+    assert "Unassigned" in labels and "Coal" in labels
+    unassigned = [c for c in renderer.categories() if c.label() == "Unassigned"][0]
+    assert unassigned.symbol().color().name() == styles.UNASSIGNED
+    multi = styles.make_renderer(memory_layer(
+        "Polygon", "EPSG:4326", [("primary_commodities", "string")],
+        [("POLYGON((0 0,1 0,1 1,0 0))", ["Coal,Iron"])]), "polygons")
+    cat = [c for c in multi.categories() if c.label().startswith("Multiple")][0]
+    assert cat.symbol().symbolLayerCount() == 2  # dark fill + hatching
+
+
+# ---- CRS, multipoints, areas, dropped features -----------------------------------------------
+
+POLY_ROWS = [  # two mine polygons 3 km apart near 23.7 N 86.4 E (Jharia coal field), one far away
+    ("POLYGON((86.40 23.70, 86.41 23.70, 86.41 23.71, 86.40 23.71, 86.40 23.70))", [1]),
+    ("POLYGON((86.44 23.70, 86.45 23.70, 86.45 23.71, 86.44 23.71, 86.44 23.70))", [2]),
+    ("POLYGON((87.40 22.70, 87.41 22.70, 87.41 22.71, 87.40 22.71, 87.40 22.70))", [3]),
+]
+POINT_ROWS = [
+    ("MULTIPOINT((86.405 23.705), (86.445 23.705))", [10, "Coal", "Coal"]),
+    ("POINT(87.405 22.705)", [11, "Iron,Manganese", "Iron, Manganese"]),
+    (None, [12, "Gold", "Gold"]),
+]
+
+
+def small_layers(crs="EPSG:4326"):
+    from qgis.core import QgsCoordinateTransform, QgsProject
+
+    polys = memory_layer("Polygon", "EPSG:4326", [("pid", "integer")], POLY_ROWS, "small_polys")
+    pts = memory_layer("MultiPoint", "EPSG:4326",
+                       [("point_id", "integer"), ("primary_commodity", "string"),
+                        ("commodities", "string")], POINT_ROWS, "small_points")
+    if crs == "EPSG:4326":
+        return polys, pts
+    out = []
+    for lyr, kind in ((polys, "Polygon"), (pts, "MultiPoint")):
+        ct = QgsCoordinateTransform(lyr.crs(), QgsCoordinateReferenceSystem(crs),
+                                    QgsProject.instance())
+        rows = []
+        for f in lyr.getFeatures():
+            g = f.geometry()
+            if not g.isNull():
+                g.transform(ct)
+            rows.append((None if g.isNull() else g.asWkt(), f.attributes()))
+        fields = [(fl.name(), "integer" if fl.typeName().lower().startswith("int") else "string")
+                  for fl in lyr.fields()]
+        out.append(memory_layer(kind, crs, fields, rows, lyr.name()))
+    return tuple(out)
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:32645", "EPSG:3857"])
+def test_any_crs_gives_the_same_clusters_and_keeps_the_crs(run, tmp_path, crs):
+    polys, pts = small_layers(crs)
+    res, feedback = run({"POLYGONS": polys, "POINTS": pts, **outputs(tmp_path)})
+    out_polys, out_pts = layer(res["OUTPUT_POLYGONS"]), layer(res["OUTPUT_POINTS"])
+    assert out_polys.crs() == QgsCoordinateReferenceSystem(crs)
+    assert out_pts.crs() == QgsCoordinateReferenceSystem(crs)
+    assert layer(res["OUTPUT_CLUSTERS"]).crs() == QgsCoordinateReferenceSystem(crs)
+    got = {f["pid"]: (f["primary_commodities"], f["status"]) for f in out_polys.getFeatures()}
+    assert got == {1: ("Coal", "assigned"), 2: ("Coal", "assigned"),
+                   3: ("Iron,Manganese", "multiple")}
+    # polygons 1 and 2 are ~3 km apart, each holding one part of the same multipoint: both
+    # are assigned at h = 1 km already, so E ties at 0 and the smallest h keeps them apart;
+    # each part shares the cluster of the polygon it lies in
+    cid = {f["pid"]: f["cluster_id"] for f in out_polys.getFeatures()}
+    assert len({cid[1], cid[2], cid[3]}) == 3
+    part_cids = sorted(f["cluster_id"] for f in out_pts.getFeatures())
+    assert part_cids == sorted(cid.values())
+    # one output point per part, attributes copied; the empty one is reported
+    parts = sorted((f["point_id"], f["primary_commodities"]) for f in out_pts.getFeatures())
+    assert parts == [(10, "Coal"), (10, "Coal"), (11, "Iron,Manganese")]
+    assert any("Dropped 1 points feature" in w and "3" in w for w in feedback.warnings), \
+        feedback.warnings
+    # output geometry stays where the input was
+    in_ext, out_ext = polys.extent(), out_polys.extent()
+    assert out_ext.xMinimum() == pytest.approx(in_ext.xMinimum(), rel=1e-6, abs=1e-6)
+    assert out_ext.yMaximum() == pytest.approx(in_ext.yMaximum(), rel=1e-6, abs=1e-6)
+
+
+def test_area_field_is_used(run, tmp_path):
+    polys = memory_layer("Polygon", "EPSG:4326", [("pid", "integer"), ("area", "double")],
+                         [(w, a + [1e6 * (i + 1)]) for i, (w, a) in enumerate(POLY_ROWS)])
+    _polys, pts = small_layers()
+    res, _ = run({"POLYGONS": polys, "POINTS": pts, "AREA_FIELD": "area", **outputs(tmp_path)})
+    got = {f["pid"]: f["area_m2"] for f in layer(res["OUTPUT_POLYGONS"]).getFeatures()}
+    assert got == {1: 1e6, 2: 2e6, 3: 3e6}
+
+
+def test_fixed_h_max_and_global_method(run, tmp_path):
+    polys, pts = small_layers()
+    res, _ = run({"POLYGONS": polys, "POINTS": pts, "MAX_THRESHOLD": 5000,
+                  **outputs(tmp_path, "fixed")})
+    assert res["MAX_THRESHOLD_M"] == 5000.0
+    res, _ = run({"POLYGONS": polys, "POINTS": pts, "METHOD": 1, "FORMULA": 1, "WEIGHT": 0.3,
+                  **outputs(tmp_path, "global")})
+    thresholds = {f["threshold_m"] for f in layer(res["OUTPUT_POLYGONS"]).getFeatures()}
+    assert thresholds == {res["GLOBAL_THRESHOLD_M"]}
+
+
+# ---- errors and cancel ----------------------------------------------------------------------
+
+def test_missing_field_error_sentence(run, tmp_path):
+    polys, pts = small_layers()
+    with pytest.raises(QgsProcessingException,
+                       match=r"The points layer 'small_points' has no 'commodity' field; choose "
+                             r"the right column in 'Primary commodity field'\."):
+        run({"POLYGONS": polys, "POINTS": pts, "PRIMARY_FIELD": "commodity", **outputs(tmp_path)})
+
+
+def test_empty_layer_error_sentence(run, tmp_path):
+    polys, pts = small_layers()
+    empty = memory_layer("Polygon", "EPSG:4326", [("pid", "integer")], [], "no_polys")
+    with pytest.raises(QgsProcessingException,
+                       match=r"The polygons layer 'no_polys' has no features; choose a layer "
+                             r"with polygons in it\."):
+        run({"POLYGONS": empty, "POINTS": pts, **outputs(tmp_path)})
+
+
+def test_wrong_geometry_type_error_sentence(run, tmp_path):
+    polys, _pts = small_layers()
+    lines = memory_layer("LineString", "EPSG:4326", [("primary_commodity", "string")],
+                         [("LINESTRING(86.4 23.7, 86.5 23.8)", ["Coal"])], "roads")
+    with pytest.raises(QgsProcessingException,
+                       match=r"(The points layer 'roads' has line geometries, but point "
+                             r"geometries are needed)|(Incorrect parameter value for POINTS)"):
+        run({"POLYGONS": polys, "POINTS": lines, **outputs(tmp_path)})
+
+
+def test_bad_weight_from_core_or_qgis(run, tmp_path):
+    polys, pts = small_layers()
+    with pytest.raises(QgsProcessingException):
+        run({"POLYGONS": polys, "POINTS": pts, "WEIGHT": 1.5, **outputs(tmp_path)})
+
+
+def test_missing_package_error_names_the_install_command(provider, monkeypatch, tmp_path):
+    from mine_clusters.algorithms import cluster
+
+    monkeypatch.setattr(cluster.deps, "missing", lambda *a, **k: ["shapely>=2.0 (found 1.8.5)"])
+    alg = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    ok, message = alg.canExecute()
+    assert not ok
+    assert message.startswith("Mine Clusters needs the Python packages shapely>=2.0 (found 1.8.5)")
+    assert "pip install" in message and '"shapely>=2"' in message
+    import processing
+
+    polys, pts = small_layers()
+    with pytest.raises(QgsProcessingException, match=r"pip install"):
+        processing.run(ALG, {"POLYGONS": polys, "POINTS": pts, **outputs(tmp_path)})
+
+
+def test_install_command_per_platform():
+    from mine_clusters.core import deps
+
+    assert deps.install_command("Windows").startswith("in the OSGeo4W Shell: python -m pip install")
+    assert deps.install_command("Darwin", "/x/qgis").startswith(
+        "/Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install --user")
+    linux = deps.install_command("Linux", "/usr/bin/python3")
+    assert "--break-system-packages" in linux and '"numpy==' in linux
+
+
+def test_cancel_gives_empty_result(provider, tmp_path):
+    from qgis.core import QgsProcessingContext
+
+    polys, pts = small_layers()
+    alg = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    feedback = LogFeedback()
+    feedback.cancel()
+    context = QgsProcessingContext()
+    params = {"POLYGONS": polys, "POINTS": pts, **outputs(tmp_path)}
+    results, ok = alg.run(params, context, feedback)
+    assert results == {}
+    assert any("Cancelled" in i for i in feedback.infos)
+    assert not os.path.exists(params["OUTPUT_CLUSTERS"])
+
+
+def test_cancel_during_core_gives_empty_result(provider, tmp_path, sample_polygons,
+                                              sample_points):
+    from qgis.core import QgsProcessingContext
+
+    alg = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    feedback = LogFeedback()
+    # QgsFeedback.setProgress is not virtual: cancel from its signal once core reports progress
+    feedback.progressChanged.connect(lambda p: feedback.cancel() if p > 30 else None)
+    params = {"POLYGONS": sample_polygons, "POINTS": sample_points, **outputs(tmp_path)}
+    results, _ok = alg.run(params, QgsProcessingContext(), feedback)
+    assert results == {}
+    assert not os.path.exists(params["OUTPUT_CLUSTERS"])
