@@ -287,9 +287,8 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
             owner = gm[reps[k]]
             AU[:, k] = np.bincount(owner, weights=au_c[k], minlength=ng)
             AM[:, k] = np.bincount(owner, weights=am_c[k], minlength=ng)
-        garea = np.bincount(gm, weights=area, minlength=ng)
+        # A group without area has E = 0 at every h: the tie rule gives it the smallest h.
         best = choose(pareto_distance(AU, AM, weight, formula)) if ng else np.zeros(0, np.int64)
-        best = np.where(garea > 0, best, 0)
         rows = np.arange(ng)
         l_au[m] = AU[rows, best].sum()
         l_am[m] = AM[rows, best].sum()

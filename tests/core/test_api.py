@@ -1,0 +1,119 @@
+"""Input checks, dropped features, determinism, progress and cancel of the core API."""
+import numpy as np
+import pytest
+import shapely
+
+from mine_clusters.core import Cancelled, InputError, cluster_mines, prepare_features
+
+from layouts import random_layout
+
+
+def _layout(seed=3, lon=25.0, lat=60.0):
+    rng = np.random.default_rng(seed)
+    return random_layout(rng, lon, lat, 30, 15, 6000.0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(polygons=[shapely.Polygon([(0, 0), (1, float("nan")), (1, 1)])], polygon_ids=[7]),
+     r"polygons layer's feature 7 has a coordinate that is not a number"),
+    (dict(points=[shapely.Point(200.0, 10.0)], point_ids=[42], primary=["Gold"]),
+     r"points layer's feature 42 has the coordinate \(200.0, 10.0\) outside"),
+    (dict(points=[shapely.Point(10.0, -91.0)], point_ids=[5], primary=["Gold"]), r"feature 5 .* outside"),
+    (dict(polygons=[shapely.box(0, 0, 0.01, 0.01)], polygon_ids=[3], polygon_areas=[-1.0]),
+     r"feature 3 has the area -1.0 m²"),
+    (dict(polygons=[shapely.box(0, 0, 0.01, 0.01)], polygon_ids=[3], polygon_areas=[float("nan")]),
+     r"feature 3 has the area nan m²"),
+    (dict(polygons=[shapely.Point(0, 0)], polygon_ids=[8]), r"feature 8 is a Point; the polygons layer takes only"),
+    (dict(points=[shapely.box(0, 0, 1, 1)], point_ids=[9], primary=["x"]), r"feature 9 is a Polygon"),
+    (dict(points=[shapely.Point(0, 0)], point_ids=[1, 2], primary=["x"]), r"1 geometries but 2 ids"),
+])
+def test_bad_input_names_feature_and_value(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        prepare_features(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(h_limit_m=0.0), r"H_limit must be a positive distance"),
+    (dict(h_limit_m=-5.0), r"H_limit must be a positive distance"),
+    (dict(thresholds_m=[1000.0, 25000.0]), r"25000 m is above the pre-grouping limit"),
+    (dict(weight=1.5), r"weight w must be between 0 and 1, got 1.5"),
+    (dict(weight=-0.1), r"weight w must be between 0 and 1"),
+    (dict(max_threshold_m=1500.0), r"H_max = 1500 m is not one of the candidate thresholds"),
+    (dict(threshold_step_m=30000.0), r"larger than H_limit"),
+    (dict(method="median"), r"method must be one of"),
+])
+def test_bad_parameters(kwargs, message):
+    f = prepare_features([shapely.box(0, 0, 0.01, 0.01)], [1], None, [shapely.Point(0, 0)], [1], ["Gold"])
+    with pytest.raises(InputError, match=message):
+        cluster_mines(f, **kwargs)
+
+
+def test_null_and_empty_geometries_are_dropped_and_reported():
+    polys = [shapely.box(0, 0, 0.01, 0.01), None, shapely.Polygon(), shapely.box(0.02, 0, 0.03, 0.01)]
+    pts = [shapely.Point(0.005, 0.005), shapely.Point(), None, shapely.MultiPoint([(0.025, 0.005), (0.5, 0.5)])]
+    f = prepare_features(polys, [10, 11, 12, 13], None, pts, [1, 2, 3, 4], ["Gold", "Coal", "Coal", "Copper"])
+    r = cluster_mines(f)
+    assert sorted(r.dropped) == [("points", 2, "empty geometry"), ("points", 3, "null geometry"),
+                                 ("polygons", 11, "null geometry"), ("polygons", 12, "empty geometry")]
+    # Nothing lost: every input id is in an output table or in the drop list.
+    out = {("polygons", i) for i in r.polygons.feature_id} | {("points", i) for i in r.points.feature_id}
+    assert out | {(layer, i) for layer, i, _ in r.dropped} == \
+        {("polygons", i) for i in (10, 11, 12, 13)} | {("points", i) for i in (1, 2, 3, 4)}
+    # The MultiPoint gives two rows with the parent's id, parts 0 and 1.
+    assert list(r.points.feature_id) == [1, 4, 4] and list(r.points.part) == [0, 0, 1]
+
+
+def test_same_features_in_any_order_give_the_same_clusters_and_ids():
+    polys, pts, prim = _layout()
+    f = prepare_features(polys, range(100, 100 + len(polys)), None, pts, range(len(pts)), prim)
+    a = cluster_mines(f)
+    rng = np.random.default_rng(0)
+    pp, qp = rng.permutation(len(polys)), rng.permutation(len(pts))
+    g = prepare_features([polys[k] for k in pp], [100 + k for k in pp], None, [pts[k] for k in qp], list(qp),
+                         [prim[k] for k in qp])
+    b = cluster_mines(g)
+    ida = dict(zip(a.polygons.feature_id, a.polygons.cluster_id))
+    idb = dict(zip(b.polygons.feature_id, b.polygons.cluster_id))
+    assert ida == idb
+    assert dict(zip(zip(a.points.feature_id, a.points.part), a.points.cluster_id)) == \
+        dict(zip(zip(b.points.feature_id, b.points.part), b.points.cluster_id))
+    assert a.max_threshold_m == b.max_threshold_m
+    np.testing.assert_allclose(a.local_curve.distance, b.local_curve.distance, rtol=1e-12)
+    assert a.clusters.primary_commodities == b.clusters.primary_commodities
+
+
+def test_progress_is_monotone_and_reaches_one():
+    polys, pts, prim = _layout()
+    seen = []
+    cluster_mines(prepare_features(polys, None, None, pts, None, prim), progress=seen.append)
+    assert seen[-1] == 1.0 and all(b >= a for a, b in zip(seen, seen[1:])) and len(seen) > 5
+
+
+@pytest.mark.parametrize("stop_after", [0, 1, 3, 10])
+def test_cancel_at_several_points(stop_after):
+    polys, pts, prim = _layout()
+    f = prepare_features(polys, None, None, pts, None, prim)
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > stop_after
+
+    with pytest.raises(Cancelled):
+        cluster_mines(f, should_stop=should_stop)
+
+
+def test_cluster_summary_reconciles_with_elements():
+    polys, pts, prim = _layout(seed=11, lon=-179.99, lat=-70.0)
+    f = prepare_features(polys, None, None, pts, None, prim)
+    r = cluster_mines(f)
+    assert r.clusters.area_m2.sum() == pytest.approx(r.polygons.area_m2.sum(), rel=1e-12)
+    assert r.clusters.n_polygons.sum() == len(r.polygons) and r.clusters.n_points.sum() == len(r.points)
+    assert r.groups.area_m2.sum() == pytest.approx(r.total_area_m2, rel=1e-12)
+    for cid, mp in r.cluster_polygons(polys):
+        assert mp.geom_type == "MultiPolygon" and not mp.is_empty
+    un = sum(a for a, s in zip(r.polygons.area_m2, r.polygons.status) if s == "unassigned")
+    assert r.area_unassigned_pct == pytest.approx(100 * un / r.total_area_m2)
+    assert r.area_unassigned_pct == pytest.approx(r.local_curve.area_unassigned_pct[r.local_curve.chosen_index])
+    rows = r.sensitivity_rows()
+    assert len(rows) == 2 * len(r.thresholds_m) and sum(row["chosen"] for row in rows) == 2

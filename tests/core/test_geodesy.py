@@ -1,0 +1,113 @@
+"""Distances and areas against the great-circle sphere: haversine for points, densified great-circle
+brute force for polygons, analytic areas for lat/lon boxes; equator, 60°, 85° and across ±180."""
+import math
+
+import numpy as np
+import pytest
+import shapely
+
+from mine_clusters.core import prepare_features
+from mine_clusters.core.geodesy import EARTH_RADIUS_M, geodesic_area_m2, haversine_m
+from mine_clusters.core.linkage import pair_distances
+
+from layouts import box_m, destination
+
+LATS = [0.0, 60.0, 85.0, -85.0]
+
+
+def _unit(lon, lat):
+    lon, lat = np.radians(lon), np.radians(lat)
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+def _densified_boundary(poly, step_m=5.0):
+    """Unit vectors along the polygon's edges, as great-circle arcs, every `step_m` metres."""
+    c = np.asarray(poly.exterior.coords)
+    out = []
+    for (x0, y0), (x1, y1) in zip(c[:-1], c[1:]):
+        a, b = _unit([x0], [y0])[0], _unit([x1], [y1])[0]
+        omega = math.acos(min(1.0, float(a @ b)))
+        k = max(2, int(omega * EARTH_RADIUS_M / step_m) + 1)
+        t = np.linspace(0, 1, k)[:, None]
+        out.append((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / math.sin(omega))
+    return np.vstack(out)
+
+
+def _brute_distance(p, q):
+    a, b = _densified_boundary(p), _densified_boundary(q)
+    best = 1.0
+    for k in range(0, len(a), 2000):
+        best = min(best, float(np.min(np.linalg.norm(a[k:k + 2000, None, :] - b[None, :, :], axis=2))))
+    return 2 * EARTH_RADIUS_M * math.asin(best / 2)
+
+
+def test_haversine_known_values():
+    assert haversine_m(0, 0, 0, 1) == pytest.approx(EARTH_RADIUS_M * math.pi / 180, rel=1e-12)
+    assert haversine_m(179.5, 0, -179.5, 0) == pytest.approx(EARTH_RADIUS_M * math.pi / 180, rel=1e-12)
+    assert haversine_m(0, 89.5, 180, 89.5) == pytest.approx(EARTH_RADIUS_M * math.pi / 180, rel=1e-12)
+
+
+@pytest.mark.parametrize("lat", LATS)
+@pytest.mark.parametrize("lon", [10.0, 179.995])
+def test_polygon_distances_within_half_a_percent_of_the_sphere(lat, lon):
+    rng = np.random.default_rng(int(abs(lat) * 10 + abs(lon)))
+    polys = [box_m(lon, lat, 0.0, 0.0, 700.0, 400.0)]
+    for _ in range(6):  # neighbours 0.3-19 km away in all directions, other tiles included
+        bearing, dist = rng.uniform(0, 360), rng.uniform(1500, 19000)
+        cx, cy = destination(lon, lat, bearing, dist)
+        polys.append(box_m(cx, cy, -150.0, -150.0, rng.uniform(50, 600), rng.uniform(50, 600)))
+    f = prepare_features(polys, range(len(polys)), None, [], [], [])
+    i = np.zeros(len(polys) - 1, dtype=np.int64)
+    j = np.arange(1, len(polys))
+    ours = pair_distances(f, i, j)
+    for k, jj in enumerate(j):
+        ref = _brute_distance(f.geoms[0], f.geoms[jj])
+        assert ref > 500
+        assert abs(ours[k] - ref) / ref < 0.005, (lat, lon, ours[k], ref)
+        assert abs(ours[k] - ref) / ref < 1e-3  # measured ~1e-5; a regression guard
+
+
+@pytest.mark.parametrize("lat", LATS)
+def test_point_polygon_and_point_point_distances(lat):
+    poly = box_m(179.999, lat, -200.0, -200.0, 400.0, 400.0)  # straddles the antimeridian
+    far = destination(179.999, lat, 77.0, 12000.0)
+    near = destination(179.999, lat, 250.0, 5000.0)
+    f = prepare_features([poly], [1], None, [shapely.Point(*far), shapely.Point(*near)], [1, 2], [None, None])
+    d = pair_distances(f, np.array([0, 1]), np.array([1, 2]))
+    assert d[1] == pytest.approx(haversine_m(*far, *near), rel=1e-12)
+    centre_to_far = 12000.0
+    assert 11700 < d[0] < centre_to_far  # the box's near side is 200-283 m closer than its centre
+
+
+def test_touching_and_overlapping_polygons_are_at_zero():
+    a = box_m(-179.999, 70.0, 0.0, 0.0, 300.0, 300.0)
+    b = shapely.Polygon([a.exterior.coords[1], destination(*a.exterior.coords[1], 90.0, 200.0),
+                         destination(*a.exterior.coords[2], 90.0, 200.0), a.exterior.coords[2]])
+    c = box_m(-179.999, 70.0, 100.0, 100.0, 300.0, 300.0)
+    f = prepare_features([a, b, c], [1, 2, 3], None, [], [], [])
+    assert list(pair_distances(f, np.array([0, 0]), np.array([1, 2]))) == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("lat0", [0.0, 60.0, 84.0, -85.5])
+@pytest.mark.parametrize("lon0", [10.0, 179.9])
+def test_geodesic_area_of_lat_lon_boxes(lat0, lon0):
+    dlon, dlat = 0.2, 0.05
+    xs = np.linspace(lon0, lon0 + dlon, 401)
+    ys = np.linspace(lat0, lat0 + dlat, 101)
+    ring = ([(x, lat0) for x in xs] + [(lon0 + dlon, y) for y in ys[1:]]
+            + [(x, lat0 + dlat) for x in xs[::-1][1:]] + [(lon0, y) for y in ys[::-1][1:]])
+    ring = [((x + 180) % 360 - 180, y) for x, y in ring]  # wrap: the box may cross ±180
+    exact = EARTH_RADIUS_M ** 2 * math.radians(dlon) * (math.sin(math.radians(lat0 + dlat)) - math.sin(math.radians(lat0)))
+    area = geodesic_area_m2([shapely.Polygon(ring)])[0]
+    assert area == pytest.approx(exact, rel=1e-5)
+
+
+def test_area_of_holes_and_multipolygons():
+    outer = box_m(30.0, -20.0, 0.0, 0.0, 1000.0, 1000.0)
+    hole = box_m(30.0, -20.0, 250.0, 250.0, 500.0, 500.0)
+    poly = shapely.Polygon(outer.exterior.coords, [hole.exterior.coords])
+    a_outer, a_hole, a_poly = geodesic_area_m2([outer, hole, poly])
+    assert a_outer == pytest.approx(1e6, rel=1e-3) and a_hole == pytest.approx(2.5e5, rel=1e-3)
+    assert a_poly == pytest.approx(a_outer - a_hole, rel=1e-9)
+    both = geodesic_area_m2([shapely.MultiPolygon([outer, box_m(30.0, -20.0, 5000.0, 0.0, 1000.0, 1000.0)])])[0]
+    assert both == pytest.approx(2e6, rel=1e-3)

@@ -1,0 +1,138 @@
+"""Hand-computed cases for every METHOD.md rule (areas given, positions on the equator)."""
+import math
+
+import numpy as np
+import pytest
+import shapely
+
+from mine_clusters.core import cluster_mines, prepare_features
+from mine_clusters.core.geodesy import EARTH_RADIUS_M
+from mine_clusters.core.optimise import choose, pareto_distance
+
+
+def east(km):
+    """Longitude of a point `km` east of (0, 0) along the equator."""
+    return math.degrees(km * 1000.0 / EARTH_RADIUS_M)
+
+
+def tiny_square(km):
+    d = east(0.0005)
+    x = east(km)
+    return shapely.box(x - d, -d, x + d, d)
+
+
+def chain(polygon_areas=(100.0, 300.0), weight=0.5, formula="eq1", **kw):
+    """P1 at 0 km, Gold at 0.5 km, P2 at 1.8 km, Copper at 3.6 km (see the docstring of the tests).
+
+    Links: P1-Gold 0.5 km, Gold-P2 1.3 km, P2-Copper 1.8 km. At h = 1 km: {P1, Gold}, {P2}, {Copper};
+    at 2 and 3 km everything is one cluster with primaries {Gold, Copper}.
+    """
+    f = prepare_features([tiny_square(0.0), tiny_square(1.8)], [1, 2], list(polygon_areas),
+                         [shapely.Point(east(0.5), 0), shapely.Point(east(3.6), 0)], [1, 2], ["Gold", "Copper"])
+    return cluster_mines(f, h_limit_m=3000.0, threshold_step_m=1000.0, weight=weight, formula=formula, **kw)
+
+
+def test_unassigned_and_multiple_area_by_hand():
+    r = chain()
+    # h = 1 km: P2 (300 of 400) unassigned, nothing multiple; h >= 2 km: all 400 counted once more.
+    np.testing.assert_allclose(r.global_curve.area_unassigned_pct, [75.0, 0.0, 0.0])
+    np.testing.assert_allclose(r.global_curve.area_multi_pct, [0.0, 100.0, 100.0])
+    # Eq. 1, w = 0.5: E = [0.5, 0.5, 0.5]: a three-way tie goes to the smallest h.
+    np.testing.assert_allclose(r.global_curve.distance, [0.5, 0.5, 0.5])
+    assert r.global_threshold_m == 1000.0
+    # Local: every H_max picks h = 1 km (tie) -> the local curve is flat, H*_max = 1 km.
+    np.testing.assert_allclose(r.local_curve.area_unassigned_pct, [75.0, 75.0, 75.0])
+    assert r.max_threshold_m == 1000.0
+    assert r.polygons.status == ["assigned", "unassigned"]
+    assert r.polygons.primary_commodities == ["Gold", None]
+    assert r.area_unassigned_pct == pytest.approx(75.0)
+
+
+@pytest.mark.parametrize("weight, expected", [(0.0, 2000.0), (0.4, 2000.0), (0.6, 1000.0), (1.0, 1000.0)])
+def test_weight_moves_the_global_optimum(weight, expected):
+    # norm(A_u) = [1, 0, 0], norm(A_m) = [0, 1, 1]: E = [(1-w), w, w].
+    r = chain(weight=weight)
+    np.testing.assert_allclose(r.global_curve.distance, [1 - weight, weight, weight])
+    assert r.global_threshold_m == expected
+
+
+def test_published_r_formula():
+    # E_R = norm(A_m) + norm(A_u)^2 = [0 + 1, 1 + 0, 1 + 0] -> tie -> 1 km.
+    r = chain(formula="r")
+    np.testing.assert_allclose(r.global_curve.distance, [1.0, 1.0, 1.0])
+    assert r.global_threshold_m == 1000.0
+    e = pareto_distance(np.array([4.0, 2.0, 0.0]), np.array([0.0, 1.0, 3.0]), formula="r")
+    np.testing.assert_allclose(e, [0 + 1.0, 1 / 3 + 0.25, 1.0])
+
+
+def test_three_primaries_count_area_twice():
+    f = prepare_features([tiny_square(0.0)], [1], [250.0],
+                         [shapely.Point(east(x), 0) for x in (0.2, 0.3, 0.4)], [1, 2, 3],
+                         ["Gold", "Copper", "Zinc"])
+    r = cluster_mines(f, h_limit_m=1000.0, threshold_step_m=1000.0)
+    assert r.area_multi_pct == pytest.approx(200.0)  # 250 m² x (3 - 1) / 250 m²
+    assert r.clusters.status == ["multiple"]
+    assert r.clusters.primary_commodities == ["Copper,Gold,Zinc"]
+
+
+def test_normalisation_floor_for_tiny_areas():
+    # With areas of 1e-6 m² the normalisation must still use max(x), not a floor of 1:
+    # norm(A_u) = [1, 0, 0], norm(A_m) = [0, 1, 1] exactly as with large areas.
+    r = chain(polygon_areas=(1e-7, 3e-7), weight=0.4)
+    np.testing.assert_allclose(r.global_curve.distance, [0.6, 0.4, 0.4])
+    assert r.global_threshold_m == 2000.0
+
+
+def test_floor_when_an_objective_is_zero_everywhere():
+    # Only points with one commodity each, apart: A_m = 0 at every h -> norm(A_m) = 0 / 1e-12 = 0.
+    e = pareto_distance(np.array([3.0, 1.0, 1.0]), np.zeros(3))
+    np.testing.assert_allclose(e, [0.5, 0.5 / 3, 0.5 / 3])
+    assert choose(e)[0] == 1
+
+
+def test_ties_within_float_noise_go_to_the_smallest_h():
+    e = np.array([0.3 + 1e-17, 0.1 + 0.2, 0.30000000000000004])
+    assert choose(e)[0] == 0
+    assert choose(np.array([0.5, 0.5 * (1 - 1e-6), 0.5]))[0] == 1  # a real difference is not a tie
+
+
+def test_points_only_groups_take_the_smallest_h_and_add_nothing():
+    pts = [shapely.Point(east(x), 0) for x in (0.0, 1.5, 10.0)]
+    f = prepare_features([], [], None, pts, [1, 2, 3], ["Gold", "Copper", None])
+    r = cluster_mines(f, h_limit_m=3000.0, threshold_step_m=1000.0)
+    assert list(r.groups.chosen_threshold_m) == [1000.0, 1000.0, 1000.0]
+    assert list(r.points.cluster_id) == [1, 2, 3]
+    assert r.total_area_m2 == 0 and r.area_unassigned_pct == 0 and r.area_multi_pct == 0
+    # Beside a group with area, a points-only group still takes 1 km and changes no sum.
+    f2 = prepare_features([tiny_square(50.0)], [9], [10.0], pts, [1, 2, 3], ["Gold", "Copper", None])
+    r2 = cluster_mines(f2, h_limit_m=3000.0, threshold_step_m=1000.0)
+    assert list(r2.points.threshold_m) == [1000.0, 1000.0, 1000.0]
+    np.testing.assert_allclose(r2.global_curve.area_unassigned_pct, [100.0, 100.0, 100.0])
+
+
+def test_ties_at_exactly_h_join_like_cutree():
+    from layouts import destination
+    a = (10.0, 45.0)
+    b = destination(*a, 37.0, 1000.0)          # exactly 1 km (to float precision)
+    c = destination(*a, 37.0, 2000.01)         # 1 cm beyond 2 km from a, 1000.01 m from b
+    f = prepare_features([], [], None, [shapely.Point(*p) for p in (a, b, c)], [1, 2, 3], ["Gold", "Gold", "Gold"])
+    r = cluster_mines(f, h_limit_m=2000.0, threshold_step_m=1000.0, method="global")
+    from mine_clusters.core.linkage import distance_graph, spanning_forest
+    i, j, d = distance_graph(f, 2000.0)
+    forest = spanning_forest(3, i, j, d, 2000.0)
+    assert list(forest.labels(1000.0)) == [0, 0, 1]      # a-b at 1000 m join at h = 1 km
+    assert list(forest.labels(2000.0)) == [0, 0, 0]
+    assert r.points.cluster_id[0] == r.points.cluster_id[1]
+
+
+def test_unknown_values_and_case_variants():
+    pts = [shapely.Point(east(x), 0) for x in (0.0, 0.1, 0.2, 0.3)]
+    f = prepare_features([], [], None, pts, [1, 2, 3, 4], ["NA", "  ", None, "gold"], ["Iron ore", "", "GOLD", "Gold"])
+    r = cluster_mines(f, h_limit_m=1000.0, threshold_step_m=1000.0)
+    # one commodity, shown in the spelling that sorts first ("GOLD" < "Gold" < "gold")
+    assert r.clusters.primary_commodities == ["GOLD"]
+    assert r.clusters.commodities == ["GOLD,Iron ore"]
+    f3 = prepare_features([], [], None, pts[:2], [1, 2], ["steel", "Iron Ore "],
+                          harmonisation={"steel": "", "iron ore": "Iron"})
+    r3 = cluster_mines(f3, h_limit_m=1000.0, threshold_step_m=1000.0)
+    assert r3.clusters.primary_commodities == ["Iron"]
