@@ -60,6 +60,9 @@ DEFAULT_DROP_PRIMARY = ("Processing",)
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 DEFAULT_TABLE_PATH = os.path.join(DATA_DIR, "commodity_harmonisation.csv")
 
+#: Polygons closer than this (degrees, ~0.1 mm) touch: reprojection noise on shared edges.
+TOUCH_TOLERANCE_DEG = 1e-9
+
 SOURCE_SEPARATOR = "/"
 ID_SEPARATOR = ";"
 
@@ -232,6 +235,7 @@ class PolygonMergeResult:
 
 
 def merge_polygons(sources: Sequence[PolygonSource],
+                   touch_tolerance_deg: float = TOUCH_TOLERANCE_DEG,
                    progress: Optional[Callable[[float], None]] = None,
                    should_stop: Optional[Callable[[], bool]] = None) -> PolygonMergeResult:
     """Merge overlapping or touching polygons of all sources into non-overlapping polygons.
@@ -239,7 +243,9 @@ def merge_polygons(sources: Sequence[PolygonSource],
     Null and empty geometries, and geometries with no polygon (points, lines), are dropped and
     reported; invalid ones are repaired with ``shapely.make_valid`` (and dropped when nothing
     with an area is left). Two polygons that overlap or touch end in the same output polygon,
-    and so do chains of them; distinct output polygons do not touch.
+    and so do chains of them; distinct output polygons do not touch. Polygons closer than
+    ``touch_tolerance_deg`` (default 1e-9 degrees, about 0.1 mm) count as touching: a shared
+    edge stays shared after a reprojection only up to floating-point noise.
     """
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
@@ -270,6 +276,8 @@ def merge_polygons(sources: Sequence[PolygonSource],
         if g is None or g.is_empty:
             result_dropped.append((names[src_of[i]], id_of[i], "empty or null geometry"))
             continue
+        if g.has_z:
+            g = shapely.force_2d(g)
         mp = g if g.geom_type == "MultiPolygon" else _as_multipolygon(g)
         if mp is None:
             result_dropped.append((names[src_of[i]], id_of[i],
@@ -299,7 +307,7 @@ def merge_polygons(sources: Sequence[PolygonSource],
     _progress(progress, 0.2)
     _check_stop(should_stop)
 
-    # 3. connected components of the "intersects" graph (touching counts)
+    # 3. connected components of the "touches or overlaps" graph
     idx = np.flatnonzero(keep)
     kept = clean[idx]
     n = len(idx)
@@ -309,7 +317,11 @@ def merge_polygons(sources: Sequence[PolygonSource],
         chunk = 20000
         for start in range(0, n, chunk):
             _check_stop(should_stop)
-            q = tree.query(kept[start:start + chunk], predicate="intersects")
+            if touch_tolerance_deg > 0:
+                q = tree.query(kept[start:start + chunk], predicate="dwithin",
+                               distance=touch_tolerance_deg)
+            else:
+                q = tree.query(kept[start:start + chunk], predicate="intersects")
             q[0] += start
             pairs.append(q[:, q[0] < q[1]])
             _progress(progress, 0.2 + 0.3 * min(1.0, (start + chunk) / n))
@@ -540,6 +552,8 @@ def harmonise_points(sources: Sequence[PointSource],
             if g is None or g.is_empty:
                 dropped.append((s.name, fid, "empty or null geometry"))
                 continue
+            if g.has_z:
+                g = shapely.force_2d(g)
             if g.geom_type == "Point":
                 parts = [g]
             elif g.geom_type in ("MultiPoint", "GeometryCollection"):

@@ -1,0 +1,520 @@
+"""Processing algorithms "Harmonise land-use polygons" and "Harmonise mine points".
+
+Thin wrappers around ``core.harmonise``: read the layers, transform them to EPSG:4326, call the
+core, write the outputs. Two algorithms rather than one because a model (and the cluster
+algorithm) takes the polygon and the point outputs as separate inputs, and each side has its
+own parameters.
+"""
+import os
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsCsException,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingMultiStepFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterString,
+    QgsProviderRegistry,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtGui import QIcon
+
+from . import compat
+from .deps_loader import deps
+
+PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WGS84 = "EPSG:4326"
+CANCELLED = "Cancelled; no output was written."
+
+DEFAULT_POLYGON_ID_FIELDS = "id, fid"
+DEFAULT_POINT_ID_FIELDS = "id, facility_id, Mine IDs, GEM Mine ID, snl_id, source_id, Name"
+DEFAULT_PRIMARY_FIELDS = "primary_commodity, primaryCommodity, primary_commodities"
+DEFAULT_COMMODITY_FIELDS = ("commodities, commodities_products, secondaryCommodity, "
+                            "otherCommodities, commodities_list, list_of_commodities")
+
+
+def _names(text):
+    """A comma list typed by the user -> list of trimmed, non-empty names."""
+    if text is None:
+        return []
+    return [t.strip() for t in str(text).split(",") if t.strip()]
+
+
+def _text(value):
+    if value is None or (hasattr(value, "isNull") and value.isNull()):
+        return None
+    return str(value)
+
+
+def _find_field(fields, candidates):
+    """The first of `candidates` that `fields` has (case-insensitive), else None."""
+    names = {f.name().casefold(): f.name() for f in fields}
+    for c in candidates:
+        if c.casefold() in names:
+            return names[c.casefold()]
+    return None
+
+
+def _layer_label(layer):
+    """The layer name, or the file name of its source when the layer has no name."""
+    if layer.name():
+        return layer.name()
+    try:
+        parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
+        path = parts.get("path") or ""
+    except Exception:  # a provider without decodeUri support
+        path = ""
+    if not path:
+        path = layer.source().split("?")[0].split("|")[0]
+        if path.startswith("file://"):
+            path = path[len("file://"):]
+    return os.path.splitext(os.path.basename(path))[0] or layer.id()
+
+
+class _HarmoniseBase(QgsProcessingAlgorithm):
+    LAYERS = "LAYERS"
+    SOURCE_NAMES = "SOURCE_NAMES"
+    ID_FIELDS = "ID_FIELDS"
+    OUTPUT = "OUTPUT"
+
+    def group(self):
+        return "Data preparation"
+
+    def groupId(self):  # noqa: N802
+        return "preparation"
+
+    def icon(self):
+        return QIcon(os.path.join(PLUGIN_DIR, "resources", "icon.svg"))
+
+    def canExecute(self):  # noqa: N802
+        message = deps.missing_message()
+        return (not message, message)
+
+    @staticmethod
+    def _advanced(param):
+        param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        return param
+
+    def _layers(self, parameters, context, kind):
+        layers = self.parameterAsLayerList(parameters, self.LAYERS, context)
+        if not layers:
+            raise QgsProcessingException(
+                f"No {kind} layer was given; add at least one layer in '{self._layers_label}'.")
+        for layer in layers:
+            if not isinstance(layer, QgsVectorLayer) or not layer.isValid():
+                raise QgsProcessingException(
+                    f"The layer '{layer.name() if layer else '?'}' is not a readable vector "
+                    f"layer; choose a vector {kind} layer in '{self._layers_label}'.")
+        return layers
+
+    def _source_names(self, parameters, context, layers):
+        given = _names(self.parameterAsString(parameters, self.SOURCE_NAMES, context))
+        if given and len(given) != len(layers):
+            raise QgsProcessingException(
+                f"'Source names' lists {len(given)} names for {len(layers)} layers; give one "
+                f"name per layer, in layer order, or leave it empty to use the layer names.")
+        names = given or [_layer_label(layer) for layer in layers]
+        seen = {}
+        for i, n in enumerate(names):
+            if n in seen:
+                raise QgsProcessingException(
+                    f"Layers {seen[n] + 1} and {i + 1} are both named '{n}'; give each source "
+                    f"its own name in 'Source names'.")
+            seen[n] = i
+        return names
+
+    @staticmethod
+    def _read_layer(layer, name, id_field, context, feedback, expected, extra_fields=()):
+        """(ids, shapely geometries in lon/lat, {field: values}) of one layer; None if cancelled."""
+        crs = layer.crs()
+        wgs84 = QgsCoordinateReferenceSystem(WGS84)
+        transform = None
+        if not crs.isValid():
+            feedback.pushWarning(f"The layer '{name}' has no valid CRS; read as {WGS84}.")
+        elif crs != wgs84:
+            transform = QgsCoordinateTransform(crs, wgs84, context.transformContext())
+        ids, geoms = [], []
+        values = {f: [] for f in extra_fields}
+        total = max(layer.featureCount(), 1)
+        for i, f in enumerate(layer.getFeatures()):
+            if feedback.isCanceled():
+                return None
+            ids.append(_text(f[id_field]) if id_field else f.id())
+            if id_field and ids[-1] is None:
+                ids[-1] = f"fid {f.id()}"
+            for field in extra_fields:
+                values[field].append(_text(f[field]))
+            g = f.geometry()
+            if g is None or g.isNull() or g.isEmpty():
+                geoms.append(None)
+            elif g.type() != expected:
+                geoms.append(g)  # the core drops it and reports why
+            else:
+                g = type(g)(g)
+                if transform is not None:
+                    try:
+                        g.transform(transform)
+                    except QgsCsException as exc:
+                        raise QgsProcessingException(
+                            f"Feature {f.id()} of the layer '{name}' cannot be transformed to "
+                            f"longitude/latitude ({exc}); fix its geometry or the layer CRS.")
+                geoms.append(g)
+            if i % 2000 == 0:
+                feedback.setProgress(100.0 * i / total)
+        return ids, compat.to_shapely(geoms), values
+
+    @staticmethod
+    def _log(feedback, lines, dropped):
+        for line in lines:
+            feedback.pushInfo(line)
+        by_reason = {}
+        for source, fid, reason in dropped:
+            by_reason.setdefault((source, reason), []).append(str(fid))
+        for (source, reason), ids in sorted(by_reason.items()):
+            shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+            feedback.pushWarning(f"Dropped {len(ids)} feature(s) of '{source}' ({reason}): "
+                                 f"{shown}.")
+
+
+class HarmonisePolygonsAlgorithm(_HarmoniseBase):
+    N_INPUT = "N_INPUT"
+    N_POLYGONS = "N_POLYGONS"
+    N_REPAIRED = "N_REPAIRED"
+    N_DROPPED = "N_DROPPED"
+    AREA_KM2 = "AREA_KM2"
+    _layers_label = "Land-use polygon layers"
+
+    def name(self):
+        return "harmonisepolygons"
+
+    def displayName(self):  # noqa: N802
+        return "Harmonise land-use polygons (merge sources)"
+
+    def createInstance(self):  # noqa: N802
+        return HarmonisePolygonsAlgorithm()
+
+    def shortHelpString(self):  # noqa: N802
+        return (
+            "Merges mining land-use polygons from several sources (e.g. Maus, Tang &amp; Werner, "
+            "OpenStreetMap) so that no area is counted twice (Maus et al. 2025, section 2.3.1)."
+            "<br><br>Each layer is one source, named after the layer unless 'Source names' says "
+            "otherwise. Polygons that overlap or touch, within a source or across sources, and "
+            "chains of them, become one output polygon. Layers in any CRS; the output is in "
+            "EPSG:4326. Polygons crossing the antimeridian are split at 180° and stay right. "
+            "Invalid geometries are repaired; empty, null and non-polygon features (e.g. the "
+            "points of a mixed layer) are dropped. The log lists the counts, the dropped "
+            "features with their reasons and the area per combination of sources (paper "
+            "Table 3).<br><br><b>Output fields</b>: polygon_id; sources (the contributing "
+            "source names in layer order, joined with '/', e.g. 'Maus/Tang/OSM'); n_inputs; "
+            "input_ids ('source:id' of every merged input polygon, joined with ';'; the id is "
+            "the first of the 'Id fields' the layer has, else the feature id); area_m2 "
+            "(geodesic, on the sphere R = 6,371,008.8 m).<br><br>This is one of two harmonise "
+            "algorithms: polygons and points are separate so that a model can chain each into "
+            "the matching input of 'Cluster mine features'. The other is 'Harmonise mine "
+            "points'.")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.LAYERS, "Land-use polygon layers (one per source)",
+            QgsProcessing.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterString(
+            self.SOURCE_NAMES, "Source names (comma-separated, in layer order; empty = layer "
+            "names)", optional=True))
+        self.addParameter(self._advanced(QgsProcessingParameterString(
+            self.ID_FIELDS, "Id fields (the first one a layer has is used; else the feature id)",
+            defaultValue=DEFAULT_POLYGON_ID_FIELDS, optional=True)))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Harmonised polygons", QgsProcessing.TypeVectorPolygon))
+        self.addOutput(QgsProcessingOutputNumber(self.N_INPUT, "Input features"))
+        self.addOutput(QgsProcessingOutputNumber(self.N_POLYGONS, "Output polygons"))
+        self.addOutput(QgsProcessingOutputNumber(self.N_REPAIRED, "Repaired geometries"))
+        self.addOutput(QgsProcessingOutputNumber(self.N_DROPPED, "Dropped features"))
+        self.addOutput(QgsProcessingOutputNumber(self.AREA_KM2, "Total area (km²)"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        message = deps.missing_message()  # qgis_process never calls canExecute()
+        if message:
+            raise QgsProcessingException(message)
+        from ..core.errors import Cancelled, InputError
+        from ..core.harmonise import POLYGON_FIELDS, PolygonSource, merge_polygons
+
+        layers = self._layers(parameters, context, "polygon")
+        names = self._source_names(parameters, context, layers)
+        id_candidates = _names(self.parameterAsString(parameters, self.ID_FIELDS, context))
+        steps = QgsProcessingMultiStepFeedback(len(layers) + 2, feedback)
+        sources = []
+        for k, (layer, name) in enumerate(zip(layers, names)):
+            steps.setCurrentStep(k)
+            gtype = QgsWkbTypes.geometryType(layer.wkbType())
+            if gtype in (QgsWkbTypes.PointGeometry, QgsWkbTypes.LineGeometry,
+                         QgsWkbTypes.NullGeometry):
+                raise QgsProcessingException(
+                    f"The layer '{name}' has no polygons ({QgsWkbTypes.displayString(layer.wkbType())}"
+                    f"); choose polygon layers in '{self._layers_label}'.")
+            id_field = _find_field(layer.fields(), id_candidates)
+            feedback.pushInfo(f"Reading {layer.featureCount()} features of '{name}' (ids: "
+                              f"{id_field or 'feature id'}).")
+            read = self._read_layer(layer, name, id_field, context, feedback,
+                                    QgsWkbTypes.PolygonGeometry)
+            if read is None:
+                feedback.pushInfo(CANCELLED)
+                return {}
+            ids, geoms, _ = read
+            sources.append(PolygonSource(name, geoms, ids))
+        steps.setCurrentStep(len(layers))
+        try:
+            result = merge_polygons(sources, progress=lambda r: steps.setProgress(100.0 * r),
+                                    should_stop=feedback.isCanceled)
+        except Cancelled:
+            feedback.pushInfo(CANCELLED)
+            return {}
+        except InputError as exc:
+            raise QgsProcessingException(str(exc))
+        self._log(feedback, result.summary_lines(), result.dropped)
+
+        steps.setCurrentStep(len(layers) + 1)
+        fields = compat.fields_from_schema(POLYGON_FIELDS)
+        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
+                                             QgsWkbTypes.MultiPolygon,
+                                             QgsCoordinateReferenceSystem(WGS84))
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        n = len(result.geometries)
+        for i, row in enumerate(result.rows()):
+            if feedback.isCanceled():
+                feedback.pushInfo("Cancelled; the output is incomplete.")
+                return {}
+            f = QgsFeature(fields)
+            f.setAttributes([row[name] for name, _kind in POLYGON_FIELDS])
+            f.setGeometry(compat.from_shapely(result.geometries[i], multi=True))
+            sink.addFeature(f, QgsFeatureSink.FastInsert)
+            if i % 2000 == 0:
+                steps.setProgress(100.0 * i / max(n, 1))
+        return {self.OUTPUT: dest_id, self.N_INPUT: result.n_in, self.N_POLYGONS: n,
+                self.N_REPAIRED: len(result.repaired), self.N_DROPPED: len(result.dropped),
+                self.AREA_KM2: float(result.area_m2.sum()) / 1e6}
+
+
+class HarmonisePointsAlgorithm(_HarmoniseBase):
+    PRIMARY_FIELDS = "PRIMARY_FIELDS"
+    COMMODITY_FIELDS = "COMMODITY_FIELDS"
+    DEFAULT_COMMODITY = "DEFAULT_COMMODITY"
+    TABLE = "TABLE"
+    NON_COMMODITIES = "NON_COMMODITIES"
+    DROP_PRIMARY = "DROP_PRIMARY"
+    N_INPUT = "N_INPUT"
+    N_POINTS = "N_POINTS"
+    N_DROPPED = "N_DROPPED"
+    N_UNKNOWN_NAMES = "N_UNKNOWN_NAMES"
+    _layers_label = "Mine point layers"
+
+    def name(self):
+        return "harmonisepoints"
+
+    def displayName(self):  # noqa: N802
+        return "Harmonise mine points (commodity names)"
+
+    def createInstance(self):  # noqa: N802
+        return HarmonisePointsAlgorithm()
+
+    def shortHelpString(self):  # noqa: N802
+        return (
+            "Brings mine inventory points from several databases (e.g. ICMM, Jasansky et al., "
+            "GEM Global Coal Mine Tracker, S&amp;P) into one layer with one schema and "
+            "harmonised commodity names (Maus et al. 2025, section 2.3.1).<br><br>"
+            "Each layer is one source. Per layer, the primary commodity is read from the first "
+            "of the 'Primary commodity fields' it has, and all commodities from every one of "
+            "the 'All commodities fields' it has (e.g. ICMM's secondaryCommodity and "
+            "otherCommodities). A layer with no primary field (e.g. GEM's coal tracker) takes "
+            "'Commodity of layers without a primary field': one name for all such layers "
+            "('Coal'), or per layer ('GEM=Coal; ASGM=Gold', by source name). Values are lists "
+            "separated by ',' or ';'. Each name is trimmed, case-folded and looked up in the "
+            "harmonisation table (a CSV of raw name, harmonised name; by default the table of "
+            "the paper's R implementation); names not in the table are kept as written and "
+            "listed in the log with their counts; names the table maps to an empty value, and "
+            "the 'Non-commodity values', are removed. Points whose raw primary commodity is one "
+            "of 'Drop points whose primary commodity is' (default Processing, i.e. processing "
+            "plants) are left out. Multipoints become one point per part, each with the source "
+            "id of its feature; empty and null geometries are dropped and reported. Layers in "
+            "any CRS (a CSV through QGIS's delimited-text provider too); the output is in "
+            "EPSG:4326.<br><br><b>Output fields</b>: point_id, source, source_id, "
+            "primary_commodity, commodities (comma lists, primary included in commodities): the "
+            "names 'Cluster mine features' takes by default.<br><br>This is one of two "
+            "harmonise algorithms: polygons and points are separate so that a model can chain "
+            "each into the matching input of the cluster algorithm. The other is 'Harmonise "
+            "land-use polygons'.")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.LAYERS, "Mine point layers (one per source)",
+            QgsProcessing.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterString(
+            self.SOURCE_NAMES, "Source names (comma-separated, in layer order; empty = layer "
+            "names)", optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.PRIMARY_FIELDS, "Primary commodity fields (the first one a layer has is used)",
+            defaultValue=DEFAULT_PRIMARY_FIELDS, optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.COMMODITY_FIELDS, "All commodities fields (every one a layer has is used)",
+            defaultValue=DEFAULT_COMMODITY_FIELDS, optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.DEFAULT_COMMODITY, "Commodity of layers without a primary field (a name, or "
+            "'source=name; source=name')", optional=True))
+        self.addParameter(QgsProcessingParameterFile(
+            self.TABLE, "Harmonisation table (CSV: raw name, harmonised name; empty = the "
+            "table shipped with the plugin)", extension="csv", optional=True))
+        self.addParameter(self._advanced(QgsProcessingParameterString(
+            self.NON_COMMODITIES, "Non-commodity values (removed from the lists)",
+            defaultValue="Not relevant, Processing", optional=True)))
+        self.addParameter(self._advanced(QgsProcessingParameterString(
+            self.DROP_PRIMARY, "Drop points whose primary commodity is",
+            defaultValue="Processing", optional=True)))
+        self.addParameter(self._advanced(QgsProcessingParameterString(
+            self.ID_FIELDS, "Id fields (the first one a layer has is used; else the feature id)",
+            defaultValue=DEFAULT_POINT_ID_FIELDS, optional=True)))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Harmonised points", QgsProcessing.TypeVectorPoint))
+        self.addOutput(QgsProcessingOutputNumber(self.N_INPUT, "Input features"))
+        self.addOutput(QgsProcessingOutputNumber(self.N_POINTS, "Output points"))
+        self.addOutput(QgsProcessingOutputNumber(self.N_DROPPED, "Dropped features"))
+        self.addOutput(QgsProcessingOutputNumber(self.N_UNKNOWN_NAMES,
+                                                 "Commodity names not in the table"))
+
+    def _default_commodity(self, parameters, context, names):
+        """{source name: constant primary commodity} for layers without a primary field."""
+        text = (self.parameterAsString(parameters, self.DEFAULT_COMMODITY, context) or "").strip()
+        if not text:
+            return {}
+        if "=" not in text:
+            return {n: text for n in names}
+        out = {}
+        by_key = {n.casefold(): n for n in names}
+        for pair in text.split(";"):
+            if not pair.strip():
+                continue
+            if "=" not in pair:
+                raise QgsProcessingException(
+                    f"'{pair.strip()}' in 'Commodity of layers without a primary field' is not "
+                    f"of the form source=name; write e.g. 'GEM=Coal; ASGM=Gold'.")
+            source, value = (p.strip() for p in pair.split("=", 1))
+            if source.casefold() not in by_key:
+                raise QgsProcessingException(
+                    f"'Commodity of layers without a primary field' names the source "
+                    f"'{source}', which is none of the layers ({', '.join(names)}); use the "
+                    f"source names.")
+            out[by_key[source.casefold()]] = value
+        return out
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        message = deps.missing_message()  # qgis_process never calls canExecute()
+        if message:
+            raise QgsProcessingException(message)
+        from ..core.errors import Cancelled, InputError
+        from ..core.harmonise import (
+            POINT_FIELDS, PointSource, harmonise_points, read_harmonisation_table)
+
+        layers = self._layers(parameters, context, "point")
+        names = self._source_names(parameters, context, layers)
+        primary_candidates = _names(self.parameterAsString(parameters, self.PRIMARY_FIELDS,
+                                                           context))
+        other_candidates = _names(self.parameterAsString(parameters, self.COMMODITY_FIELDS,
+                                                         context))
+        id_candidates = _names(self.parameterAsString(parameters, self.ID_FIELDS, context))
+        constants = self._default_commodity(parameters, context, names)
+        table_path = self.parameterAsFile(parameters, self.TABLE, context)
+        try:
+            table = read_harmonisation_table(table_path or None)
+        except InputError as exc:
+            raise QgsProcessingException(str(exc))
+        feedback.pushInfo(f"Harmonisation table: {table_path or 'the table shipped with the plugin'}"
+                          f" ({len(table)} names).")
+
+        steps = QgsProcessingMultiStepFeedback(len(layers) + 2, feedback)
+        sources = []
+        for k, (layer, name) in enumerate(zip(layers, names)):
+            steps.setCurrentStep(k)
+            gtype = QgsWkbTypes.geometryType(layer.wkbType())
+            if gtype in (QgsWkbTypes.PolygonGeometry, QgsWkbTypes.LineGeometry,
+                         QgsWkbTypes.NullGeometry):
+                raise QgsProcessingException(
+                    f"The layer '{name}' has no points ({QgsWkbTypes.displayString(layer.wkbType())}"
+                    f"); choose point layers in '{self._layers_label}'.")
+            fields = layer.fields()
+            primary_field = _find_field(fields, primary_candidates)
+            others = [f.name() for f in fields
+                      if f.name().casefold() in {c.casefold() for c in other_candidates}
+                      and f.name() != primary_field]
+            constant = None
+            if primary_field is None:
+                constant = constants.get(name)
+                if constant is None:
+                    raise QgsProcessingException(
+                        f"The point layer '{name}' has none of the primary commodity fields "
+                        f"({', '.join(primary_candidates) or 'none given'}); add its field to "
+                        f"'Primary commodity fields' or give its commodity in 'Commodity of "
+                        f"layers without a primary field'.")
+            id_field = _find_field(fields, id_candidates)
+            feedback.pushInfo(
+                f"Reading {layer.featureCount()} features of '{name}': primary commodity "
+                + (f"from '{primary_field}'" if primary_field else f"'{constant}' for all")
+                + (", all commodities from " + ", ".join(f"'{o}'" for o in others)
+                   if others else "") + f", ids from {repr(id_field) if id_field else 'feature id'}.")
+            wanted = ([primary_field] if primary_field else []) + others
+            read = self._read_layer(layer, name, id_field, context, feedback,
+                                    QgsWkbTypes.PointGeometry, wanted)
+            if read is None:
+                feedback.pushInfo(CANCELLED)
+                return {}
+            ids, geoms, values = read
+            primary = values[primary_field] if primary_field else [constant] * len(ids)
+            sources.append(PointSource(name, geoms, ids, primary, [values[o] for o in others]))
+
+        steps.setCurrentStep(len(layers))
+        try:
+            result = harmonise_points(
+                sources, table=table,
+                non_commodities=_names(self.parameterAsString(parameters, self.NON_COMMODITIES,
+                                                              context)),
+                drop_primary=_names(self.parameterAsString(parameters, self.DROP_PRIMARY,
+                                                           context)),
+                progress=lambda r: steps.setProgress(100.0 * r),
+                should_stop=feedback.isCanceled)
+        except Cancelled:
+            feedback.pushInfo(CANCELLED)
+            return {}
+        except InputError as exc:
+            raise QgsProcessingException(str(exc))
+        self._log(feedback, result.summary_lines(), result.dropped)
+
+        steps.setCurrentStep(len(layers) + 1)
+        fields = compat.fields_from_schema(POINT_FIELDS)
+        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
+                                             QgsWkbTypes.Point,
+                                             QgsCoordinateReferenceSystem(WGS84))
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        n = len(result.points)
+        for i, row in enumerate(result.rows()):
+            if feedback.isCanceled():
+                feedback.pushInfo("Cancelled; the output is incomplete.")
+                return {}
+            f = QgsFeature(fields)
+            f.setAttributes([row[name] for name, _kind in POINT_FIELDS])
+            f.setGeometry(compat.from_shapely(result.points[i]))
+            sink.addFeature(f, QgsFeatureSink.FastInsert)
+            if i % 5000 == 0:
+                steps.setProgress(100.0 * i / max(n, 1))
+        return {self.OUTPUT: dest_id, self.N_INPUT: result.n_in, self.N_POINTS: n,
+                self.N_DROPPED: len(result.dropped), self.N_UNKNOWN_NAMES: len(result.unknown)}
+

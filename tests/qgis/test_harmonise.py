@@ -1,0 +1,431 @@
+"""The harmonise algorithms inside QGIS: parameters, memory layers in several CRSs, every real
+source as QGIS reads it, error sentences and cancellation."""
+import collections
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("qgis.core")
+
+from qgis.core import (  # noqa: E402
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransformContext,
+    QgsDistanceArea,
+    QgsFeature,
+    QgsGeometry,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterString,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFeatureSink,
+    QgsProject,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+
+DATA = Path(os.environ.get("MINE_CLUSTERS_SHARED_DATA",
+                           Path(__file__).resolve().parents[3] / "shared" / "data"))
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared real data not available")
+
+ICMM = DATA / "icmm-global-mining-dataset-2025" / "mines.geojson"
+JASANSKY = DATA / "jasansky2022-facilities-prerelease" / "facilities.gpkg"
+GCMT = DATA / "gem-global-coal-mine-tracker-2022-07" / "Global-Coal-Mine-Tracker-July-2022.csv"
+GCMT_URI = ("delimitedtext://file://" + str(GCMT) + "?encoding=latin-1&type=csv"
+            "&xField=Longitude&yField=Latitude&crs=EPSG:4326&geomType=point&detectTypes=no")
+DETHIER = DATA / "dethier2023-asgm-sites" / "ASGM_global_sites_10232022.kml"
+MAUS_INDIA = DATA / "maus2020-v1-india-brazil" / "indian_polygon_with_grId.geojson"
+MAUS_BRAZIL = DATA / "maus2020-v1-india-brazil" / "brazil_polygon_with_grId.geojson"
+GEM_BOUNDARIES = DATA / "gem-coal-mine-boundaries-v1.0.2" / "coal-mine-boundaries-methane.geojson"
+SEPIN_1000 = (DATA / "sepin2025-combined-polygons-demo" / "commit-633645897-1000polygons"
+              / "mining_polygons_combined_demo.gpkg")
+SEPIN_100 = (DATA / "sepin2025-combined-polygons-demo" / "commit-96ad6dfe-100polygons"
+             / "mining_polygons_combined_demo.gpkg")
+
+
+@pytest.fixture
+def algs(qgis_app):
+    from mine_clusters.algorithms.harmonise import (
+        HarmonisePointsAlgorithm, HarmonisePolygonsAlgorithm)
+
+    return HarmonisePolygonsAlgorithm, HarmonisePointsAlgorithm
+
+
+def run(alg, params, feedback=None):
+    import processing
+
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    return processing.run(alg, params, context=context,
+                          feedback=feedback or QgsProcessingFeedback())
+
+
+def memory_layer(kind, crs, name, rows, fields=()):
+    """rows: (wkt, {field: value}) in the layer CRS."""
+    spec = f"{kind}?crs={crs}" + "".join(f"&field={f}:string" for f in fields)
+    layer = QgsVectorLayer(spec, name, "memory")
+    feats = []
+    for wkt, attrs in rows:
+        f = QgsFeature(layer.fields())
+        if wkt is not None:
+            f.setGeometry(QgsGeometry.fromWkt(wkt))
+        for k, v in attrs.items():
+            f[k] = v
+        feats.append(f)
+    assert layer.dataProvider().addFeatures(feats)
+    return layer
+
+
+def read(path):
+    layer = QgsVectorLayer(str(path), "out", "ogr")
+    assert layer.isValid(), path
+    return layer, list(layer.getFeatures())
+
+
+def sphere_area(geom, crs="EPSG:4326"):
+    """Independent area: QGIS's own geodesic measure on the same sphere."""
+    da = QgsDistanceArea()
+    da.setSourceCrs(QgsCoordinateReferenceSystem(crs), QgsCoordinateTransformContext())
+    assert da.setEllipsoid("PARAMETER:6371008.8:6371008.8")
+    return da.measureArea(geom)
+
+
+def square(x, y, d):
+    return f"POLYGON(({x} {y},{x + d} {y},{x + d} {y + d},{x} {y + d},{x} {y}))"
+
+
+# --------------------------------------------------------------------------- definitions
+
+def test_parameters(algs):
+    polys, points = (a() for a in algs)
+    polys.initAlgorithm()
+    points.initAlgorithm()
+    assert polys.name() == "harmonisepolygons" and points.name() == "harmonisepoints"
+    for alg in (polys, points):
+        assert isinstance(alg.parameterDefinition("LAYERS"), QgsProcessingParameterMultipleLayers)
+        assert isinstance(alg.parameterDefinition("SOURCE_NAMES"), QgsProcessingParameterString)
+        assert isinstance(alg.parameterDefinition("OUTPUT"), QgsProcessingParameterFeatureSink)
+        assert "two harmonise algorithms" in alg.shortHelpString()
+    assert isinstance(points.parameterDefinition("TABLE"), QgsProcessingParameterFile)
+    assert points.parameterDefinition("NON_COMMODITIES").defaultValue() == "Not relevant, Processing"
+    assert points.parameterDefinition("DROP_PRIMARY").defaultValue() == "Processing"
+    assert "primaryCommodity" in points.parameterDefinition("PRIMARY_FIELDS").defaultValue()
+    assert [o.name() for o in polys.outputDefinitions()] == [
+        "OUTPUT", "N_INPUT", "N_POLYGONS", "N_REPAIRED", "N_DROPPED", "AREA_KM2"]
+    assert [o.name() for o in points.outputDefinitions()] == [
+        "OUTPUT", "N_INPUT", "N_POINTS", "N_DROPPED", "N_UNKNOWN_NAMES"]
+
+
+# --------------------------------------------------------------------------- polygons
+
+def test_polygons_in_several_crs(algs, tmp_path):
+    # A (EPSG:4326) overlaps B (UTM 33N); B touches C (EPSG:3857) along a shared edge
+    a = memory_layer("Polygon", "EPSG:4326", "A", [(square(15.0, 10.0, 0.01), {}),
+                                                   (square(16.0, 10.0, 0.01), {})])
+    utm = QgsCoordinateReferenceSystem("EPSG:32633")
+    from qgis.core import QgsCoordinateTransform, QgsPointXY
+
+    to_utm = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:4326"), utm,
+                                    QgsProject.instance())
+    b_geom = QgsGeometry.fromWkt(square(15.005, 10.0, 0.01))
+    b_geom.transform(to_utm)
+    b = memory_layer("Polygon", "EPSG:32633", "B", [(b_geom.asWkt(), {})])
+    to_merc = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:4326"),
+                                     QgsCoordinateReferenceSystem("EPSG:3857"),
+                                     QgsProject.instance())
+    c_geom = QgsGeometry.fromWkt(square(14.99, 10.0, 0.01))   # its east edge is A's west edge
+    c_geom.transform(to_merc)
+    c = memory_layer("Polygon", "EPSG:3857", "C", [(c_geom.asWkt(), {})])
+    out = tmp_path / "merged.gpkg"
+    res = run(algs[0](), {"LAYERS": [a, b, c], "SOURCE_NAMES": "Maus, Tang, OSM",
+                          "OUTPUT": str(out)})
+    layer, feats = read(out)
+    assert [f.name() for f in layer.fields()][1:] == ["polygon_id", "sources", "n_inputs",
+                                                      "input_ids", "area_m2"]
+    assert layer.crs().authid() == "EPSG:4326"
+    assert QgsWkbTypes.flatType(layer.wkbType()) == QgsWkbTypes.MultiPolygon
+    by_sources = {f["sources"]: f for f in feats}
+    assert set(by_sources) == {"Maus/Tang/OSM", "Maus"}
+    assert by_sources["Maus/Tang/OSM"]["n_inputs"] == 3
+    assert sorted(by_sources["Maus/Tang/OSM"]["input_ids"].split(";")) == [
+        "Maus:1", "OSM:1", "Tang:1"]
+    for f in feats:
+        assert f["area_m2"] == pytest.approx(sphere_area(f.geometry()), rel=1e-5)
+    assert res["N_POLYGONS"] == 2 and res["N_INPUT"] == 4 and res["N_DROPPED"] == 0
+
+
+def test_polygon_across_the_antimeridian_from_a_projected_crs(algs, tmp_path):
+    # EPSG:3832 (Mercator centred on 150 E): a rectangle that straddles 180 degrees near Fiji
+    from qgis.core import QgsCoordinateTransform
+
+    merc = QgsCoordinateReferenceSystem("EPSG:3832")
+    wkt = "POLYGON((179.9 -17.0,180.1 -17.0,180.1 -16.9,179.9 -16.9,179.9 -17.0))"
+    expected = sphere_area(QgsGeometry.fromWkt(wkt))    # drawn continuously past 180
+    geo = QgsGeometry.fromWkt(wkt)
+    geo.transform(QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:4326"), merc,
+                                         QgsProject.instance()))
+    layer = memory_layer("Polygon", "EPSG:3832", "pacific", [(geo.asWkt(), {})])
+    out = tmp_path / "am.gpkg"
+    res = run(algs[0](), {"LAYERS": [layer], "OUTPUT": str(out)})
+    _, feats = read(out)
+    assert len(feats) == 1
+    g = feats[0].geometry()
+    box = g.boundingBox()
+    assert box.xMinimum() >= -180 and box.xMaximum() <= 180
+    assert g.constGet().numGeometries() == 2
+    assert sphere_area(g) == pytest.approx(expected, rel=1e-6)
+    assert expected == pytest.approx(21.1e3 * 11.1e3, rel=0.05)       # ~0.2 x 0.1 degrees
+    assert feats[0]["area_m2"] == pytest.approx(expected, rel=1e-4)
+    assert res["AREA_KM2"] == pytest.approx(expected / 1e6, rel=1e-4)
+
+
+def test_polygon_errors(algs, tmp_path):
+    pts = memory_layer("Point", "EPSG:4326", "mines", [("POINT(1 1)", {})])
+    with pytest.raises(QgsProcessingException,
+                       match="The layer 'mines' has no polygons .*choose polygon layers"):
+        run(algs[0](), {"LAYERS": [pts], "OUTPUT": str(tmp_path / "x.gpkg")})
+    a = memory_layer("Polygon", "EPSG:4326", "A", [(square(0, 0, 1), {})])
+    with pytest.raises(QgsProcessingException, match="lists 2 names for 1 layers"):
+        run(algs[0](), {"LAYERS": [a], "SOURCE_NAMES": "x, y",
+                        "OUTPUT": str(tmp_path / "x.gpkg")})
+    b = memory_layer("Polygon", "EPSG:4326", "A", [(square(5, 5, 1), {})])
+    with pytest.raises(QgsProcessingException, match="both named 'A'"):
+        run(algs[0](), {"LAYERS": [a, b], "OUTPUT": str(tmp_path / "x.gpkg")})
+
+
+def test_polygons_cancelled(algs, tmp_path):
+    a = memory_layer("Polygon", "EPSG:4326", "A", [(square(0, 0, 1), {})])
+    feedback = QgsProcessingFeedback()
+    feedback.cancel()
+    assert run(algs[0](), {"LAYERS": [a], "OUTPUT": str(tmp_path / "c.gpkg")},
+               feedback) == {}
+
+
+def test_invalid_and_empty_polygons_reported(algs, tmp_path):
+    layer = memory_layer("Polygon", "EPSG:4326", "bad", [
+        ("POLYGON((0 0,1 1,1 0,0 1,0 0))", {}), (None, {}), (square(3, 3, 0.1), {})])
+    res = run(algs[0](), {"LAYERS": [layer], "OUTPUT": str(tmp_path / "bad.gpkg")})
+    assert res["N_REPAIRED"] == 1 and res["N_DROPPED"] == 1 and res["N_POLYGONS"] == 2
+
+
+# ---- real polygon sources, as QGIS reads them
+
+@needs_data
+@pytest.mark.parametrize("path", [MAUS_INDIA, MAUS_BRAZIL, SEPIN_1000, SEPIN_100],
+                         ids=["maus_india", "maus_brazil", "sepin1000", "sepin100"])
+def test_real_polygon_source(algs, tmp_path, path):
+    out = tmp_path / "out.gpkg"
+    src = QgsVectorLayer(str(path), "src", "ogr")
+    n_src = src.featureCount()
+    res = run(algs[0](), {"LAYERS": [str(path)], "OUTPUT": str(out)})
+    layer, feats = read(out)
+    assert res["N_INPUT"] == n_src
+    traced = [i for f in feats for i in f["input_ids"].split(";")]
+    assert len(traced) == len(set(traced)) == n_src - res["N_DROPPED"]
+    assert sum(f["n_inputs"] for f in feats) == len(traced)
+    total = sum(f["area_m2"] for f in feats)
+    assert total == pytest.approx(sum(sphere_area(f.geometry()) for f in feats), rel=1e-5)
+    assert {f["sources"] for f in feats} == {path.stem}
+
+
+@needs_data
+def test_maus_area_column(algs, tmp_path):
+    props = json.loads(MAUS_INDIA.read_text(encoding="utf-8"))["features"]
+    res = run(algs[0](), {"LAYERS": [str(MAUS_INDIA)], "OUTPUT": str(tmp_path / "m.gpkg")})
+    # the file's AREA (km², ellipsoidal) against ours (sphere; its own overlaps merged)
+    assert res["AREA_KM2"] == pytest.approx(sum(p["properties"]["AREA"] for p in props),
+                                            rel=5e-3)
+
+
+@needs_data
+def test_gem_boundaries_mixed_geometry_types(algs, tmp_path):
+    props = json.loads(GEM_BOUNDARIES.read_text(encoding="utf-8"))["features"]
+    kinds = collections.Counter(p["geometry"]["type"] for p in props)
+    out = tmp_path / "gem.gpkg"
+    from qgis_helpers import LogFeedback
+
+    log = LogFeedback()
+    res = run(algs[0](), {"LAYERS": [str(GEM_BOUNDARIES)], "SOURCE_NAMES": "GEM",
+                          "OUTPUT": str(out)}, log)
+    assert any(w.startswith("Dropped 1782 feature(s) of 'GEM' (not a polygon (Point))")
+               for w in log.warnings)
+    _, feats = read(out)
+    assert res["N_DROPPED"] == len(props) - kinds["Polygon"]
+    assert sum(f["n_inputs"] for f in feats) == kinds["Polygon"] == 333
+    ids = {i for f in feats for i in f["input_ids"].split(";")}
+    assert "GEM:M0086.B1" in ids          # GEM's own ids, from its 'id' field
+
+
+@needs_data
+def test_real_polygon_sources_together(algs, tmp_path):
+    out = tmp_path / "all.gpkg"
+    res = run(algs[0](), {"LAYERS": [str(MAUS_INDIA), str(GEM_BOUNDARIES), str(SEPIN_100)],
+                          "SOURCE_NAMES": "Maus, GEM, Sepin", "OUTPUT": str(out)})
+    _, feats = read(out)
+    combos = collections.Counter(f["sources"] for f in feats)
+    assert combos["Maus/GEM"] > 0 and combos["Maus/Sepin"] > 0
+    assert all(f["sources"].split("/") == [s for s in ("Maus", "GEM", "Sepin")
+                                           if s in f["sources"].split("/")] for f in feats)
+    # the merged polygons do not overlap: their areas add up to the area of their union
+    union = QgsGeometry.unaryUnion([f.geometry() for f in feats])
+    assert sum(f["area_m2"] for f in feats) == pytest.approx(
+        sum(sphere_area(QgsGeometry(p.clone())) for p in union.constGet()), rel=1e-6)
+    assert res["N_POLYGONS"] == len(feats)
+
+
+# --------------------------------------------------------------------------- points
+
+def r_table():
+    path = DATA / "r-impl-harmonisation-tables" / "harmonisation_metals_coal.csv"
+    with open(path, encoding="utf-8") as fh:
+        return {r["material"].strip().casefold(): r["material_harmonized"]
+                for r in reversed(list(csv.DictReader(fh)))}
+
+
+def test_points_memory_layers(algs, tmp_path):
+    utm = memory_layer("MultiPoint", "EPSG:32633", "inv", [
+        ("MULTIPOINT((500000 1000000),(501000 1000000))",
+         {"site": "s1", "primaryCommodity": "iron ore ", "otherCommodities": "steel; Gold"}),
+        ("MULTIPOINT EMPTY", {"site": "s2", "primaryCommodity": "gold"}),
+        ("POINT(502000 1000000)", {"site": "s3", "primaryCommodity": "Processing"}),
+    ], fields=("site", "primaryCommodity", "otherCommodities"))
+    table = tmp_path / "table.csv"
+    table.write_text("raw,harmonised\niron ore,Iron\ngold,Gold\nsteel,\n", encoding="utf-8")
+    out = tmp_path / "pts.gpkg"
+    res = run(algs[1](), {"LAYERS": [utm], "ID_FIELDS": "site", "TABLE": str(table),
+                          "OUTPUT": str(out)})
+    layer, feats = read(out)
+    assert [f.name() for f in layer.fields()][1:] == ["point_id", "source", "source_id",
+                                                      "primary_commodity", "commodities"]
+    assert layer.crs().authid() == "EPSG:4326"
+    assert [(f["point_id"], f["source"], f["source_id"], f["primary_commodity"],
+             f["commodities"]) for f in feats] == [
+        (1, "inv", "s1", "Iron", "Gold,Iron"), (2, "inv", "s1", "Iron", "Gold,Iron")]
+    x = feats[0].geometry().asPoint()
+    assert x.x() == pytest.approx(15.0, abs=1e-6) and x.y() == pytest.approx(9.045, abs=1e-2)
+    assert res["N_DROPPED"] == 2 and res["N_POINTS"] == 2
+
+
+def test_points_errors(algs, tmp_path):
+    layer = memory_layer("Point", "EPSG:4326", "nofield", [("POINT(1 1)", {"x": "a"})],
+                         fields=("x",))
+    with pytest.raises(QgsProcessingException,
+                       match="The point layer 'nofield' has none of the primary commodity fields"):
+        run(algs[1](), {"LAYERS": [layer], "OUTPUT": str(tmp_path / "e.gpkg")})
+    with pytest.raises(QgsProcessingException, match="names the source 'GEM'"):
+        run(algs[1](), {"LAYERS": [layer], "DEFAULT_COMMODITY": "GEM=Coal",
+                        "OUTPUT": str(tmp_path / "e.gpkg")})
+    with pytest.raises(QgsProcessingException, match="cannot be read"):
+        run(algs[1](), {"LAYERS": [layer], "DEFAULT_COMMODITY": "Coal",
+                        "TABLE": str(tmp_path / "missing.csv"),
+                        "OUTPUT": str(tmp_path / "e.gpkg")})
+    polys = memory_layer("Polygon", "EPSG:4326", "areas", [(square(0, 0, 1), {})])
+    with pytest.raises(QgsProcessingException, match="The layer 'areas' has no points"):
+        run(algs[1](), {"LAYERS": [polys], "OUTPUT": str(tmp_path / "e.gpkg")})
+
+
+def test_points_cancelled(algs, tmp_path):
+    layer = memory_layer("Point", "EPSG:4326", "p", [("POINT(1 1)", {})])
+    feedback = QgsProcessingFeedback()
+    feedback.cancel()
+    assert run(algs[1](), {"LAYERS": [layer], "DEFAULT_COMMODITY": "Gold",
+                           "OUTPUT": str(tmp_path / "c.gpkg")}, feedback) == {}
+
+
+@needs_data
+def test_icmm_geojson(algs, tmp_path):
+    from qgis_helpers import LogFeedback
+
+    feats_in = json.loads(ICMM.read_text(encoding="utf-8"))["features"]
+    out = tmp_path / "icmm.gpkg"
+    log = LogFeedback()
+    res = run(algs[1](), {"LAYERS": [str(ICMM)], "SOURCE_NAMES": "ICMM", "OUTPUT": str(out)},
+              log)
+    _, feats = read(out)
+    assert len(feats) == len(feats_in) == res["N_POINTS"]
+    table = r_table()
+    by_id = {f["source_id"]: f for f in feats}
+    for raw in ("iron ore ", "thermal coal", "metallurgical coal"):
+        ids = [p["properties"]["id"] for p in feats_in
+               if p["properties"]["primaryCommodity"] == raw]
+        assert ids
+        assert {by_id[i]["primary_commodity"] for i in ids} == {table[raw.strip()]}
+    assert res["N_UNKNOWN_NAMES"] > 0
+    unknown = [line for line in log.infos if line.startswith("Names not in the harmonisation")]
+    assert len(unknown) == 1 and "barium (192)" in unknown[0]
+    assert any(line.startswith("Not commodities, removed") and "steel" in line
+               for line in log.infos)
+
+
+@needs_data
+def test_jasansky_gpkg(algs, tmp_path):
+    src = QgsVectorLayer(str(JASANSKY), "j", "ogr")
+    parts, empty, processing_ = 0, 0, 0
+    for f in src.getFeatures():
+        g = f.geometry()
+        if g.isNull() or g.isEmpty():
+            empty += 1
+        elif f["primary_commodity"] == "Processing":
+            processing_ += 1
+        else:
+            parts += g.constGet().numGeometries()
+    assert empty == 518
+    out = tmp_path / "j.gpkg"
+    res = run(algs[1](), {"LAYERS": [str(JASANSKY)], "OUTPUT": str(out)})
+    _, feats = read(out)
+    assert len(feats) == parts and res["N_DROPPED"] == empty + processing_
+    assert {f["source"] for f in feats} == {"facilities"}
+    assert all(f["source_id"].startswith("COM") for f in feats)
+
+
+@needs_data
+def test_gem_tracker_csv_latin1(algs, tmp_path):
+    with open(GCMT, encoding="latin-1", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = tmp_path / "gcmt.gpkg"
+    res = run(algs[1](), {"LAYERS": [GCMT_URI], "DEFAULT_COMMODITY": "Coal",
+                          "OUTPUT": str(out)})
+    _, feats = read(out)
+    located = 0
+    for r in rows:
+        try:
+            float(r["Latitude"]), float(r["Longitude"])
+            located += 1
+        except ValueError:
+            pass
+    assert len(feats) == located
+    assert {f["source"] for f in feats} == {"Global-Coal-Mine-Tracker-July-2022"}
+    assert {f["primary_commodity"] for f in feats} == {"Coal"}
+    names = {f["source_id"] for f in feats}
+    assert "M1526" in names                           # 'Mine IDs' was found as the id field
+    assert res["N_POINTS"] == located
+
+
+@needs_data
+def test_dethier_kml(algs, tmp_path):
+    out = tmp_path / "asgm.gpkg"
+    run(algs[1](), {"LAYERS": [str(DETHIER)], "SOURCE_NAMES": "ASGM",
+                    "DEFAULT_COMMODITY": "ASGM=gold", "OUTPUT": str(out)})
+    layer, feats = read(out)
+    assert len(feats) == 436
+    assert {f["primary_commodity"] for f in feats} == {"Gold"}
+    assert not QgsWkbTypes.hasZ(layer.wkbType())
+
+
+@needs_data
+def test_several_inventories_in_one_run(algs, tmp_path):
+    out = tmp_path / "all.gpkg"
+    res = run(algs[1](), {"LAYERS": [str(ICMM), str(JASANSKY), GCMT_URI],
+                          "SOURCE_NAMES": "ICMM, Jasansky, GEM", "DEFAULT_COMMODITY": "GEM=Coal",
+                          "OUTPUT": str(out)})
+    _, feats = read(out)
+    counts = collections.Counter(f["source"] for f in feats)
+    assert list(counts) == ["ICMM", "Jasansky", "GEM"]
+    assert [f["point_id"] for f in feats] == list(range(1, len(feats) + 1))
+    assert res["N_INPUT"] == 8508 + 2398 + QgsVectorLayer(GCMT_URI[len("delimitedtext://"):],
+                                                         "g", "delimitedtext").featureCount()
