@@ -64,6 +64,17 @@ def tiles(features: Features):
     return tile, (lon_i + 0.5) * TILE_DEG, (lat_i + 0.5) * TILE_DEG
 
 
+def reach_m(features: Features) -> np.ndarray:
+    """Great-circle distance from each element's reference point to its farthest vertex."""
+    coords, owner = shapely.get_coordinates(features.geoms, return_index=True)
+    d = haversine_m(features.ref_lon[owner], features.ref_lat[owner], coords[:, 0], coords[:, 1])
+    out = np.zeros(len(features))
+    if len(d):  # coordinates come grouped by geometry, in order
+        starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+        out[owner[starts]] = np.maximum.reduceat(d, starts)
+    return out
+
+
 def query_boxes(bounds: np.ndarray, h_limit_m: float) -> np.ndarray:
     """Each box widened so that it holds every point within ``h_limit_m`` of anything inside it."""
     delta = np.degrees(h_limit_m / EARTH_RADIUS_M) * 1.001 + 1e-9
@@ -118,6 +129,7 @@ def distance_graph(features: Features, h_limit_m: float, progress=None, should_s
     tree = shapely.STRtree(shapely.box(*features.bounds.T))
     boxes = query_boxes(features.bounds, h_limit_m)
     tile_info = tiles(features)
+    radius = reach_m(features)
     tree_minx, tree_maxx = features.bounds[:, 0].min(), features.bounds[:, 2].max()
     # Query chunks follow tile order, so that each chunk's projections share few tile centres.
     order = np.argsort(tile_info[0], kind="stable")
@@ -134,9 +146,16 @@ def distance_graph(features: Features, h_limit_m: float, progress=None, should_s
             ci.append(i)
             cj.append(j)
         i, j = np.concatenate(ci), np.concatenate(cj)
+        n_candidates = len(i)
+        # Box corners are farther than H_limit: drop pairs whose centres are too far apart for
+        # any part of them to come within H_limit (with a margin far above the model's error).
+        lower = haversine_m(features.ref_lon[i], features.ref_lat[i], features.ref_lon[j],
+                            features.ref_lat[j]) - radius[i] - radius[j]
+        near = lower <= h_limit_m * 1.001 + 1.0
+        i, j = i[near], j[near]
         d = pair_distances(features, i, j, tile_info)
         keep = d <= h_limit_m + TIE_TOLERANCE_M
-        return len(i), i[keep], j[keep], d[keep]
+        return n_candidates, i[keep], j[keep], d[keep]
 
     out_i, out_j, out_d = [], [], []
     workers = workers or min(4, os.cpu_count() or 1)
