@@ -181,12 +181,14 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     # Points: one element per non-empty part.
     q_index = np.flatnonzero(qkeep)
     parts, owner = shapely.get_parts(qg[q_index], return_index=True)
-    nonempty = ~shapely.is_empty(parts)
-    parts, owner = parts[nonempty], owner[nonempty]
-    part_no = np.zeros(len(owner), dtype=np.int32)
+    part_no = np.zeros(len(owner), dtype=np.int32)  # the part's position in its MultiPoint
     if len(owner):
         starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
         part_no = (np.arange(len(owner)) - np.repeat(starts, np.diff(np.r_[starts, len(owner)]))).astype(np.int32)
+    nonempty = ~shapely.is_empty(parts)
+    parts, owner, part_no = parts[nonempty], owner[nonempty], part_no[nonempty]
+    for k in np.setdiff1d(np.arange(len(q_index)), owner):
+        dropped.append(("points", int(qid[q_index[k]]), "empty geometry"))
 
     vocab = Vocabulary(harmonisation)
     prim_keys = [vocab.parse(primary[i]) for i in q_index]

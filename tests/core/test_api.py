@@ -117,3 +117,11 @@ def test_cluster_summary_reconciles_with_elements():
     assert r.area_unassigned_pct == pytest.approx(r.local_curve.area_unassigned_pct[r.local_curve.chosen_index])
     rows = r.sensitivity_rows()
     assert len(rows) == 2 * len(r.thresholds_m) and sum(row["chosen"] for row in rows) == 2
+
+
+def test_multipoint_parts_keep_their_position_and_empty_parts_are_skipped():
+    mp = shapely.from_wkt("MULTIPOINT (EMPTY, (1 2), (1.001 2))")
+    f = prepare_features([], [], None, [mp, shapely.from_wkt("MULTIPOINT (EMPTY, EMPTY)")], [5, 6], ["Gold", "Coal"])
+    r = cluster_mines(f)
+    assert list(r.points.feature_id) == [5, 5] and list(r.points.part) == [1, 2]
+    assert r.dropped == [("points", 6, "empty geometry")]
