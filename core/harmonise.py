@@ -62,6 +62,7 @@ DEFAULT_TABLE_PATH = os.path.join(DATA_DIR, "commodity_harmonisation.csv")
 
 #: Polygons closer than this (degrees, ~0.1 mm) touch: reprojection noise on shared edges.
 TOUCH_TOLERANCE_DEG = 1e-9
+AREA_CHUNK = 20000
 
 SOURCE_SEPARATOR = "/"
 ID_SEPARATOR = ";"
@@ -176,11 +177,17 @@ def _polygon_parts(geom) -> list:
     return []
 
 
-def _as_multipolygon(geom):
+def _polygonal(geom):
+    """The geometry itself when it is a Polygon or MultiPolygon, else a MultiPolygon of its
+    polygons (None when it has none)."""
+    if geom is None or geom.is_empty:
+        return None
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
     parts = _polygon_parts(geom)
     if not parts:
         return None
-    return MultiPolygon(parts)
+    return parts[0] if len(parts) == 1 else MultiPolygon(parts)
 
 
 @dataclass(frozen=True)
@@ -193,7 +200,7 @@ class PolygonSource:
 
 @dataclass
 class PolygonMergeResult:
-    geometries: list            # shapely MultiPolygon per merged polygon
+    geometries: list            # shapely Polygon or MultiPolygon per merged polygon
     polygon_id: np.ndarray      # 1..k, ordered by the first input polygon of each
     sources: list               # "Maus/Tang", contributing source names in input order
     n_inputs: np.ndarray
@@ -278,7 +285,7 @@ def merge_polygons(sources: Sequence[PolygonSource],
             continue
         if g.has_z:
             g = shapely.force_2d(g)
-        mp = g if g.geom_type == "MultiPolygon" else _as_multipolygon(g)
+        mp = _polygonal(g)
         if mp is None:
             result_dropped.append((names[src_of[i]], id_of[i],
                                    f"not a polygon ({g.geom_type})"))
@@ -295,7 +302,7 @@ def merge_polygons(sources: Sequence[PolygonSource],
     valid = shapely.is_valid(clean[idx])
     for i in idx[~valid]:
         g = shapely.make_valid(clean[i])
-        mp = _as_multipolygon(g)
+        mp = _polygonal(g)
         if mp is None or mp.area == 0.0:
             result_dropped.append((names[src_of[i]], id_of[i],
                                    "invalid geometry with no area after repair"))
@@ -346,7 +353,7 @@ def merge_polygons(sources: Sequence[PolygonSource],
         if len(members) == 1:
             geom = kept[members[0]]
         else:
-            geom = _as_multipolygon(shapely.union_all(kept[members]))
+            geom = _polygonal(shapely.union_all(kept[members]))
         rows = idx[members]
         contributing = sorted(set(src_of[rows].tolist()))
         out_geoms.append(geom)
@@ -356,7 +363,10 @@ def merge_polygons(sources: Sequence[PolygonSource],
         out_ids.append(ID_SEPARATOR.join(f"{s}:{i}" for s, i in pairs_))
         out_n.append(len(members))
     _check_stop(should_stop)
-    area = geodesic_area_m2(out_geoms) if out_geoms else np.zeros(0)
+    area = np.zeros(len(out_geoms))
+    out_array = np.asarray(out_geoms, dtype=object)
+    for start in range(0, len(out_geoms), AREA_CHUNK):  # bounded temporary memory
+        area[start:start + AREA_CHUNK] = geodesic_area_m2(out_array[start:start + AREA_CHUNK])
     _progress(progress, 1.0)
     return PolygonMergeResult(
         geometries=out_geoms, polygon_id=np.arange(1, len(out_geoms) + 1, dtype=np.int64),
