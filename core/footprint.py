@@ -150,6 +150,12 @@ def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2
             raise InputError(f"Feature {fids[i]} of the {layer} is 'unassigned' in field 'status' "
                              f"but has primary commodities '{','.join(prim[i])}'.")
         stat.append(s)
+    ok = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
+    if ok.any():
+        invalid = np.zeros(n, dtype=bool)
+        invalid[ok] = ~shapely.is_valid(geoms[ok])
+        for i in np.flatnonzero(invalid):
+            geoms[i] = _polygonal(shapely.make_valid(geoms[i]))
     bad = [i for i, g in enumerate(geoms) if g is None or shapely.is_empty(g)]
     if area_m2 is None:
         areas = np.full(n, np.nan)
@@ -194,7 +200,8 @@ def regions(geoms, names) -> Regions:
     if len(g):
         invalid = ~shapely.is_valid(g)
         if invalid.any():
-            g[invalid] = shapely.make_valid(g[invalid])
+            for i in np.flatnonzero(invalid):
+                g[i] = _polygonal(shapely.make_valid(g[i]))
     nm = []
     for i in keep:
         v = names[i]

@@ -1,0 +1,311 @@
+"""Footprint summary and validation inside QGIS: definitions, real sample data clustered by the
+cluster algorithm, Natural Earth countries, RESOLVE biomes, GEM coal mine boundaries, CRS,
+errors, cancel."""
+import csv
+import os
+
+import pytest
+
+pytest.importorskip("qgis.core")
+
+from qgis.core import (  # noqa: E402
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProject,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+
+from qgis_helpers import LogFeedback, memory_layer  # noqa: E402
+
+DATA = os.environ.get("MINE_CLUSTERS_SHARED_DATA",
+                      os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+COUNTRIES = os.path.join(DATA, "natural-earth-countries", "world-atlas-2.0.2", "countries-10m.json")
+BIOMES = os.path.join(DATA, "resolve-ecoregions2017-simplified", "biomes.shp")
+GEM = os.path.join(DATA, "gem-coal-mine-boundaries-v1.0.2", "coal-mine-boundaries-methane.geojson")
+
+TABLES = ["OUTPUT_COMMODITY", "OUTPUT_COUNTRY", "OUTPUT_BIOME", "OUTPUT_TABLE2", "OUTPUT_TABLE3"]
+
+
+def prun(alg, params, feedback=None):
+    import processing  # on sys.path once the qgis_app fixture ran
+
+    return processing.run(alg, params, feedback=feedback)
+
+
+def need(path):
+    if not os.path.exists(path):
+        pytest.skip(f"shared data not found: {path}")
+    return path
+
+
+def layer(path):
+    lyr = QgsVectorLayer(path, os.path.basename(path), "ogr")
+    assert lyr.isValid(), path
+    return lyr
+
+
+def rows(path):
+    lyr = layer(path)
+    names = [f.name() for f in lyr.fields()]
+    return [dict(zip(names, f.attributes())) for f in lyr.getFeatures()]
+
+
+def fp_alg():
+    from mine_clusters.algorithms.footprint import FootprintSummaryAlgorithm
+    return FootprintSummaryAlgorithm()
+
+
+def va_alg():
+    from mine_clusters.algorithms.validate import ValidateAlgorithm
+    return ValidateAlgorithm()
+
+
+def fp_outputs(tmp_path, prefix="fp"):
+    out = {k: str(tmp_path / f"{prefix}_{k.lower()}.gpkg") for k in TABLES + ["OUTPUT_GRID"]}
+    out.update({"PLOT_COMMODITY": str(tmp_path / f"{prefix}_commodity.png"),
+                "PLOT_COUNTRY": str(tmp_path / f"{prefix}_country.svg"),
+                "PLOT_BIOME": str(tmp_path / f"{prefix}_biome.png"),
+                "REPORT": str(tmp_path / f"{prefix}_report.html")})
+    return out
+
+
+@pytest.fixture(scope="module")
+def clustered(provider, sample_polygons, sample_points, tmp_path_factory):
+    """The real sample data run through the cluster algorithm (its polygons and points)."""
+    d = tmp_path_factory.mktemp("clustered")
+    out = {"OUTPUT_POLYGONS": str(d / "polygons.gpkg"), "OUTPUT_POINTS": str(d / "points.gpkg"),
+           "OUTPUT_CLUSTERS": str(d / "clusters.gpkg"),
+           "OUTPUT_SENSITIVITY": str(d / "sensitivity.gpkg"), "OUTPUT_PLOT": "",
+           "OUTPUT_HISTOGRAM": ""}
+    prun("mineclusters:clusterlocaloptimum",
+                   dict(POLYGONS=sample_polygons, POINTS=sample_points, **out),
+                   feedback=LogFeedback())
+    return out
+
+
+# ---- definitions ----------------------------------------------------------------------------
+
+def test_footprint_definitions(qgis_app):
+    alg = fp_alg()
+    alg.initAlgorithm()
+    assert alg.name() == "footprintsummary" and alg.createInstance().name() == "footprintsummary"
+    p = alg.parameterDefinition("INPUT")
+    assert isinstance(p, QgsProcessingParameterFeatureSource) and not p.flags() & p.FlagOptional
+    for name in ("POINTS", "COUNTRIES", "BIOMES"):
+        assert alg.parameterDefinition(name).flags() & p.FlagOptional
+    assert isinstance(alg.parameterDefinition("COUNTRY_FIELD"), QgsProcessingParameterField)
+    assert alg.parameterDefinition("COUNTRY_FIELD").parentLayerParameterName() == "COUNTRIES"
+    assert alg.parameterDefinition("BIOME_FIELD").defaultValue() == "BIOME_NAME"
+    cell = alg.parameterDefinition("CELL_SIZE")
+    assert isinstance(cell, QgsProcessingParameterNumber) and cell.defaultValue() == 50000.0
+    alloc = alg.parameterDefinition("ALLOCATION")
+    assert isinstance(alloc, QgsProcessingParameterEnum) and len(alloc.options()) == 2
+    assert alloc.defaultValue() == 0
+    for name in TABLES + ["OUTPUT_GRID"]:
+        assert isinstance(alg.parameterDefinition(name), QgsProcessingParameterFeatureSink)
+    for name in ("PLOT_COMMODITY", "PLOT_COUNTRY", "PLOT_BIOME", "REPORT"):
+        assert isinstance(alg.parameterDefinition(name), QgsProcessingParameterFileDestination)
+    assert {o.name() for o in alg.outputDefinitions()} >= {
+        "TOTAL_AREA_KM2", "ASSIGNED_AREA_PCT", "N_POLYGONS", "N_CELLS"}
+
+
+def test_validate_definitions(qgis_app):
+    alg = va_alg()
+    alg.initAlgorithm()
+    assert alg.name() == "validate"
+    assert alg.parameterDefinition("REFERENCE_FIELD").parentLayerParameterName() == "REFERENCE"
+    assert {o.name() for o in alg.outputDefinitions()} >= {
+        "N_PAIRS", "FULL_MATCH_PCT", "NO_MATCH_PCT", "MEAN_JACCARD", "OUTPUT", "OUTPUT_SUMMARY"}
+
+
+# ---- footprint on real data -----------------------------------------------------------------
+
+def test_footprint_on_clustered_sample_with_countries_and_biomes(clustered, tmp_path):
+    from mine_clusters.core import footprint as fp
+
+    need(COUNTRIES)
+    need(BIOMES)
+    out = fp_outputs(tmp_path)
+    fb = LogFeedback()
+    res = prun(fp_alg(), dict(
+        INPUT=clustered["OUTPUT_POLYGONS"], POINTS=clustered["OUTPUT_POINTS"],
+        COUNTRIES=COUNTRIES + "|layername=countries", COUNTRY_FIELD="name",
+        BIOMES=BIOMES, **out), feedback=fb)
+    polys = rows(clustered["OUTPUT_POLYGONS"])
+    total_km2 = sum(p["area_m2"] for p in polys) / 1e6
+    assert res["TOTAL_AREA_KM2"] == pytest.approx(total_km2, rel=1e-9)
+    assert res["N_POLYGONS"] == len(polys)
+
+    com = rows(out["OUTPUT_COMMODITY"])
+    assert [f for f in com[0] if f != "fid"] == [n for n, _ in fp.COMMODITY_FIELDS]
+    assert sum(r["area_km2"] for r in com) == pytest.approx(total_km2, rel=1e-9)
+    # the sample is the Jharkhand coal belt: coal is the largest assigned commodity
+    assert com[0]["commodity"] == "Coal"
+    for key in ("OUTPUT_COUNTRY", "OUTPUT_BIOME"):
+        rr = rows(out[key])
+        assert sum(r["area_km2"] for r in rr) == pytest.approx(total_km2, rel=1e-9)
+    country = {r["region"] for r in rows(out["OUTPUT_COUNTRY"])}
+    assert "India" in country
+    assert sum(r["area_km2"] for r in rows(out["OUTPUT_COUNTRY"]) if r["region"] == "India") \
+        > 0.99 * total_km2
+    biome = {r["region"] for r in rows(out["OUTPUT_BIOME"])}
+    assert "Tropical & Subtropical Dry Broadleaf Forests" in biome
+
+    # Table 2 reconciles with the cluster output
+    t2 = {r["status"]: r for r in rows(out["OUTPUT_TABLE2"])}
+    assert t2["Assigned"]["n_polygons"] == sum(p["status"] != "unassigned" for p in polys)
+    assert t2["Unassigned"]["n_polygons"] == sum(p["status"] == "unassigned" for p in polys)
+    clusters = rows(clustered["OUTPUT_CLUSTERS"])
+    with_land = [c for c in clusters if c["n_polygons"] > 0]
+    assert t2["Total"]["n_clusters"] == len(with_land)
+    assert t2["Total"]["n_points"] == sum(c["n_points"] for c in with_land)
+    assert t2["Assigned"]["area_km2"] == pytest.approx(
+        sum(c["area_m2"] for c in with_land if c["status"] != "unassigned") / 1e6, rel=1e-9)
+    assert rows(out["OUTPUT_TABLE3"]) == []          # the cluster output has no 'sources'
+
+    grid = layer(out["OUTPUT_GRID"])
+    assert grid.crs().authid() == "EPSG:4326"
+    assert QgsWkbTypes.geometryType(grid.wkbType()) == QgsWkbTypes.PolygonGeometry
+    gnames = [f.name() for f in grid.fields()]
+    assert gnames[1:1 + len(fp.GRID_BASE_FIELDS)] == [n for n, _ in fp.GRID_BASE_FIELDS]
+    assert "km2_Coal" in gnames
+    grows = rows(out["OUTPUT_GRID"])
+    assert res["N_CELLS"] == len(grows) > 1
+    assert sum(r["mine_area_km2"] for r in grows) == pytest.approx(total_km2, rel=1e-9)
+    assert grid.styleManager() is not None
+    # the default style stored in the GeoPackage colours cells by dominant commodity
+    styled = QgsVectorLayer(out["OUTPUT_GRID"], "grid", "ogr")
+    assert styled.renderer().type() == "categorizedSymbol"
+    assert styled.renderer().classAttribute() == "dominant"
+
+    with open(out["PLOT_COMMODITY"], "rb") as f:
+        assert f.read(4) == b"\x89PNG"
+    assert "<svg" in open(out["PLOT_COUNTRY"], encoding="utf-8").read()
+    page = open(out["REPORT"], encoding="utf-8").read()
+    assert "Table 2" in page and "India" in page and "data:image/png;base64," in page
+    tables_dir = os.path.splitext(out["REPORT"])[0] + "_tables"
+    with open(os.path.join(tables_dir, "commodity.csv"), encoding="utf-8") as f:
+        assert sum(float(r["area_km2"]) for r in csv.DictReader(f)) == pytest.approx(total_km2)
+
+
+def test_footprint_paper_rule_and_reprojected_input(clustered, tmp_path):
+    """Input in EPSG:3857 is transformed, not rejected; the paper's rule gives whole polygons."""
+    need(COUNTRIES)
+    src = layer(clustered["OUTPUT_POLYGONS"])
+    merc = QgsCoordinateReferenceSystem("EPSG:3857")
+    spec_fields = [("cluster_id", "integer"), ("primary_commodities", "string"),
+                   ("status", "string")]
+    tr = QgsCoordinateTransform(src.crs(), merc, QgsProject.instance())
+    data = []
+    for f in src.getFeatures():
+        g = f.geometry()
+        g.transform(tr)
+        data.append((g.asWkt(), [f["cluster_id"], f["primary_commodities"], f["status"]]))
+    mem = memory_layer("MultiPolygon", "EPSG:3857", spec_fields, data, "merc")
+    out = fp_outputs(tmp_path, "merc")
+    res = prun(fp_alg(), dict(INPUT=mem, COUNTRIES=COUNTRIES + "|layername=countries",
+                                        ALLOCATION=1, **out))
+    # no area_m2 field: areas are computed on the sphere and agree with the engine's
+    total = sum(f["area_m2"] for f in src.getFeatures()) / 1e6
+    assert res["TOTAL_AREA_KM2"] == pytest.approx(total, rel=1e-3)
+    country = rows(out["OUTPUT_COUNTRY"])
+    assert {r["region"] for r in country} == {"India"}
+    assert sum(r["area_km2"] for r in country) == pytest.approx(res["TOTAL_AREA_KM2"])
+
+
+def test_footprint_without_regions_and_grid(clustered, tmp_path):
+    out = fp_outputs(tmp_path, "bare")
+    res = prun(fp_alg(), dict(INPUT=clustered["OUTPUT_POLYGONS"], CELL_SIZE=0, **out))
+    assert res["N_CELLS"] == 0
+    assert {r["region"] for r in rows(out["OUTPUT_COUNTRY"])} == {"Outside"}
+    t2 = {r["status"]: r for r in rows(out["OUTPUT_TABLE2"])}
+    assert t2["Total"]["n_points"] is None or str(t2["Total"]["n_points"]) == "NULL"
+
+
+def test_footprint_with_sources_gives_table3(qgis_app, tmp_path):
+    lyr = memory_layer("Polygon", "EPSG:4326",
+                       [("cluster_id", "integer"), ("primary_commodities", "string"),
+                        ("status", "string"), ("area_m2", "double"), ("sources", "string")],
+                       [("POLYGON((85 22,85.01 22,85.01 22.01,85 22.01,85 22))",
+                         [1, "Coal", "assigned", 2e6, "Maus/Tang"]),
+                        ("POLYGON((86 22,86.01 22,86.01 22.01,86 22.01,86 22))",
+                         [2, None, "unassigned", 1e6, "OSM"])])
+    out = fp_outputs(tmp_path, "src")
+    prun(fp_alg(), dict(INPUT=lyr, **out))
+    t3 = rows(out["OUTPUT_TABLE3"])
+    assert [(r["status"], r["sources"], r["n_polygons"]) for r in t3] == [
+        ("Assigned", "Maus/Tang", 1), ("Unassigned", "OSM", 1)]
+    assert t3[0]["area_km2"] == pytest.approx(2.0)
+
+
+def test_footprint_missing_field_error(qgis_app, tmp_path):
+    lyr = memory_layer("Polygon", "EPSG:4326", [("primary_commodities", "string")],
+                       [("POLYGON((0 0,1 0,1 1,0 0))", ["Coal"])], "plain")
+    with pytest.raises(QgsProcessingException, match="'plain' has no 'cluster_id' field"):
+        prun(fp_alg(), dict(INPUT=lyr, **fp_outputs(tmp_path, "err")))
+
+
+def test_footprint_bad_country_field_error(clustered, tmp_path):
+    need(COUNTRIES)
+    with pytest.raises(QgsProcessingException, match="has no 'ISO_A3' field"):
+        prun(fp_alg(), dict(INPUT=clustered["OUTPUT_POLYGONS"],
+                                      COUNTRIES=COUNTRIES + "|layername=countries",
+                                      COUNTRY_FIELD="ISO_A3", **fp_outputs(tmp_path, "err2")))
+
+
+def test_footprint_cancelled_gives_nothing(clustered, tmp_path):
+    fb = LogFeedback()
+    fb.cancel()
+    res = prun(fp_alg(), dict(INPUT=clustered["OUTPUT_POLYGONS"],
+                                        **fp_outputs(tmp_path, "cancel")), feedback=fb)
+    assert not res.get("TOTAL_AREA_KM2")
+    assert any("Cancelled" in m for m in fb.infos)
+
+
+# ---- validation on real data ----------------------------------------------------------------
+
+def test_validate_against_gem_boundaries(clustered, tmp_path):
+    need(GEM)
+    out = {"OUTPUT": str(tmp_path / "pairs.gpkg"), "OUTPUT_SUMMARY": str(tmp_path / "t4.gpkg"),
+           "PLOT": str(tmp_path / "v.png"), "REPORT": str(tmp_path / "v.html")}
+    fb = LogFeedback()
+    res = prun(va_alg(), dict(INPUT=clustered["OUTPUT_POLYGONS"],
+                                        REFERENCE=GEM + "|geometrytype=Polygon",
+                                        REFERENCE_COMMODITIES="Coal", **out), feedback=fb)
+    pairs = rows(out["OUTPUT"])
+    # 25 pairs of sample polygons and GEM boundaries intersect (checked with GDAL/shapely)
+    assert res["N_PAIRS"] == len(pairs) == 25
+    for p in pairs:
+        prim = {x.strip() for x in str(p["primary_commodities"] or "").split(",") if x.strip()
+                and str(p["primary_commodities"]) != "NULL"}
+        # hand rule against the single reference commodity {Coal}
+        if prim == {"Coal"}:
+            assert p["match"] == "full" and p["jaccard"] == 1.0
+        elif "Coal" in prim:
+            assert p["match"] == "partial" and p["jaccard"] == pytest.approx(1 / len(prim))
+        else:
+            assert p["match"] == "none" and p["id_overlap"] == 0
+    summary = {r["statistic"]: r for r in rows(out["OUTPUT_SUMMARY"])}
+    assert list(summary) == ["Mean", "SD", "Median", "Count", "Proportion"]
+    c = summary["Count"]
+    assert c["full_match"] + c["partial_match"] + c["no_match"] == 25
+    assert res["FULL_MATCH_PCT"] == pytest.approx(100.0 * c["full_match"] / 25)
+    assert os.path.exists(out["PLOT"]) and "Table 4" in open(out["REPORT"], encoding="utf-8").read()
+
+
+def test_validate_needs_reference_commodities(clustered, tmp_path):
+    need(GEM)
+    with pytest.raises(QgsProcessingException, match="No reference commodities"):
+        prun(va_alg(), dict(INPUT=clustered["OUTPUT_POLYGONS"],
+                                      REFERENCE=GEM + "|geometrytype=Polygon",
+                                      OUTPUT="TEMPORARY_OUTPUT", OUTPUT_SUMMARY="TEMPORARY_OUTPUT"))
