@@ -174,12 +174,17 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
 
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_POLYGONS, "Clustered polygons", QgsProcessing.TypeVectorPolygon))
+        # Optional (created by default in the dialog) so that `qgis_process run ... POLYGONS=
+        # POINTS= OUTPUT_POLYGONS=` works alone: qgis_process gives absent sinks no default.
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_POINTS, "Clustered points", QgsProcessing.TypeVectorPoint))
+            self.OUTPUT_POINTS, "Clustered points", QgsProcessing.TypeVectorPoint,
+            optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_CLUSTERS, "Clusters", QgsProcessing.TypeVectorPolygon))
+            self.OUTPUT_CLUSTERS, "Clusters", QgsProcessing.TypeVectorPolygon,
+            optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_SENSITIVITY, "Sensitivity table", QgsProcessing.TypeVector))
+            self.OUTPUT_SENSITIVITY, "Sensitivity table", QgsProcessing.TypeVector,
+            optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_PLOT, "Pareto plot", "PNG files (*.png);;SVG files (*.svg)",
             optional=True, createByDefault=True))
@@ -401,13 +406,11 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
         steps.setCurrentStep(2)
         outputs = {}
         poly_fields, poly_keep = _output_fields(polys.fields(), FEATURE_FIELDS, rename_fid=False)
-        sink, outputs[self.OUTPUT_POLYGONS] = self.parameterAsSink(
+        sink, outputs[self.OUTPUT_POLYGONS] = self._sink(
             parameters, self.OUTPUT_POLYGONS, context, poly_fields,
             QgsWkbTypes.multiType(polys.wkbType())
             if polys.wkbType() != QgsWkbTypes.Unknown else QgsWkbTypes.MultiPolygon,
             polys.sourceCrs())
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_POLYGONS))
         if not self._write_elements(sink, result.polygons, poly_feats, poly_fields, poly_keep,
                                     FEATURE_FIELDS, feedback, parts=False):
             return {}
@@ -417,26 +420,23 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
         point_type = QgsWkbTypes.singleType(points.wkbType())
         if QgsWkbTypes.geometryType(point_type) != QgsWkbTypes.PointGeometry:
             point_type = QgsWkbTypes.Point
-        sink, outputs[self.OUTPUT_POINTS] = self.parameterAsSink(
+        sink, outputs[self.OUTPUT_POINTS] = self._sink(
             parameters, self.OUTPUT_POINTS, context, point_fields, point_type, points.sourceCrs())
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_POINTS))
-        if not self._write_elements(sink, result.points, point_feats, point_fields, point_keep,
-                                    FEATURE_FIELDS, feedback, parts=True):
+        if sink is not None and not self._write_elements(
+                sink, result.points, point_feats, point_fields, point_keep, FEATURE_FIELDS,
+                feedback, parts=True):
             return {}
 
         cluster_fields = compat.fields_from_schema(CLUSTER_FIELDS)
-        sink, outputs[self.OUTPUT_CLUSTERS] = self.parameterAsSink(
+        sink, outputs[self.OUTPUT_CLUSTERS] = self._sink(
             parameters, self.OUTPUT_CLUSTERS, context, cluster_fields, QgsWkbTypes.MultiPolygon,
             polys.sourceCrs())
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_CLUSTERS))
         back = None
         if polys.sourceCrs().isValid() and polys.sourceCrs() != wgs84:
             back = QgsCoordinateTransform(wgs84, polys.sourceCrs(), context.transformContext())
         table = result.clusters
         row_of = {int(cid): i for i, cid in enumerate(table.cluster_id)}
-        for cid, geom in result.cluster_polygons(shp_polys):
+        for cid, geom in (result.cluster_polygons(shp_polys) if sink is not None else ()):
             if feedback.isCanceled():
                 feedback.pushInfo("Cancelled; outputs are incomplete.")
                 return {}
@@ -450,13 +450,10 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             sink.addFeature(f, QgsFeatureSink.FastInsert)
 
         sens_fields = compat.fields_from_schema(SENSITIVITY_FIELDS)
-        sink, outputs[self.OUTPUT_SENSITIVITY] = self.parameterAsSink(
+        sink, outputs[self.OUTPUT_SENSITIVITY] = self._sink(
             parameters, self.OUTPUT_SENSITIVITY, context, sens_fields, QgsWkbTypes.NoGeometry,
             QgsCoordinateReferenceSystem())
-        if sink is None:
-            raise QgsProcessingException(
-                self.invalidSinkError(parameters, self.OUTPUT_SENSITIVITY))
-        for row in result.sensitivity_rows():
+        for row in (result.sensitivity_rows() if sink is not None else ()):
             f = QgsFeature(sens_fields)
             f.setAttributes([_py(row[name]) for name, _kind in SENSITIVITY_FIELDS])
             sink.addFeature(f, QgsFeatureSink.FastInsert)
@@ -489,6 +486,16 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
         })
         steps.setProgress(100)
         return outputs
+
+    def _sink(self, parameters, name, context, fields, wkb_type, crs):
+        """(sink, dest_id); (None, None) for an optional output that was not asked for."""
+        sink, dest_id = self.parameterAsSink(parameters, name, context, fields, wkb_type, crs)
+        if sink is None:
+            if self.parameterDefinition(name).flags() & \
+                    QgsProcessingParameterDefinition.FlagOptional and not parameters.get(name):
+                return None, None
+            raise QgsProcessingException(self.invalidSinkError(parameters, name))
+        return sink, dest_id
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
         # The sinks are closed now: store the style inside GeoPackage outputs as their default.

@@ -1,0 +1,195 @@
+"""End to end: footprint summary and validation through `qgis_process`, as users run them, on the
+real sample data clustered by `mineclusters:clusterlocaloptimum`, with Natural Earth countries,
+RESOLVE biomes and the GEM coal mine boundaries."""
+import csv
+import json
+import os
+import shutil
+import site
+import subprocess
+
+import pytest
+
+QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
+DATA = os.environ.get("MINE_CLUSTERS_SHARED_DATA",
+                      os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+COUNTRIES = os.path.join(DATA, "natural-earth-countries", "world-atlas-2.0.2", "countries-10m.json")
+BIOMES = os.path.join(DATA, "resolve-ecoregions2017-simplified", "biomes.shp")
+GEM = os.path.join(DATA, "gem-coal-mine-boundaries-v1.0.2", "coal-mine-boundaries-methane.geojson")
+
+pytestmark = pytest.mark.skipif(QGIS_PROCESS is None, reason="qgis_process is not installed")
+
+
+def env_for(tmp_path, plugins_dir):
+    profile = tmp_path / "config"
+    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    ini.parent.mkdir(parents=True, exist_ok=True)
+    ini.write_text("[PythonPlugins]\nmine_clusters=true\n")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = dict(os.environ)
+    env.update({"QGIS_CUSTOM_CONFIG_PATH": str(profile), "QGIS_PLUGINPATH": plugins_dir,
+                "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(runtime),
+                "PYTHONPATH": os.pathsep.join(site.getsitepackages())})
+    return env
+
+
+def qgis_process(env, *args):
+    return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+
+
+def run_json(env, alg, **params):
+    proc = qgis_process(env, "--json", "run", alg, "--", *[f"{k}={v}" for k, v in params.items()])
+    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+    return json.loads(proc.stdout)["results"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, plugins_dir):
+    e = env_for(tmp_path_factory.mktemp("qgis"), plugins_dir)
+    for alg in ("mineclusters:footprintsummary", "mineclusters:validate"):
+        proc = qgis_process(e, "help", alg)
+        if proc.returncode != 0:
+            pytest.fail(f"{alg} is not available in qgis_process: {proc.stderr[-500:]}")
+    return e
+
+
+def _cluster_with_core(polygons_path, points_path, out_path):
+    """The cluster algorithm's polygons output, made with the core engine and GDAL."""
+    import shapely
+    from osgeo import ogr, osr
+
+    from mine_clusters.core import cluster_mines, prepare_features
+
+    def read(path):
+        ds = ogr.Open(path)
+        lyr = ds.GetLayer(0)
+        feats = [(f.GetFID(), shapely.from_wkb(bytes(f.GetGeometryRef().ExportToWkb())),
+                  f.items()) for f in lyr]
+        return feats
+
+    polys, pts = read(polygons_path), read(points_path)
+    res = cluster_mines(prepare_features(
+        polygons=[g for _, g, _ in polys], polygon_ids=[i for i, _, _ in polys],
+        points=[g for _, g, _ in pts], point_ids=[i for i, _, _ in pts],
+        primary=[a["primary_commodity"] for _, _, a in pts],
+        commodities=[a["commodities"] for _, _, a in pts]))
+    t = res.polygons
+    drv = ogr.GetDriverByName("GPKG")
+    ds = drv.CreateDataSource(out_path)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    lyr = ds.CreateLayer("polygons", srs, ogr.wkbMultiPolygon)
+    kinds = {"int": ogr.OFTInteger64, "double": ogr.OFTReal, "string": ogr.OFTString}
+    from mine_clusters.core import FEATURE_FIELDS
+    for name, kind in FEATURE_FIELDS:
+        lyr.CreateField(ogr.FieldDefn(name, kinds[kind]))
+    for k in range(len(t.feature_id)):
+        f = ogr.Feature(lyr.GetLayerDefn())
+        g = shapely.multipolygons(shapely.get_parts(polys[t.index[k]][1]))
+        f.SetGeometry(ogr.CreateGeometryFromWkb(shapely.to_wkb(g, output_dimension=2)))
+        for name, _kind in FEATURE_FIELDS:
+            v = getattr(t, name)[k]
+            if v is not None:
+                f.SetField(name, v.item() if hasattr(v, "item") else v)
+        lyr.CreateFeature(f)
+    ds = None
+    return out_path
+
+
+@pytest.fixture(scope="module")
+def clustered(env, tmp_path_factory, sample_polygons, sample_points):
+    """The sample data through `qgis_process run mineclusters:clusterlocaloptimum`; if that
+    step fails, the same output made with the core engine, so that this file tests the footprint
+    and validation algorithms whatever the state of the cluster wrapper."""
+    d = tmp_path_factory.mktemp("clustered")
+    out = {"OUTPUT_POLYGONS": d / "polygons.gpkg", "OUTPUT_POINTS": d / "points.gpkg",
+           "OUTPUT_CLUSTERS": d / "clusters.gpkg", "OUTPUT_SENSITIVITY": d / "sensitivity.gpkg"}
+    proc = qgis_process(env, "--json", "run", "mineclusters:clusterlocaloptimum", "--",
+                        f"POLYGONS={sample_polygons}", f"POINTS={sample_points}",
+                        *[f"{k}={v}" for k, v in out.items()])
+    result = {k: str(v) for k, v in out.items()}
+    if proc.returncode != 0:
+        import warnings
+        warnings.warn("qgis_process could not run the cluster algorithm; the clustered "
+                      "polygons were made with the core engine instead.")
+        for p in d.iterdir():
+            p.unlink()
+        result = {"OUTPUT_POLYGONS": _cluster_with_core(sample_polygons, sample_points,
+                                                        str(d / "core_polygons.gpkg"))}
+    return result
+
+
+def test_help_lists_parameters(env):
+    proc = qgis_process(env, "help", "mineclusters:footprintsummary")
+    for name in ("INPUT", "POINTS", "COUNTRIES", "COUNTRY_FIELD", "BIOMES", "BIOME_FIELD",
+                 "CELL_SIZE", "ALLOCATION", "OUTPUT_COMMODITY", "OUTPUT_COUNTRY", "OUTPUT_BIOME",
+                 "OUTPUT_TABLE2", "OUTPUT_TABLE3", "OUTPUT_GRID", "PLOT_COMMODITY", "PLOT_COUNTRY",
+                 "PLOT_BIOME", "REPORT", "TOTAL_AREA_KM2", "ASSIGNED_AREA_PCT"):
+        assert name in proc.stdout
+    proc = qgis_process(env, "help", "mineclusters:validate")
+    for name in ("INPUT", "REFERENCE", "REFERENCE_FIELD", "REFERENCE_COMMODITIES", "OUTPUT",
+                 "OUTPUT_SUMMARY", "N_PAIRS", "MEAN_JACCARD"):
+        assert name in proc.stdout
+
+
+def test_footprint_summary_with_countries_and_biomes(env, clustered, tmp_path):
+    for p in (COUNTRIES, BIOMES):
+        if not os.path.exists(p):
+            pytest.skip(f"shared data not found: {p}")
+    out = {k: tmp_path / f"{k.lower()}.gpkg" for k in (
+        "OUTPUT_COMMODITY", "OUTPUT_COUNTRY", "OUTPUT_BIOME", "OUTPUT_TABLE2", "OUTPUT_TABLE3",
+        "OUTPUT_GRID")}
+    out.update({"PLOT_COMMODITY": tmp_path / "commodity.png",
+                "PLOT_COUNTRY": tmp_path / "countries.png", "PLOT_BIOME": tmp_path / "biomes.svg",
+                "REPORT": tmp_path / "report.html"})
+    points = {"POINTS": clustered["OUTPUT_POINTS"]} if "OUTPUT_POINTS" in clustered else {}
+    res = run_json(env, "mineclusters:footprintsummary", INPUT=clustered["OUTPUT_POLYGONS"],
+                   COUNTRIES=COUNTRIES, COUNTRY_FIELD="name", BIOMES=BIOMES, **points, **out)
+    for key, path in out.items():
+        assert os.path.exists(path), key
+    assert res["N_POLYGONS"] == 309                    # the sample's polygons (SOURCE.md)
+    assert 0 < res["ASSIGNED_AREA_PCT"] < 100
+    assert res["N_CELLS"] > 1
+    tables = str(tmp_path / "report_tables")
+    with open(os.path.join(tables, "commodity.csv"), encoding="utf-8") as f:
+        com = list(csv.DictReader(f))
+    with open(os.path.join(tables, "country.csv"), encoding="utf-8") as f:
+        ctry = list(csv.DictReader(f))
+    total = res["TOTAL_AREA_KM2"]
+    assert sum(float(r["area_km2"]) for r in com) == pytest.approx(total, rel=1e-9)
+    assert sum(float(r["area_km2"]) for r in ctry) == pytest.approx(total, rel=1e-9)
+    assert com[0]["commodity"] == "Coal"
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Table 2" in page and "India" in page
+
+
+def test_defaults_only(env, clustered, tmp_path):
+    """INPUT and the outputs alone are enough (no countries, biomes or points)."""
+    res = run_json(env, "mineclusters:footprintsummary", INPUT=clustered["OUTPUT_POLYGONS"],
+                   OUTPUT_GRID=tmp_path / "grid.gpkg", REPORT=tmp_path / "r.html")
+    assert os.path.exists(tmp_path / "grid.gpkg") and res["TOTAL_AREA_KM2"] > 0
+
+
+def test_error_sentence(env, sample_polygons, tmp_path):
+    proc = qgis_process(env, "run", "mineclusters:footprintsummary", "--",
+                        f"INPUT={sample_polygons}", f"OUTPUT_GRID={tmp_path / 'g.gpkg'}")
+    assert proc.returncode != 0
+    assert "has no 'cluster_id' field" in proc.stdout + proc.stderr
+
+
+def test_validate_against_gem(env, clustered, tmp_path):
+    if not os.path.exists(GEM):
+        pytest.skip("shared data not found")
+    res = run_json(env, "mineclusters:validate", INPUT=clustered["OUTPUT_POLYGONS"],
+                   REFERENCE=GEM + "|geometrytype=Polygon", REFERENCE_COMMODITIES="Coal",
+                   OUTPUT=tmp_path / "pairs.gpkg", OUTPUT_SUMMARY=tmp_path / "table4.csv",
+                   REPORT=tmp_path / "v.html", PLOT=tmp_path / "v.png")
+    assert res["N_PAIRS"] == 25                 # sample polygons x GEM boundaries that intersect
+    with open(tmp_path / "table4.csv", encoding="utf-8") as f:
+        t4 = {r["statistic"]: r for r in csv.DictReader(f)}
+    counts = t4["Count"]
+    assert sum(float(counts[k]) for k in ("full_match", "partial_match", "no_match")) == 25
+    assert res["FULL_MATCH_PCT"] == pytest.approx(100 * float(counts["full_match"]) / 25)
+    assert os.path.exists(tmp_path / "v.png")

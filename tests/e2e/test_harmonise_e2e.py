@@ -1,0 +1,233 @@
+"""End to end: the harmonise algorithms through `qgis_process`, on the real shared sources as
+they are (GeoJSON, GeoPackage, latin-1 CSV through the delimited-text provider, KML), and a
+model harmonise -> cluster."""
+import collections
+import csv
+import json
+import os
+import shutil
+import site
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
+DATA = Path(os.environ.get("MINE_CLUSTERS_SHARED_DATA",
+                           Path(__file__).resolve().parents[3] / "shared" / "data"))
+POLYS = "mineclusters:harmonisepolygons"
+POINTS = "mineclusters:harmonisepoints"
+
+pytestmark = [
+    pytest.mark.skipif(QGIS_PROCESS is None, reason="qgis_process is not installed"),
+    pytest.mark.skipif(not DATA.is_dir(), reason="shared real data not available"),
+]
+
+ICMM = DATA / "icmm-global-mining-dataset-2025" / "mines.geojson"
+JASANSKY = DATA / "jasansky2022-facilities-prerelease" / "facilities.gpkg"
+GCMT = DATA / "gem-global-coal-mine-tracker-2022-07" / "Global-Coal-Mine-Tracker-July-2022.csv"
+GCMT_URI = ("delimitedtext://file://" + str(GCMT) + "?encoding=latin-1&type=csv"
+            "&xField=Longitude&yField=Latitude&crs=EPSG:4326&geomType=point&detectTypes=no")
+DETHIER = DATA / "dethier2023-asgm-sites" / "ASGM_global_sites_10232022.kml"
+MAUS_INDIA = DATA / "maus2020-v1-india-brazil" / "indian_polygon_with_grId.geojson"
+MAUS_BRAZIL = DATA / "maus2020-v1-india-brazil" / "brazil_polygon_with_grId.geojson"
+GEM_BOUNDARIES = DATA / "gem-coal-mine-boundaries-v1.0.2" / "coal-mine-boundaries-methane.geojson"
+SEPIN_1000 = (DATA / "sepin2025-combined-polygons-demo" / "commit-633645897-1000polygons"
+              / "mining_polygons_combined_demo.gpkg")
+SEPIN_100 = (DATA / "sepin2025-combined-polygons-demo" / "commit-96ad6dfe-100polygons"
+             / "mining_polygons_combined_demo.gpkg")
+
+
+@pytest.fixture
+def env(tmp_path, plugins_dir):
+    """A fresh profile with the plugin enabled, for one qgis_process call."""
+    profile = tmp_path / "config"
+    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    ini.parent.mkdir(parents=True)
+    ini.write_text("[PythonPlugins]\nmine_clusters=true\n")
+    (tmp_path / "runtime").mkdir(mode=0o700)
+    e = dict(os.environ)
+    e.update({
+        "QGIS_CUSTOM_CONFIG_PATH": str(profile),
+        "QGIS_PLUGINPATH": plugins_dir,
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "PYTHONPATH": os.pathsep.join(site.getsitepackages()),
+    })
+    return e
+
+
+def qgis_process(env, *args, timeout=900):
+    return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def registered(env):
+    proc = qgis_process(env, "help", POLYS)
+    if proc.returncode != 0:
+        pytest.skip(f"{POLYS} is not registered in the provider")
+    return env
+
+
+def gpkg_rows(path, columns):
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        table = con.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        cols = ", ".join(f'"{c}"' for c in columns)
+        return [dict(zip(columns, r)) for r in con.execute(f'SELECT {cols} FROM "{table}"')]
+    finally:
+        con.close()
+
+
+def test_help_lists_both_algorithms(registered):
+    for alg, names in ((POLYS, ("LAYERS", "SOURCE_NAMES", "ID_FIELDS", "OUTPUT", "N_POLYGONS",
+                                "AREA_KM2")),
+                       (POINTS, ("LAYERS", "SOURCE_NAMES", "PRIMARY_FIELDS", "COMMODITY_FIELDS",
+                                 "DEFAULT_COMMODITY", "TABLE", "NON_COMMODITIES", "DROP_PRIMARY",
+                                 "OUTPUT", "N_POINTS"))):
+        proc = qgis_process(registered, "help", alg)
+        assert proc.returncode == 0, proc.stderr
+        for name in names:
+            assert name in proc.stdout, (alg, name)
+
+
+def test_points_from_every_real_inventory(registered, tmp_path):
+    out = tmp_path / "points.gpkg"
+    proc = qgis_process(registered, "--json", "run", POINTS, "--",
+                        f"LAYERS={ICMM}", f"LAYERS={JASANSKY}", f"LAYERS={GCMT_URI}",
+                        f"LAYERS={DETHIER}", "SOURCE_NAMES=ICMM,Jasansky,GEM,ASGM",
+                        "DEFAULT_COMMODITY=GEM=Coal; ASGM=Gold", f"OUTPUT={out}")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    doc = json.loads(proc.stdout)
+    results = doc["results"]
+    assert results["OUTPUT"] == str(out)
+    rows = gpkg_rows(out, ["point_id", "source", "source_id", "primary_commodity",
+                           "commodities"])
+    assert len(rows) == results["N_POINTS"]
+    by_source = collections.Counter(r["source"] for r in rows)
+    assert by_source["ICMM"] == 8508 and by_source["ASGM"] == 436
+    with open(GCMT, encoding="latin-1", newline="") as fh:
+        located = 0
+        for r in csv.DictReader(fh):
+            try:
+                float(r["Latitude"]), float(r["Longitude"])
+                located += 1
+            except ValueError:
+                pass
+    assert by_source["GEM"] == located
+    assert {r["primary_commodity"] for r in rows if r["source"] == "GEM"} == {"Coal"}
+    assert {r["primary_commodity"] for r in rows if r["source"] == "ASGM"} == {"Gold"}
+    icmm = {r["source_id"]: r for r in rows if r["source"] == "ICMM"}
+    raw = {f["properties"]["id"]: f["properties"]["primaryCommodity"]
+           for f in json.loads(ICMM.read_text(encoding="utf-8"))["features"]}
+    assert {icmm[i]["primary_commodity"] for i, v in raw.items() if v == "iron ore "} == {"Iron"}
+    assert {icmm[i]["primary_commodity"] for i, v in raw.items()
+            if v in ("thermal coal", "metallurgical coal")} == {"Coal"}
+    log = "\n".join(doc["log"]["info"])
+    assert "Names not in the harmonisation table" in log
+    assert "EMPTY" not in log
+    assert results["N_DROPPED"] >= 518                  # Jasansky's EMPTY geometries
+
+
+def test_polygons_from_every_real_land_use_source(registered, tmp_path):
+    out = tmp_path / "polygons.gpkg"
+    layers = [MAUS_INDIA, MAUS_BRAZIL, SEPIN_1000, SEPIN_100, GEM_BOUNDARIES]
+    proc = qgis_process(registered, "--json", "run", POLYS, "--",
+                        *[f"LAYERS={p}" for p in layers],
+                        "SOURCE_NAMES=Maus India,Maus Brazil,Sepin 1000,Sepin 100,GEM",
+                        f"OUTPUT={out}")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    results = json.loads(proc.stdout)["results"]
+    rows = gpkg_rows(out, ["polygon_id", "sources", "n_inputs", "input_ids", "area_m2"])
+    assert len(rows) == results["N_POLYGONS"]
+    n_in = (781 + 459 + 1000 + 100 + 2116)
+    assert results["N_INPUT"] == n_in
+    traced = [i for r in rows for i in r["input_ids"].split(";")]
+    assert len(traced) == len(set(traced)) == n_in - results["N_DROPPED"]
+    assert results["N_DROPPED"] == 2116 - 333          # GEM's points and line
+    combos = collections.Counter(r["sources"] for r in rows)
+    assert combos["Maus India/GEM"] > 0
+    assert sum(r["area_m2"] for r in rows) / 1e6 == pytest.approx(results["AREA_KM2"])
+
+
+def test_error_sentence_reaches_the_user(registered, tmp_path):
+    proc = qgis_process(registered, "run", POLYS, "--", f"LAYERS={ICMM}",
+                        f"OUTPUT={tmp_path / 'x.gpkg'}")
+    assert proc.returncode != 0
+    assert "The layer 'mines' has no polygons (Point); choose polygon layers in " \
+           "'Land-use polygon layers'." in proc.stdout + proc.stderr
+
+
+MODEL_SCRIPT = textwrap.dedent('''
+    import os, sys
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from qgis.core import (QgsProcessing, QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm, QgsProcessingModelChildParameterSource as Src,
+        QgsProcessingModelOutput, QgsProcessingModelParameter,
+        QgsProcessingParameterMultipleLayers, QgsProcessingParameterString)
+    from qgis.testing import start_app
+    start_app()
+    model = QgsProcessingModelAlgorithm("Harmonise and cluster", "Mine clusters")
+    for name, label, kind in (("polygon_layers", "Land-use polygon layers",
+                               QgsProcessing.TypeVectorAnyGeometry),
+                              ("point_layers", "Mine point layers",
+                               QgsProcessing.TypeVectorAnyGeometry)):
+        model.addModelParameter(QgsProcessingParameterMultipleLayers(name, label, kind),
+                                QgsProcessingModelParameter(name))
+    model.addModelParameter(QgsProcessingParameterString(
+        "default_commodity", "Commodity of layers without a primary field", optional=True),
+        QgsProcessingModelParameter("default_commodity"))
+    polys = QgsProcessingModelChildAlgorithm("mineclusters:harmonisepolygons")
+    polys.setChildId("polygons")
+    polys.addParameterSources("LAYERS", [Src.fromModelParameter("polygon_layers")])
+    points = QgsProcessingModelChildAlgorithm("mineclusters:harmonisepoints")
+    points.setChildId("points")
+    points.addParameterSources("LAYERS", [Src.fromModelParameter("point_layers")])
+    points.addParameterSources("DEFAULT_COMMODITY", [Src.fromModelParameter("default_commodity")])
+    cluster = QgsProcessingModelChildAlgorithm("mineclusters:clusterlocaloptimum")
+    cluster.setChildId("cluster")
+    cluster.addParameterSources("POLYGONS", [Src.fromChildOutput("polygons", "OUTPUT")])
+    cluster.addParameterSources("POINTS", [Src.fromChildOutput("points", "OUTPUT")])
+    outputs = {}
+    for child_out, name in (("OUTPUT_POLYGONS", "clustered_polygons"),
+                            ("OUTPUT_CLUSTERS", "clusters")):
+        out = QgsProcessingModelOutput(name, name)
+        out.setChildId("cluster")
+        out.setChildOutputName(child_out)
+        outputs[name] = out
+    cluster.setModelOutputs(outputs)
+    for child in (polys, points, cluster):
+        model.addChildAlgorithm(child)
+    assert model.toFile(sys.argv[1])
+''')
+
+
+def test_model_harmonise_then_cluster_on_real_sources(registered, tmp_path):
+    model = tmp_path / "harmonise_cluster.model3"
+    proc = subprocess.run([sys.executable, "-c", MODEL_SCRIPT, str(model)], env=registered,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and model.is_file(), proc.stderr
+    polys_out = tmp_path / "clustered.gpkg"
+    clusters_out = tmp_path / "clusters.gpkg"
+    proc = qgis_process(registered, "--json", "run", str(model), "--",
+                        f"polygon_layers={MAUS_INDIA}", f"polygon_layers={GEM_BOUNDARIES}",
+                        f"point_layers={ICMM}", f"point_layers={JASANSKY}",
+                        f"point_layers={GCMT_URI}",
+                        "default_commodity=Global-Coal-Mine-Tracker-July-2022=Coal",
+                        f"cluster:clustered_polygons={polys_out}",
+                        f"cluster:clusters={clusters_out}")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    results = json.loads(proc.stdout)["results"]
+    assert results["cluster:clustered_polygons"] == str(polys_out)
+    rows = gpkg_rows(polys_out, ["sources", "primary_commodities", "status", "area_m2"])
+    # every harmonised polygon is clustered; the coal belts of India come out as coal
+    assert rows and {r["status"] for r in rows} <= {"assigned", "unassigned", "multiple"}
+    coal = sum(r["area_m2"] for r in rows if r["primary_commodities"] == "Coal")
+    assert coal > 0.2 * sum(r["area_m2"] for r in rows)
+    assert any(r["sources"] == "indian_polygon_with_grId/coal-mine-boundaries-methane"
+               for r in rows)
+    assert clusters_out.stat().st_size > 0

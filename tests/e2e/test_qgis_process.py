@@ -1,0 +1,127 @@
+"""End to end: `qgis_process` as users run it, with a throw-away profile, on the real sample data,
+and the shipped Graphical Modeler model."""
+import glob
+import json
+import math
+import os
+import shutil
+import site
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ALG = "mineclusters:clusterlocaloptimum"
+NUMBERS = ["MAX_THRESHOLD_M", "GLOBAL_THRESHOLD_M", "AREA_UNASSIGNED_PCT", "AREA_MULTI_PCT",
+           "N_CLUSTERS"]
+# Debian 12's `qgis_process` wrapper prints --noversioncheck errors: prefer the binary.
+QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
+
+pytestmark = pytest.mark.skipif(QGIS_PROCESS is None, reason="qgis_process is not installed")
+
+
+@pytest.fixture
+def qgis_env(tmp_path, plugins_dir):
+    """Environment for one qgis_process call: a fresh profile with the plugin enabled."""
+    profile = tmp_path / "config"
+    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    ini.parent.mkdir(parents=True)
+    ini.write_text("[PythonPlugins]\nmine_clusters=true\n")
+    env = dict(os.environ)
+    env.update({
+        "QGIS_CUSTOM_CONFIG_PATH": str(profile),
+        "QGIS_PLUGINPATH": plugins_dir,
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_RUNTIME_DIR": str(tmp_path / "runtime"),
+        # qgis_process runs the system Python: hand it this environment's packages
+        "PYTHONPATH": os.pathsep.join(site.getsitepackages()),
+    })
+    (tmp_path / "runtime").mkdir(mode=0o700)
+    return env
+
+
+def qgis_process(env, *args, timeout=600):
+    return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_algorithm_is_listed_with_its_parameters(qgis_env):
+    proc = qgis_process(qgis_env, "help", ALG)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("POLYGONS", "POINTS", "PRIMARY_FIELD", "COMMODITIES_FIELD", "AREA_FIELD",
+                 "H_LIMIT", "THRESHOLD_STEP", "MAX_THRESHOLD", "METHOD", "WEIGHT", "FORMULA",
+                 "OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS", "OUTPUT_SENSITIVITY",
+                 "OUTPUT_PLOT", "OUTPUT_HISTOGRAM", *NUMBERS):
+        assert name in proc.stdout
+    assert "Cluster mine features (local optimum)" in proc.stdout
+
+
+def test_run_json_minimal_parameters(qgis_env, tmp_path, sample_polygons, sample_points):
+    out = tmp_path / "polys.gpkg"
+    proc = qgis_process(qgis_env, "--json", "run", ALG, "--", f"POLYGONS={sample_polygons}",
+                        f"POINTS={sample_points}", f"OUTPUT_POLYGONS={out}")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    doc = json.loads(proc.stdout)
+    results = doc["results"]
+    for name in NUMBERS:
+        assert isinstance(results[name], (int, float)) and math.isfinite(results[name]), name
+    assert results["N_CLUSTERS"] > 0
+    assert results["OUTPUT_POLYGONS"] == str(out) and out.stat().st_size > 0
+    assert any("clusters" in line for line in doc["log"]["info"])
+
+
+def test_run_json_all_outputs_match_processing_numbers(qgis_env, tmp_path, sample_polygons,
+                                                       sample_points):
+    outs = {"OUTPUT_POLYGONS": tmp_path / "p.gpkg", "OUTPUT_POINTS": tmp_path / "pt.gpkg",
+            "OUTPUT_CLUSTERS": tmp_path / "c.gpkg", "OUTPUT_SENSITIVITY": tmp_path / "s.csv",
+            "OUTPUT_PLOT": tmp_path / "pareto.svg", "OUTPUT_HISTOGRAM": tmp_path / "h.png"}
+    proc = qgis_process(qgis_env, "--json", "run", ALG, "--", f"POLYGONS={sample_polygons}",
+                        f"POINTS={sample_points}", "PRIMARY_FIELD=primary_commodity",
+                        "COMMODITIES_FIELD=commodities", "H_LIMIT=20000", "THRESHOLD_STEP=1000",
+                        "METHOD=0", "WEIGHT=0.5", "FORMULA=0",
+                        *[f"{k}={v}" for k, v in outs.items()])
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    results = json.loads(proc.stdout)["results"]
+    for key, path in outs.items():
+        assert results[key] == str(path)
+        assert path.stat().st_size > 0, key
+    assert "<svg" in outs["OUTPUT_PLOT"].read_text(encoding="utf-8")[:2000]
+    rows = outs["OUTPUT_SENSITIVITY"].read_text(encoding="utf-8").splitlines()
+    assert rows[0].split(",") == ["curve", "threshold_m", "area_unassigned_pct",
+                                  "area_multi_pct", "distance", "chosen"]
+    assert len(rows) == 1 + 20 + 20  # global curve over 20 h, local curve over 20 H_max
+    chosen = [r.split(",") for r in rows[1:] if r.split(",")[-1].strip('"') == "1"]
+    assert sorted((c[0], float(c[1])) for c in chosen) == sorted(
+        [("global", results["GLOBAL_THRESHOLD_M"]), ("local", results["MAX_THRESHOLD_M"])])
+    local = [c for c in chosen if c[0] == "local"][0]
+    assert float(local[2]) == pytest.approx(results["AREA_UNASSIGNED_PCT"], rel=1e-9)
+    assert float(local[3]) == pytest.approx(results["AREA_MULTI_PCT"], abs=1e-9)
+
+
+def test_error_sentence_reaches_the_user(qgis_env, tmp_path, sample_polygons, sample_points):
+    proc = qgis_process(qgis_env, "run", ALG, "--", f"POLYGONS={sample_polygons}",
+                        f"POINTS={sample_points}", "PRIMARY_FIELD=no_such_field",
+                        f"OUTPUT_POLYGONS={tmp_path / 'x.gpkg'}")
+    assert proc.returncode != 0
+    assert ("The points layer 'mine_points' has no 'no_such_field' field; choose the right "
+            "column in 'Primary commodity field'.") in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("model", sorted(glob.glob(os.path.join(ROOT, "resources", "*.model3"))))
+def test_shipped_model_runs(qgis_env, tmp_path, model, sample_polygons, sample_points):
+    outs = {"cluster:clustered_polygons": tmp_path / "mp.gpkg",
+            "cluster:clustered_points": tmp_path / "mpt.gpkg",
+            "cluster:clusters": tmp_path / "mc.gpkg",
+            "cluster:sensitivity": tmp_path / "ms.csv",
+            "cluster:pareto_plot": tmp_path / "mpareto.png"}
+    proc = qgis_process(qgis_env, "--json", "run", model, "--", f"polygons={sample_polygons}",
+                        f"points={sample_points}", *[f"{k}={v}" for k, v in outs.items()])
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    results = json.loads(proc.stdout)["results"]
+    for key, path in outs.items():
+        assert results[key] == str(path)
+        assert path.stat().st_size > 0, key
+
+
+def test_model_file_exists():
+    assert glob.glob(os.path.join(ROOT, "resources", "*.model3"))
