@@ -13,6 +13,7 @@ from qgis.core import (
     QgsCsException,
     QgsFeature,
     QgsFeatureSink,
+    QgsGeometry,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -80,6 +81,18 @@ def _layer_label(layer):
         if path.startswith("file://"):
             path = path[len("file://"):]
     return os.path.splitext(os.path.basename(path))[0] or layer.id()
+
+
+def _to_qgis(geom, multi=False):
+    """shapely -> QgsGeometry through 2D WKB. The dimension is explicit: inside QGIS, shapely
+    may run on QGIS's own GEOS, which rejects shapely 2.1's default WKB dimension of 4."""
+    import shapely
+
+    g = QgsGeometry()
+    g.fromWkb(shapely.to_wkb(geom, output_dimension=2))
+    if multi:
+        g.convertToMultiType()
+    return g
 
 
 class _HarmoniseBase(QgsProcessingAlgorithm):
@@ -297,7 +310,7 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
                 return {}
             f = QgsFeature(fields)
             f.setAttributes([row[name] for name, _kind in POLYGON_FIELDS])
-            f.setGeometry(compat.from_shapely(result.geometries[i], multi=True))
+            f.setGeometry(_to_qgis(result.geometries[i], multi=True))
             sink.addFeature(f, QgsFeatureSink.FastInsert)
             if i % 2000 == 0:
                 steps.setProgress(100.0 * i / max(n, 1))
@@ -511,7 +524,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
                 return {}
             f = QgsFeature(fields)
             f.setAttributes([row[name] for name, _kind in POINT_FIELDS])
-            f.setGeometry(compat.from_shapely(result.points[i]))
+            f.setGeometry(_to_qgis(result.points[i]))
             sink.addFeature(f, QgsFeatureSink.FastInsert)
             if i % 5000 == 0:
                 steps.setProgress(100.0 * i / max(n, 1))
