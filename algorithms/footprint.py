@@ -137,18 +137,40 @@ def native(value):
     return value
 
 
-def table_sink(alg, parameters, name, context, schema):
-    """A no-geometry sink with the core schema's fields."""
-    fields = compat.fields_from_schema(schema)
-    sink, dest = alg.parameterAsSink(parameters, name, context, fields, QgsWkbTypes.NoGeometry,
-                                     QgsCoordinateReferenceSystem())
+def qgs_geometry(geom):
+    """A 2-D shapely geometry as QgsGeometry. The WKB dimension is explicit: inside qgis_process
+    shapely can run on QGIS's older GEOS, which rejects shapely 2.1+'s default (4)."""
+    import shapely
+    from qgis.core import QgsGeometry
+
+    g = QgsGeometry()
+    g.fromWkb(shapely.to_wkb(geom, output_dimension=2))
+    return g
+
+
+def make_sink(alg, parameters, name, context, fields, wkb_type, crs):
+    """(sink, dest) of an output; (None, None) when an optional output was not asked for."""
+    value = parameters.get(name)
+    sink, dest = alg.parameterAsSink(parameters, name, context, fields, wkb_type, crs)
     if sink is None:
+        if value is None or value == "":
+            return None, None
         raise QgsProcessingException(alg.invalidSinkError(parameters, name))
+    return sink, dest
+
+
+def table_sink(alg, parameters, name, context, schema):
+    """A no-geometry sink with the core schema's fields (sink None when not asked for)."""
+    fields = compat.fields_from_schema(schema)
+    sink, dest = make_sink(alg, parameters, name, context, fields, QgsWkbTypes.NoGeometry,
+                           QgsCoordinateReferenceSystem())
     return sink, dest, fields
 
 
 def write_rows(sink, fields, schema, rows, feedback):
-    """Rows (dicts) into a sink; False when cancelled."""
+    """Rows (dicts) into a sink (None: nothing to do); False when cancelled."""
+    if sink is None:
+        return True
     names = [n for n, _ in schema]
     for row in rows:
         if feedback.isCanceled():
@@ -331,9 +353,10 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
                             (self.OUTPUT_TABLE2, "Table 2: assigned and unassigned clusters"),
                             (self.OUTPUT_TABLE3, "Table 3: polygons by status and data source")):
             self.addParameter(QgsProcessingParameterFeatureSink(
-                name, label, QgsProcessing.TypeVector))
+                name, label, QgsProcessing.TypeVector, optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_GRID, "Dominant commodity grid", QgsProcessing.TypeVectorPolygon))
+            self.OUTPUT_GRID, "Dominant commodity grid", QgsProcessing.TypeVectorPolygon,
+            optional=True, createByDefault=True))
         for name, label in ((self.PLOT_COMMODITY, "Plot: area by commodity"),
                             (self.PLOT_COUNTRY, "Plot: countries by commodity"),
                             (self.PLOT_BIOME, "Plot: biomes by commodity")):
@@ -498,19 +521,16 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
         grid_rows = [] if summary.grid is None else summary.grid.rows
         grid_schema = fp.GRID_BASE_FIELDS if summary.grid is None else summary.grid.fields
         gfields = compat.fields_from_schema(grid_schema)
-        gsink, gdest = self.parameterAsSink(parameters, self.OUTPUT_GRID, context, gfields,
-                                            QgsWkbTypes.Polygon,
-                                            QgsCoordinateReferenceSystem("EPSG:4326"))
-        if gsink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_GRID))
+        gsink, gdest = make_sink(self, parameters, self.OUTPUT_GRID, context, gfields,
+                                 QgsWkbTypes.Polygon, QgsCoordinateReferenceSystem("EPSG:4326"))
         gnames = [n for n, _ in grid_schema]
-        if summary.grid is not None:
+        if summary.grid is not None and gsink is not None:
             for k, (row, geom) in enumerate(zip(grid_rows, summary.grid.geometries())):
                 if feedback.isCanceled():
                     feedback.pushInfo(CANCELLED)
                     return {}
                 f = QgsFeature(gfields)
-                f.setGeometry(compat.from_shapely(geom))
+                f.setGeometry(qgs_geometry(geom))
                 f.setAttributes([native(row.get(n)) for n in gnames])
                 gsink.addFeature(f, QgsFeatureSink.FastInsert)
         results[self.OUTPUT_GRID] = gdest

@@ -113,7 +113,8 @@ class ValidateAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, "Compared pairs", QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_SUMMARY, "Table 4: similarity summary", QgsProcessing.TypeVector))
+            self.OUTPUT_SUMMARY, "Table 4: similarity summary", QgsProcessing.TypeVector,
+            optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.PLOT, "Plot: metric histograms", "PNG files (*.png);;SVG files (*.svg)",
             optional=True, createByDefault=True))

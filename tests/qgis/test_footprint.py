@@ -309,3 +309,9 @@ def test_validate_needs_reference_commodities(clustered, tmp_path):
         prun(va_alg(), dict(INPUT=clustered["OUTPUT_POLYGONS"],
                                       REFERENCE=GEM + "|geometrytype=Polygon",
                                       OUTPUT="TEMPORARY_OUTPUT", OUTPUT_SUMMARY="TEMPORARY_OUTPUT"))
+
+
+def test_footprint_outputs_are_optional(clustered):
+    """Only INPUT given: no output is required, the numbers are still returned."""
+    res = prun(fp_alg(), dict(INPUT=clustered["OUTPUT_POLYGONS"]))
+    assert res["TOTAL_AREA_KM2"] > 0 and res["N_CELLS"] > 0
