@@ -31,8 +31,8 @@ venv:
 plugin:
 	mkdir -p $(PLUGINS_DIR)
 	ln -sfn $(CURDIR) $(PLUGINS_DIR)/mine_clusters
+	-$(QGIS_PROCESS) plugins enable mine_clusters >/dev/null 2>&1  # exits 1 if already enabled
 	$(SYSPY) scripts/configure_profile.py $(PROFILE_DIR) "$$($(PY) -c 'import site; print(site.getsitepackages()[0])')"
-	-$(QGIS_PROCESS) plugins enable mine_clusters >/dev/null 2>&1
 	@echo "plugin: $(PLUGINS_DIR)/mine_clusters -> $(CURDIR) (enabled in the default QGIS profile)"
 
 demo:
