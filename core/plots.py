@@ -94,6 +94,9 @@ def histogram_figure(result, title=None):
     ax.bar(thresholds / 1000.0, counts, width=0.8 * (np.min(np.diff(thresholds)) / 1000.0
                                                      if len(thresholds) > 1 else 0.8),
            color="#7f7f7f", edgecolor="black")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("Chosen threshold h (km)")
     ax.set_ylabel("Processing groups")
     ax.set_title(title or f"Thresholds chosen by {int(with_area.sum())} processing groups with "
