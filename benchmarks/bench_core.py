@@ -282,6 +282,12 @@ def summarise(runs):
     }
 
 
+def _dense_size(n):
+    """Size of a condensed float64 distance vector of n elements, as text."""
+    b = n * (n - 1) / 2 * 8
+    return f"{b / 2.0 ** 30:.1f} GiB" if b >= 2 ** 30 else f"{b / 2.0 ** 20:.1f} MiB"
+
+
 def markdown(summaries, baselines, command):
     lines = [f"Command: `{command}`", "",
              f"Machine: {platform.node()} ({os.cpu_count()} cores), Python {platform.python_version()}", ""]
@@ -303,6 +309,9 @@ def markdown(summaries, baselines, command):
                   f"- candidate pairs {st.get('candidate_pairs', 0):,}; edges <= H_limit "
                   f"{st.get('edges', 0):,}; pre-groups {st.get('pregroups', 0):,}; largest "
                   f"pre-group {st.get('largest_pregroup', 0):,} elements",
+                  f"- the paper's method would hold a dense matrix of that largest pre-group: "
+                  f"{_dense_size(st.get('largest_pregroup', 0))} as a condensed float64 vector "
+                  f"(fastcluster needs it in one piece)",
                   f"- result: {s['n_clusters']:,} clusters, H*_max = {s['max_threshold_m']:g} m, "
                   f"global h = {s['global_threshold_m']:g} m, A_u = {s['area_unassigned_pct']:.2f} %, "
                   f"A_m = {s['area_multi_pct']:.2f} %; same partition every run: "
@@ -330,10 +339,12 @@ def markdown(summaries, baselines, command):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=["planet", "dense"],
-                        choices=["planet", "dense", "region-india", "region-brazil"])
+                        choices=["planet", "dense"] + [f"region-{r}" for r in generate.REGIONS])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--baseline", default="india", choices=["india", "brazil", "none"])
+    parser.add_argument("--baseline", nargs="+", default=["india", "world"],
+                        choices=list(generate.REGIONS) + ["none"],
+                        help="real regions for the baseline comparison ('none' to skip)")
     parser.add_argument("--lon-fraction", type=float, default=1.0,
                         help="keep only features in this fraction of the longitudes (quick checks)")
     parser.add_argument("--data", default=str(generate.DEFAULT_DATA_DIR))
@@ -365,8 +376,8 @@ def main(argv=None):
             runs.append(res)
         all_runs[variant] = runs
         summaries.append(summarise(runs))
-    if args.baseline != "none":
-        runs = [_spawn(["--worker", f"baseline-{args.baseline}", "--data", args.data])
+    for region in [r for r in args.baseline if r != "none"]:
+        runs = [_spawn(["--worker", f"baseline-{region}", "--data", args.data])
                 for _ in range(args.runs)]
         b = dict(runs[0])
         for k in ("engine_cluster_mines_s", "engine_linkage_s", "baseline_pregroups_s",
@@ -376,7 +387,7 @@ def main(argv=None):
         b["runs"] = len(runs)
         b["thresholds_with_different_partitions"] = sorted(
             {h for r in runs for h in r["thresholds_with_different_partitions"]})
-        all_runs[f"baseline-{args.baseline}"] = runs
+        all_runs[f"baseline-{region}"] = runs
         baselines.append(b)
 
     command = "python benchmarks/bench_core.py " + " ".join(argv if argv is not None else sys.argv[1:])

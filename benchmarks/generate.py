@@ -701,15 +701,25 @@ def load(variant="planet", seed=1, data_dir=DEFAULT_DATA_DIR, log=print):
     return parts[0] if len(parts) == 1 else concat(*parts)
 
 
+REGIONS = ("india", "brazil", "world")
+
+
 def load_region(region="india", data_dir=DEFAULT_DATA_DIR):
-    """A real regional subset at its real position: the Maus v1 polygons of India (or Brazil)
-    and every real inventory point within ATTACH_KM of one of them."""
-    source = {"india": "maus2020-india", "brazil": "maus2020-brazil"}[region]
+    """Real features at their real positions: the Maus v1 polygons of India (or Brazil) and every
+    real inventory point within ATTACH_KM of one of them; or ("world") all real polygons and points."""
+    if region not in REGIONS:
+        raise ValueError(f"Unknown region {region!r}; use one of {', '.join(REGIONS)}.")
     real = read_real_data(data_dir)
-    keep = real["polygon_source"] == POLYGON_SOURCES.index(source)
+    if region == "world":
+        keep = np.ones(len(real["polygons"]), dtype=bool)
+        near = np.arange(len(real["points"]))
+    else:
+        source = {"india": "maus2020-india", "brazil": "maus2020-brazil"}[region]
+        keep = real["polygon_source"] == POLYGON_SOURCES.index(source)
+        dist, _ = cKDTree(feature_centres(real["polygons"][keep])).query(
+            feature_centres(real["points"]))
+        near = np.flatnonzero(dist <= chord(ATTACH_KM * 1000))
     polys = real["polygons"][keep]
-    dist, _ = cKDTree(feature_centres(polys)).query(feature_centres(real["points"]))
-    near = np.flatnonzero(dist <= chord(ATTACH_KM * 1000))
     return {
         "polygons": polys,
         "polygon_ids": np.arange(1, len(polys) + 1, dtype=np.int64),
