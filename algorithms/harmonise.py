@@ -11,6 +11,7 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsCsException,
+    QgsFeatureRequest,
     QgsFeature,
     QgsFeatureSink,
     QgsGeometry,
@@ -21,6 +22,7 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
@@ -99,6 +101,7 @@ class _HarmoniseBase(QgsProcessingAlgorithm):
     LAYERS = "LAYERS"
     SOURCE_NAMES = "SOURCE_NAMES"
     ID_FIELDS = "ID_FIELDS"
+    EXTENT = "EXTENT"
     OUTPUT = "OUTPUT"
 
     def group(self):
@@ -148,8 +151,10 @@ class _HarmoniseBase(QgsProcessingAlgorithm):
         return names
 
     @staticmethod
-    def _read_layer(layer, name, id_field, context, feedback, expected, extra_fields=()):
-        """(ids, shapely geometries in lon/lat, {field: values}) of one layer; None if cancelled."""
+    def _read_layer(layer, name, id_field, context, feedback, expected, extra_fields=(),
+                    extent=None):
+        """(ids, shapely geometries in lon/lat, {field: values}) of one layer; None if cancelled.
+        With `extent` (a QgsRectangle in the layer CRS), only the features that intersect it."""
         crs = layer.crs()
         wgs84 = QgsCoordinateReferenceSystem(WGS84)
         transform = None
@@ -160,7 +165,11 @@ class _HarmoniseBase(QgsProcessingAlgorithm):
         ids, geoms = [], []
         values = {f: [] for f in extra_fields}
         total = max(layer.featureCount(), 1)
-        for i, f in enumerate(layer.getFeatures()):
+        request = QgsFeatureRequest()
+        if extent is not None:
+            request.setFilterRect(extent)
+            request.setFlags(QgsFeatureRequest.ExactIntersect)
+        for i, f in enumerate(layer.getFeatures(request)):
             if feedback.isCanceled():
                 return None
             ids.append(_text(f[id_field]) if id_field else f.id())
@@ -186,6 +195,18 @@ class _HarmoniseBase(QgsProcessingAlgorithm):
             if i % 2000 == 0:
                 feedback.setProgress(100.0 * i / total)
         return ids, compat.to_shapely(geoms), values
+
+    def _add_extent(self):
+        self.addParameter(self._advanced(QgsProcessingParameterExtent(
+            self.EXTENT, "Only features that intersect this extent (empty = all)",
+            optional=True)))
+
+    def _extent(self, parameters, context, layer):
+        """The EXTENT parameter in the layer's CRS, or None when not given."""
+        if parameters.get(self.EXTENT) in (None, ""):
+            return None
+        rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
+        return None if rect.isNull() else rect
 
     @staticmethod
     def _log(feedback, lines, dropped):
@@ -228,7 +249,8 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
             "Invalid geometries are repaired; empty, null and non-polygon features (e.g. the "
             "points of a mixed layer) are dropped. The log lists the counts, the dropped "
             "features with their reasons and the area per combination of sources (paper "
-            "Table 3).<br><br><b>Output fields</b>: polygon_id; sources (the contributing "
+            "Table 3). 'Only features that intersect this extent' (advanced) cuts a regional "
+            "subset.<br><br><b>Output fields</b>: polygon_id; sources (the contributing "
             "source names in layer order, joined with '/', e.g. 'Maus/Tang/OSM'); n_inputs; "
             "input_ids ('source:id' of every merged input polygon, joined with ';'; the id is "
             "the first of the 'Id fields' the layer has, else the feature id); area_m2 "
@@ -247,6 +269,7 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
         self.addParameter(self._advanced(QgsProcessingParameterString(
             self.ID_FIELDS, "Id fields (the first one a layer has is used; else the feature id)",
             defaultValue=DEFAULT_POLYGON_ID_FIELDS, optional=True)))
+        self._add_extent()
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, "Harmonised polygons", QgsProcessing.TypeVectorPolygon))
         self.addOutput(QgsProcessingOutputNumber(self.N_INPUT, "Input features"))
@@ -279,7 +302,8 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
             feedback.pushInfo(f"Reading {layer.featureCount()} features of '{name}' (ids: "
                               f"{id_field or 'feature id'}).")
             read = self._read_layer(layer, name, id_field, context, feedback,
-                                    QgsWkbTypes.PolygonGeometry)
+                                    QgsWkbTypes.PolygonGeometry,
+                                    extent=self._extent(parameters, context, layer))
             if read is None:
                 feedback.pushInfo(CANCELLED)
                 return {}
@@ -359,8 +383,9 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
             "the 'Non-commodity values', are removed. Points whose raw primary commodity is one "
             "of 'Drop points whose primary commodity is' (default Processing, i.e. processing "
             "plants) are left out. Multipoints become one point per part, each with the source "
-            "id of its feature; empty and null geometries are dropped and reported. Layers in "
-            "any CRS (a CSV through QGIS's delimited-text provider too); the output is in "
+            "id of its feature; empty and null geometries are dropped and reported. 'Only "
+            "features that intersect this extent' (advanced) keeps whole features that meet it. "
+            "Layers in any CRS (a CSV through QGIS's delimited-text provider too); the output is in "
             "EPSG:4326.<br><br><b>Output fields</b>: point_id, source, source_id, "
             "primary_commodity, commodities (comma lists, primary included in commodities): the "
             "names 'Cluster mine features' takes by default.<br><br>This is one of two "
@@ -396,6 +421,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
         self.addParameter(self._advanced(QgsProcessingParameterString(
             self.ID_FIELDS, "Id fields (the first one a layer has is used; else the feature id)",
             defaultValue=DEFAULT_POINT_ID_FIELDS, optional=True)))
+        self._add_extent()
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, "Harmonised points", QgsProcessing.TypeVectorPoint))
         self.addOutput(QgsProcessingOutputNumber(self.N_INPUT, "Input features"))
@@ -485,7 +511,8 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
                    if others else "") + f", ids from {repr(id_field) if id_field else 'feature id'}.")
             wanted = ([primary_field] if primary_field else []) + others
             read = self._read_layer(layer, name, id_field, context, feedback,
-                                    QgsWkbTypes.PointGeometry, wanted)
+                                    QgsWkbTypes.PointGeometry, wanted,
+                                    extent=self._extent(parameters, context, layer))
             if read is None:
                 feedback.pushInfo(CANCELLED)
                 return {}
