@@ -120,7 +120,7 @@ def measure(variant, seed, data_dir):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def markdown(rows, runs):
+def markdown(rows, runs, load):
     lines = [
         START,
         "## Harmonise: merging the planet-scale polygons (`bench_harmonise.py`)",
@@ -129,7 +129,8 @@ def markdown(rows, runs):
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; each run a fresh process. Time is "
         "`merge_polygons` alone (input loading not included); peak memory is the whole "
-        "process, input included. Target: ≤ 60 s and ≤ 2 GB.",
+        "process, input included. Target: ≤ 60 s and ≤ 2 GB. The machine is shared: load "
+        f"average {load:.1f} when the runs started.",
         "",
         "| input | polygons in | polygons out | repaired | source combinations | area km² "
         "(inputs summed) | merge s (median, runs) | peak RSS MB (max) | RSS after loading MB |"
@@ -177,6 +178,7 @@ def main(argv=None):
         return
     for variant in args.variants:
         generate.ensure(variant, args.seed, args.data, log=lambda s: print(s, file=sys.stderr))
+    load = os.getloadavg()[0]
     rows = {}
     for variant in args.variants:
         rows[variant] = []
@@ -190,7 +192,7 @@ def main(argv=None):
                   f"{r['peak_rss_mb']:.0f} MB, {r['n_in']} -> {r['n_out']} polygons",
                   file=sys.stderr)
             rows[variant].append(r)
-    section = markdown(rows, args.runs)
+    section = markdown(rows, args.runs, load)
     print(section)
     if args.write:
         write_results(section)
