@@ -5,6 +5,9 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .cluster import ClusterLocalOptimumAlgorithm
+from .footprint import FootprintSummaryAlgorithm
+from .harmonise import HarmonisePointsAlgorithm, HarmonisePolygonsAlgorithm
+from .validate import ValidateAlgorithm
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,5 +29,7 @@ class MineClustersProvider(QgsProcessingProvider):
         return os.path.join(PLUGIN_DIR, "resources", "icon.svg")
 
     def loadAlgorithms(self):  # noqa: N802
-        for alg in (ClusterLocalOptimumAlgorithm(),):
+        for alg in (HarmonisePolygonsAlgorithm(), HarmonisePointsAlgorithm(),
+                    ClusterLocalOptimumAlgorithm(), FootprintSummaryAlgorithm(),
+                    ValidateAlgorithm()):
             self.addAlgorithm(alg)

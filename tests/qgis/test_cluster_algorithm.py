@@ -69,6 +69,13 @@ def test_provider_and_algorithm_are_registered(provider):
     assert ok, message
 
 
+def test_provider_lists_every_algorithm(provider):
+    ids = sorted(a.id() for a in provider.algorithms())
+    assert ids == sorted(["mineclusters:clusterlocaloptimum", "mineclusters:footprintsummary",
+                          "mineclusters:harmonisepolygons", "mineclusters:harmonisepoints",
+                          "mineclusters:validate"])
+
+
 def test_parameter_definitions(provider):
     alg = QgsApplication.processingRegistry().algorithmById(ALG)
     p = {d.name(): d for d in alg.parameterDefinitions()}
