@@ -20,7 +20,6 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
@@ -296,8 +295,9 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
             if gtype in (QgsWkbTypes.PointGeometry, QgsWkbTypes.LineGeometry,
                          QgsWkbTypes.NullGeometry):
                 raise QgsProcessingException(
-                    f"The layer '{name}' has no polygons ({QgsWkbTypes.displayString(layer.wkbType())}"
-                    f"); choose polygon layers in '{self._layers_label}'.")
+                    f"The layer '{name}' has no polygons "
+                    f"({QgsWkbTypes.displayString(layer.wkbType())}); choose polygon layers in "
+                    f"'{self._layers_label}'.")
             id_field = _find_field(layer.fields(), id_candidates)
             feedback.pushInfo(f"Reading {layer.featureCount()} features of '{name}' (ids: "
                               f"{id_field or 'feature id'}).")
@@ -385,8 +385,8 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
             "plants) are left out. Multipoints become one point per part, each with the source "
             "id of its feature; empty and null geometries are dropped and reported. 'Only "
             "features that intersect this extent' (advanced) keeps whole features that meet it. "
-            "Layers in any CRS (a CSV through QGIS's delimited-text provider too); the output is in "
-            "EPSG:4326.<br><br><b>Output fields</b>: point_id, source, source_id, "
+            "Layers in any CRS (a CSV through QGIS's delimited-text provider too); the output "
+            "is in EPSG:4326.<br><br><b>Output fields</b>: point_id, source, source_id, "
             "primary_commodity, commodities (comma lists, primary included in commodities): the "
             "names 'Cluster mine features' takes by default.<br><br>This is one of two "
             "harmonise algorithms: polygons and points are separate so that a model can chain "
@@ -476,8 +476,8 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
             table = read_harmonisation_table(table_path or None)
         except InputError as exc:
             raise QgsProcessingException(str(exc))
-        feedback.pushInfo(f"Harmonisation table: {table_path or 'the table shipped with the plugin'}"
-                          f" ({len(table)} names).")
+        shown = table_path or "the table shipped with the plugin"
+        feedback.pushInfo(f"Harmonisation table: {shown} ({len(table)} names).")
 
         steps = QgsProcessingMultiStepFeedback(len(layers) + 2, feedback)
         sources = []
@@ -487,8 +487,9 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
             if gtype in (QgsWkbTypes.PolygonGeometry, QgsWkbTypes.LineGeometry,
                          QgsWkbTypes.NullGeometry):
                 raise QgsProcessingException(
-                    f"The layer '{name}' has no points ({QgsWkbTypes.displayString(layer.wkbType())}"
-                    f"); choose point layers in '{self._layers_label}'.")
+                    f"The layer '{name}' has no points "
+                    f"({QgsWkbTypes.displayString(layer.wkbType())}); choose point layers in "
+                    f"'{self._layers_label}'.")
             fields = layer.fields()
             primary_field = _find_field(fields, primary_candidates)
             others = [f.name() for f in fields
@@ -508,7 +509,8 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
                 f"Reading {layer.featureCount()} features of '{name}': primary commodity "
                 + (f"from '{primary_field}'" if primary_field else f"'{constant}' for all")
                 + (", all commodities from " + ", ".join(f"'{o}'" for o in others)
-                   if others else "") + f", ids from {repr(id_field) if id_field else 'feature id'}.")
+                   if others else "")
+                + f", ids from {repr(id_field) if id_field else 'feature id'}.")
             wanted = ([primary_field] if primary_field else []) + others
             read = self._read_layer(layer, name, id_field, context, feedback,
                                     QgsWkbTypes.PointGeometry, wanted,

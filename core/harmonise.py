@@ -100,7 +100,8 @@ def _unwrap_ring(coords: np.ndarray) -> np.ndarray:
 def _needs_unwrap(poly: Polygon) -> bool:
     for ring in (poly.exterior, *poly.interiors):
         lon = np.asarray(ring.coords)[:, 0]
-        if len(lon) and (np.any(np.abs(np.diff(lon)) > 180.0) or lon.min() < -180.0 or lon.max() > 180.0):
+        if len(lon) and (np.any(np.abs(np.diff(lon)) > 180.0)
+                         or lon.min() < -180.0 or lon.max() > 180.0):
             return True
     return False
 

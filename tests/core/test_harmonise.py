@@ -230,7 +230,8 @@ def test_polygon_split_at_the_antimeridian_is_left_alone():
 REAL_POLYGONS = {
     "maus_india": ("maus2020-v1-india-brazil/indian_polygon_with_grId.geojson", "fid"),
     "maus_brazil": ("maus2020-v1-india-brazil/brazil_polygon_with_grId.geojson", "fid"),
-    "gem_boundaries": ("gem-coal-mine-boundaries-v1.0.2/coal-mine-boundaries-methane.geojson", "id"),
+    "gem_boundaries": ("gem-coal-mine-boundaries-v1.0.2/coal-mine-boundaries-methane.geojson",
+                       "id"),
 }
 SEPIN = {
     "sepin1000": "sepin2025-combined-polygons-demo/commit-633645897-1000polygons/"
@@ -414,7 +415,8 @@ def test_jasansky_points_empty_geometries_and_multipoints():
     reasons = collections.Counter(r for _, _, r in result.dropped)
     assert reasons == {"empty or null geometry": 518, "primary commodity Processing": processing}
     expected_parts = sum(len(shapely.get_parts(g)) for g, r in zip(geoms, rows)
-                         if not (g is None or g.is_empty) and r["primary_commodity"] != "Processing")
+                         if not (g is None or g.is_empty)
+                         and r["primary_commodity"] != "Processing")
     assert len(result.points) == expected_parts
     assert all(p.geom_type == "Point" for p in result.points)
     # each part keeps its facility id

@@ -11,7 +11,6 @@ import pytest
 pytest.importorskip("qgis.core")
 
 from qgis.core import (  # noqa: E402
-    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransformContext,
     QgsDistanceArea,
@@ -112,7 +111,8 @@ def test_parameters(algs):
         assert isinstance(alg.parameterDefinition("OUTPUT"), QgsProcessingParameterFeatureSink)
         assert "two harmonise algorithms" in alg.shortHelpString()
     assert isinstance(points.parameterDefinition("TABLE"), QgsProcessingParameterFile)
-    assert points.parameterDefinition("NON_COMMODITIES").defaultValue() == "Not relevant, Processing"
+    assert (points.parameterDefinition("NON_COMMODITIES").defaultValue()
+            == "Not relevant, Processing")
     assert points.parameterDefinition("DROP_PRIMARY").defaultValue() == "Processing"
     assert "primaryCommodity" in points.parameterDefinition("PRIMARY_FIELDS").defaultValue()
     assert [o.name() for o in polys.outputDefinitions()] == [
@@ -128,7 +128,7 @@ def test_polygons_in_several_crs(algs, tmp_path):
     a = memory_layer("Polygon", "EPSG:4326", "A", [(square(15.0, 10.0, 0.01), {}),
                                                    (square(16.0, 10.0, 0.01), {})])
     utm = QgsCoordinateReferenceSystem("EPSG:32633")
-    from qgis.core import QgsCoordinateTransform, QgsPointXY
+    from qgis.core import QgsCoordinateTransform
 
     to_utm = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:4326"), utm,
                                     QgsProject.instance())
