@@ -235,7 +235,7 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
         return field
 
     @staticmethod
-    def _check_geometry_type(source, expected, layer_label, layer_name):
+    def _check_geometry_type(source, expected, layer_label, layer_name, param_label):
         gtype = QgsWkbTypes.geometryType(source.wkbType())
         if gtype not in (expected, QgsWkbTypes.UnknownGeometry):
             names = {QgsWkbTypes.PointGeometry: "point", QgsWkbTypes.LineGeometry: "line",
@@ -243,7 +243,7 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(
                 f"The {layer_label} layer '{layer_name}' has {names.get(gtype, 'unknown')} "
                 f"geometries, but {names[expected]} geometries are needed; choose a "
-                f"{names[expected]} layer in '{layer_label.capitalize()}'.")
+                f"{names[expected]} layer in '{param_label}'.")
 
     @staticmethod
     def _read(source, transform, feedback, layer_label, layer_name, expected, want):
@@ -296,8 +296,10 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
         points = self._source(parameters, self.POINTS, context)
         poly_name = self._layer_name(parameters, self.POLYGONS, polys)
         point_name = self._layer_name(parameters, self.POINTS, points)
-        self._check_geometry_type(polys, QgsWkbTypes.PolygonGeometry, "polygons", poly_name)
-        self._check_geometry_type(points, QgsWkbTypes.PointGeometry, "points", point_name)
+        self._check_geometry_type(polys, QgsWkbTypes.PolygonGeometry, "polygons", poly_name,
+                                  "Mining land-use polygons")
+        self._check_geometry_type(points, QgsWkbTypes.PointGeometry, "points", point_name,
+                                  "Mine points (with commodities)")
         for src, label, lname in ((polys, "polygons", poly_name), (points, "points", point_name)):
             if src.featureCount() == 0:
                 raise QgsProcessingException(

@@ -333,8 +333,9 @@ def test_wrong_geometry_type_error_sentence(run, tmp_path):
     lines = memory_layer("LineString", "EPSG:4326", [("primary_commodity", "string")],
                          [("LINESTRING(86.4 23.7, 86.5 23.8)", ["Coal"])], "roads")
     with pytest.raises(QgsProcessingException,
-                       match=r"(The points layer 'roads' has line geometries, but point "
-                             r"geometries are needed)|(Incorrect parameter value for POINTS)"):
+                       match=r"The points layer 'roads' has line geometries, but point "
+                             r"geometries are needed; choose a point layer in 'Mine points "
+                             r"\(with commodities\)'\."):
         run({"POLYGONS": polys, "POINTS": lines, **outputs(tmp_path)})
 
 
