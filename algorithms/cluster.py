@@ -246,11 +246,9 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
                 f"{names[expected]} layer in '{param_label}'.")
 
     @staticmethod
-    def _read(source, transform, feedback, layer_label, layer_name, expected, want):
-        """Features of `source` -> (ids, QgsGeometry list in EPSG:4326, attribute dict by id).
-
-        Returns None when cancelled. `want`: field names whose values are collected.
-        """
+    def _read(source, transform, feedback, steps, layer_label, layer_name, expected):
+        """Features of `source` -> (ids, QgsGeometry list in EPSG:4326 (None when empty),
+        {id: QgsFeature copy in the source CRS}). Returns None when cancelled."""
         ids, geoms, originals = [], [], {}
         total = source.featureCount() or 1
         for i, f in enumerate(source.getFeatures(QgsFeatureRequest())):
@@ -280,7 +278,7 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
                             "the layer CRS.")
                 geoms.append(g)
             if i % 1000 == 0:
-                feedback.setProgress(100.0 * i / total)
+                steps.setProgress(100.0 * i / total)
         return ids, geoms, originals
 
     # ---- run ------------------------------------------------------------------------------
@@ -316,7 +314,7 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
         h_limit = self.parameterAsDouble(parameters, self.H_LIMIT, context)
         step = self.parameterAsDouble(parameters, self.THRESHOLD_STEP, context)
         raw_max = parameters.get(self.MAX_THRESHOLD)
-        max_threshold = (None if raw_max is None or str(raw_max).strip() in ("", "None")
+        max_threshold = (None if raw_max is None or str(raw_max).strip() in ("", "None", "NULL")
                          else self.parameterAsDouble(parameters, self.MAX_THRESHOLD, context))
         method = self.METHODS[self.parameterAsEnum(parameters, self.METHOD, context)]
         weight = self.parameterAsDouble(parameters, self.WEIGHT, context)
@@ -343,14 +341,14 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
 
         feedback.pushInfo(f"Reading {polys.featureCount()} polygons from '{poly_name}' and "
                           f"{points.featureCount()} points from '{point_name}'.")
-        read = self._read(polys, transform_for(polys, "polygons"), feedback, "polygons",
-                          poly_name, QgsWkbTypes.PolygonGeometry, None)
+        read = self._read(polys, transform_for(polys, "polygons"), feedback, steps, "polygons",
+                          poly_name, QgsWkbTypes.PolygonGeometry)
         if read is None:
             feedback.pushInfo("Cancelled; no output was written.")
             return {}
         poly_ids, poly_geoms, poly_feats = read
-        read = self._read(points, transform_for(points, "points"), feedback, "points",
-                          point_name, QgsWkbTypes.PointGeometry, None)
+        read = self._read(points, transform_for(points, "points"), feedback, steps, "points",
+                          point_name, QgsWkbTypes.PointGeometry)
         if read is None:
             feedback.pushInfo("Cancelled; no output was written.")
             return {}

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark of the cluster algorithm through `qgis_process` on the planet input.
+
+    .venv/bin/python scripts/bench_qgis_process.py [planet|dense] [WORKDIR]
+
+Writes the planet-scale input of benchmarks/generate.py (real shapes copied over the Earth) as two
+GeoPackages (not timed), then times `qgis_process.bin --json run mineclusters:clusterlocaloptimum`
+reading them and writing every output (polygons, points, clusters, sensitivity table, both plots),
+and reports wall time and the peak resident memory of the qgis_process process.
+"""
+import json
+import os
+import resource
+import shutil
+import site
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+
+def write_inputs(d, workdir):
+    from osgeo import ogr, osr
+
+    ogr.UseExceptions()
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    import shapely
+
+    paths = {}
+    for kind, geoms, ids in (("polygons", d["polygons"], d["polygon_ids"]),
+                             ("points", d["points"], d["point_ids"])):
+        path = os.path.join(workdir, f"planet_{kind}.gpkg")
+        if os.path.exists(path):
+            os.remove(path)
+        ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+        gtype = ogr.wkbMultiPolygon if kind == "polygons" else ogr.wkbPoint
+        lyr = ds.CreateLayer(kind, srs, gtype)
+        lyr.CreateField(ogr.FieldDefn("src_id", ogr.OFTInteger64))
+        if kind == "points":
+            lyr.CreateField(ogr.FieldDefn("primary_commodity", ogr.OFTString))
+            lyr.CreateField(ogr.FieldDefn("commodities", ogr.OFTString))
+        defn = lyr.GetLayerDefn()
+        wkbs = shapely.to_wkb(geoms if kind == "points" else [
+            g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in geoms])
+        lyr.StartTransaction()
+        for i, wkb in enumerate(wkbs):
+            f = ogr.Feature(defn)
+            f.SetField("src_id", int(ids[i]))
+            if kind == "points":
+                f.SetField("primary_commodity", d["primary"][i] or None)
+                f.SetField("commodities", d["commodities"][i] or None)
+            f.SetGeometry(ogr.CreateGeometryFromWkb(bytes(wkb)))
+            lyr.CreateFeature(f)
+        lyr.CommitTransaction()
+        ds = None
+        paths[kind] = path
+    return paths
+
+
+def main(variant="planet", workdir=None):
+    import generate
+
+    workdir = workdir or tempfile.mkdtemp(prefix="mc_bench_")
+    os.makedirs(workdir, exist_ok=True)
+    d = generate.load(variant)
+    paths = write_inputs(d, workdir)
+    n_poly, n_pt = len(d["polygons"]), len(d["points"])
+    del d
+    out = os.path.join(workdir, "out")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    profile = os.path.join(workdir, "config")
+    ini = os.path.join(profile, "profiles", "default", "QGIS", "QGIS3.ini")
+    os.makedirs(os.path.dirname(ini), exist_ok=True)
+    with open(ini, "w") as f:
+        f.write("[PythonPlugins]\nmine_clusters=true\n")
+    plugins = os.path.join(workdir, "plugins")
+    os.makedirs(plugins, exist_ok=True)
+    link = os.path.join(plugins, "mine_clusters")
+    if not os.path.exists(link):
+        os.symlink(ROOT, link)
+    env = dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=profile, QGIS_PLUGINPATH=plugins,
+               QT_QPA_PLATFORM="offscreen", PYTHONPATH=os.pathsep.join(site.getsitepackages()))
+    exe = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
+    cmd = [exe, "--json", "run", "mineclusters:clusterlocaloptimum", "--",
+           f"POLYGONS={paths['polygons']}", f"POINTS={paths['points']}",
+           f"OUTPUT_POLYGONS={out}/polygons.gpkg", f"OUTPUT_POINTS={out}/points.gpkg",
+           f"OUTPUT_CLUSTERS={out}/clusters.gpkg", f"OUTPUT_SENSITIVITY={out}/sensitivity.csv",
+           f"OUTPUT_PLOT={out}/pareto.png", f"OUTPUT_HISTOGRAM={out}/thresholds.png"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:])
+        raise SystemExit(proc.returncode)
+    res = json.loads(proc.stdout)["results"]
+    print(json.dumps({"variant": variant, "polygons": n_poly, "points": n_pt,
+                      "wall_s": round(wall, 1), "peak_rss_mb": round(peak_mb),
+                      "n_clusters": res["N_CLUSTERS"], "max_threshold_m": res["MAX_THRESHOLD_M"],
+                      "area_unassigned_pct": res["AREA_UNASSIGNED_PCT"],
+                      "area_multi_pct": res["AREA_MULTI_PCT"]}, indent=1))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
