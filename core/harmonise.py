@@ -256,6 +256,11 @@ def merge_polygons(sources: Sequence[PolygonSource],
     edge stays shared after a reprojection only up to floating-point noise.
     """
     names = [s.name for s in sources]
+    for n in names:
+        if not n or not n.strip() or SOURCE_SEPARATOR in n or ID_SEPARATOR in n:
+            raise InputError(f"The polygon source name '{n}' is empty or holds "
+                             f"'{SOURCE_SEPARATOR}' or '{ID_SEPARATOR}', which separate names "
+                             f"and ids in the output; choose another name.")
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise InputError(f"Two polygon sources are both named '{dup}'; give each source its "

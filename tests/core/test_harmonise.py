@@ -170,6 +170,24 @@ def test_duplicate_source_names_are_an_input_error():
         merge_polygons([PolygonSource("A", [sq(0, 0)], [1]), PolygonSource("A", [sq(1, 1)], [1])])
 
 
+@pytest.mark.parametrize("name", ["", "Maus/Tang", "a;b"])
+def test_source_names_must_be_usable(name):
+    with pytest.raises(InputError, match="choose another name"):
+        merge_polygons([PolygonSource(name, [sq(0, 0)], [1])])
+
+
+def test_core_module_does_not_import_qgis():
+    import subprocess
+    import sys
+
+    code = ("import sys, mine_clusters.core.harmonise; "
+            "print([m for m in sys.modules if m.split('.')[0] in ('qgis', 'PyQt5')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_cancel_and_progress():
     src = PolygonSource("S", [sq(i * 0.1, 0) for i in range(50)], list(range(50)))
     with pytest.raises(Cancelled):
