@@ -13,7 +13,7 @@ import shapely
 from .commodities import join_names
 from .errors import Cancelled, InputError
 from .features import POINT, POLYGON, Features
-from .linkage import TIE_TOLERANCE_M, distance_graph, spanning_forest
+from .linkage import single_linkage_forest
 from .optimise import choose, pareto_distance
 from .schema import SENSITIVITY_FIELDS
 
@@ -231,20 +231,12 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
 
     n = len(features)
     check()
-    i, j, d = distance_graph(features, float(h_limit_m), report(0.0, 0.8), should_stop, stats=stats)
-    timings["pairs_and_distances"] = time.perf_counter() - t0
-    stats["edges"] = int(len(i))
+    forest = single_linkage_forest(features, float(h_limit_m), report(0.0, 0.85), should_stop, stats, timings)
     check()
-
-    t = time.perf_counter()
-    forest = spanning_forest(n, i, j, d, float(h_limit_m))
-    del i, j, d
     pre = forest.labels(float(h_limit_m))
     stats["elements"] = n
     stats["pregroups"] = int(pre.max() + 1) if n else 0
     stats["largest_pregroup"] = int(np.bincount(pre).max()) if n else 0
-    timings["forest"] = time.perf_counter() - t
-    report(0.8, 0.85)(1.0)
     check()
 
     # Cuts at every candidate threshold.

@@ -8,11 +8,14 @@
    element (relative error ~1e-5 against the sphere up to 20 km). 0 when geometries touch or overlap.
 3. Single linkage = the minimum spanning forest of the graph of pairs at distance <= ``H_limit``:
    cutting it at any h <= ``H_limit`` gives exactly the clusters of a full dendrogram cut at h.
+   It is built by Kruskal's algorithm in rounds, measuring only pairs that can still join two
+   components (:func:`single_linkage_forest`); no dense matrix, no full distance graph.
 """
 from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -32,6 +35,9 @@ TIE_TOLERANCE_M = 1e-6
 #: Tile size (degrees) of the local projections.
 TILE_DEG = 1.0
 _QUERY_CHUNK = 8192
+_PAIR_BATCH = 50000
+#: Rounds of the lazy Kruskal algorithm (quantiles of the pairs' lower bounds).
+_ROUNDS = 24
 
 
 @dataclass
@@ -91,8 +97,21 @@ def query_boxes(bounds: np.ndarray, h_limit_m: float) -> np.ndarray:
     return np.column_stack([minx, miny, maxx, maxy])
 
 
-def pair_distances(features: Features, i: np.ndarray, j: np.ndarray, tile_info=None) -> np.ndarray:
-    """Distance in metres of each pair (i[k], j[k]) with i[k] < j[k], by the model above."""
+def own_tile_projections(features: Features, tile_info, should_stop=None):
+    """Every element projected once into the azimuthal-equidistant plane of its own tile."""
+    _, cx, cy = tile_info
+    n = len(features)
+    chunks = [np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)]
+    parts = _run_parallel(chunks, lambda r: project(features.geoms[r], cx[r], cy[r], aeqd_forward), should_stop)
+    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+
+
+def pair_distances(features: Features, i: np.ndarray, j: np.ndarray, tile_info=None, own=None) -> np.ndarray:
+    """Distance in metres of each pair (i[k], j[k]) with i[k] < j[k], by the model above.
+
+    ``own``: the elements projected into their own tiles (:func:`own_tile_projections`), reused
+    when given; a pair is measured in the plane of its first element's tile.
+    """
     i = np.asarray(i, dtype=np.int64)
     j = np.asarray(j, dtype=np.int64)
     d = np.empty(len(i))
@@ -105,75 +124,48 @@ def pair_distances(features: Features, i: np.ndarray, j: np.ndarray, tile_info=N
         d[both_points] = haversine_m(features.ref_lon[a], features.ref_lat[a],
                                      features.ref_lon[b], features.ref_lat[b])
     rest = np.flatnonzero(~both_points)
-    if len(rest):
-        ii, jj = i[rest], j[rest]
-        t = tile[ii]
-        # Every (element, tile) combination needed, projected once.
-        elem = np.r_[ii, jj]
-        etile = np.r_[t, t]
-        key = elem * (1 << 24) + (etile - etile.min())
-        ukey, inv = np.unique(key, return_inverse=True)
-        uelem = ukey >> 24
-        utile_owner = np.r_[ii, ii][np.unique(inv, return_index=True)[1]]
-        proj = project(features.geoms[uelem], cx[utile_owner], cy[utile_owner], aeqd_forward)
-        d[rest] = shapely.distance(proj[inv[:len(rest)]], proj[inv[len(rest):]])
+    if len(rest) == 0:
+        return d
+    ii, jj = i[rest], j[rest]
+    if own is None:
+        need = np.unique(np.r_[ii, jj])
+        own = np.empty(len(features), dtype=object)
+        own[need] = project(features.geoms[need], cx[need], cy[need], aeqd_forward)
+    other = own[jj]
+    cross = np.flatnonzero(tile[ii] != tile[jj])
+    if len(cross):
+        # Partners from another tile, projected into the first element's tile, each (j, tile) once.
+        key = jj[cross] * (1 << 24) + (tile[ii[cross]] - tile.min())
+        ukey, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        owner = ii[cross][first]
+        other[cross] = project(features.geoms[ukey >> 24], cx[owner], cy[owner], aeqd_forward)[inv]
+    d[rest] = shapely.distance(own[ii], other)
     return d
 
 
-def distance_graph(features: Features, h_limit_m: float, progress=None, should_stop=None,
-                   workers=None, stats=None):
-    """All pairs at distance <= ``h_limit_m``: arrays (i, j, d) with i < j."""
-    n = len(features)
-    if n < 2:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
-    tree = shapely.STRtree(shapely.box(*features.bounds.T))
-    boxes = query_boxes(features.bounds, h_limit_m)
-    tile_info = tiles(features)
-    radius = reach_m(features)
-    tree_minx, tree_maxx = features.bounds[:, 0].min(), features.bounds[:, 2].max()
-    # Query chunks follow tile order, so that each chunk's projections share few tile centres.
-    order = np.argsort(tile_info[0], kind="stable")
-    chunks = [order[k:k + _QUERY_CHUNK] for k in range(0, n, _QUERY_CHUNK)]
+def _run_parallel(tasks, fn, should_stop=None, progress=None, workers=None):
+    """``fn(task)`` for every task on a few threads (shapely and numpy release the GIL), results
+    in task order; ``should_stop`` is polled while waiting and raises :class:`Cancelled`."""
+    if not tasks:
+        return []
     stop = threading.Event()
-    counts = {"candidate_pairs": 0}
 
-    def work(rows):
-        if stop.is_set():
-            return None
-        ci, cj = [], []
-        for r in np.array_split(np.sort(rows), max(1, len(rows) // 512)):
-            i, j = _candidates_rows(tree, boxes, r, tree_minx, tree_maxx)
-            ci.append(i)
-            cj.append(j)
-        i, j = np.concatenate(ci), np.concatenate(cj)
-        n_candidates = len(i)
-        # Box corners are farther than H_limit: drop pairs whose centres are too far apart for
-        # any part of them to come within H_limit (with a margin far above the model's error).
-        lower = haversine_m(features.ref_lon[i], features.ref_lat[i], features.ref_lon[j],
-                            features.ref_lat[j]) - radius[i] - radius[j]
-        near = lower <= h_limit_m * 1.001 + 1.0
-        i, j = i[near], j[near]
-        d = pair_distances(features, i, j, tile_info)
-        keep = d <= h_limit_m + TIE_TOLERANCE_M
-        return n_candidates, i[keep], j[keep], d[keep]
+    def guarded(task):
+        return None if stop.is_set() else fn(task)
 
-    out_i, out_j, out_d = [], [], []
+    out = []
     workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(work, c) for c in chunks]
+        futures = [pool.submit(guarded, t) for t in tasks]
         try:
             for k, fut in enumerate(futures):
                 while True:
                     try:
-                        res = fut.result(timeout=0.2)
+                        out.append(fut.result(timeout=0.2))
                         break
                     except FutureTimeout:
                         if should_stop is not None and should_stop():
                             raise Cancelled() from None
-                counts["candidate_pairs"] += res[0]
-                out_i.append(res[1])
-                out_j.append(res[2])
-                out_d.append(res[3])
                 if should_stop is not None and should_stop():
                     raise Cancelled()
                 if progress is not None:
@@ -183,9 +175,153 @@ def distance_graph(features: Features, h_limit_m: float, progress=None, should_s
             for f in futures:
                 f.cancel()
             raise
-    if stats is not None:
-        stats.update(counts)
-    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_d)
+    return out
+
+
+def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, progress=None):
+    """Pairs (i, j), i < j, that may be within ``h_limit_m``, with a lower bound of their distance.
+
+    Returns (i, j, lower, n_candidates): the pairs within the bound, sorted by ``lower`` (the
+    great-circle distance of the two reference points minus both elements' reach, see
+    :func:`reach_m`, at least 0), and the number of pairs whose query boxes met.
+    """
+    n = len(features)
+    if n < 2:
+        e = np.empty(0, np.int64)
+        return e, e, np.empty(0), 0
+    tree = shapely.STRtree(shapely.box(*features.bounds.T))
+    boxes = query_boxes(features.bounds, h_limit_m)
+    radius = reach_m(features)
+    tree_minx, tree_maxx = features.bounds[:, 0].min(), features.bounds[:, 2].max()
+
+    def work(lo):
+        rows = np.arange(lo, min(n, lo + _QUERY_CHUNK))
+        ci, cj = [], []
+        for r in np.array_split(rows, max(1, len(rows) // 512)):
+            i, j = _candidates_rows(tree, boxes, r, tree_minx, tree_maxx)
+            ci.append(i)
+            cj.append(j)
+        i, j = np.concatenate(ci), np.concatenate(cj)
+        lower = haversine_m(features.ref_lon[i], features.ref_lat[i], features.ref_lon[j],
+                            features.ref_lat[j]) - radius[i] - radius[j]
+        # The margin keeps the bound below the projected distance despite the model's ~1e-4 error.
+        lower = np.maximum(lower - 1e-3 * (radius[i] + radius[j]) - 1.0, 0.0)
+        near = lower <= h_limit_m
+        return len(i), i[near], j[near], lower[near]
+
+    res = _run_parallel(list(range(0, n, _QUERY_CHUNK)), work, should_stop, progress)
+    i = np.concatenate([r[1] for r in res])
+    j = np.concatenate([r[2] for r in res])
+    lower = np.concatenate([r[3] for r in res])
+    order = np.argsort(lower, kind="stable")
+    return i[order], j[order], lower[order], sum(r[0] for r in res)
+
+
+def _measure(features, i, j, tile_info, own, should_stop):
+    """Exact distances of many pairs, in batches on threads, each batch sorted by tile."""
+    if len(i) == 0:
+        return np.empty(0)
+    order = np.argsort(tile_info[0][i], kind="stable")
+    batches = [order[k:k + _PAIR_BATCH] for k in range(0, len(order), _PAIR_BATCH)]
+    out = np.empty(len(i))
+    parts = _run_parallel(batches, lambda b: pair_distances(features, i[b], j[b], tile_info, own), should_stop)
+    for b, d in zip(batches, parts):
+        out[b] = d
+    return out
+
+
+def single_linkage_forest(features: Features, h_limit_m: float, progress=None, should_stop=None,
+                          stats=None, timings=None) -> "Forest":
+    """The minimum spanning forest of all pairs within ``h_limit_m``: single linkage up to it.
+
+    Kruskal's algorithm in rounds of increasing lower bound, measuring a pair only when it could
+    still join two components: a pair whose ends are already joined by links shorter than its lower
+    bound cannot be in the forest (cycle property). In dense mining districts most pairs are
+    skipped this way, and the forest is still exactly the one of the full distance graph.
+    """
+    n = len(features)
+    stats = {} if stats is None else stats
+    timings = {} if timings is None else timings
+    report = progress if progress is not None else (lambda r: None)
+    clock = time.perf_counter()
+    i, j, lower, n_candidates = candidate_pairs(features, h_limit_m, should_stop,
+                                                lambda r: report(0.15 * r))
+    stats["candidate_pairs"] = int(n_candidates)
+    stats["pairs_within_bound"] = int(len(i))
+    timings["candidate_pairs"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    tile_info = tiles(features)
+    own = own_tile_projections(features, tile_info, should_stop)
+    timings["projection"] = time.perf_counter() - clock
+    timings["distances"] = 0.0
+    clock = time.perf_counter()
+    cutoffs = np.unique(np.r_[np.quantile(lower, np.linspace(0, 1, _ROUNDS + 1)[1:]) if len(lower) else [],
+                              h_limit_m])
+    cutoffs = cutoffs[cutoffs <= h_limit_m]
+    comp = np.arange(n)
+    fu, fv, fw = [], [], []
+    pend_i, pend_j, pend_d = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    measured, start = 0, 0
+    for r, cut in enumerate(cutoffs):
+        if should_stop is not None and should_stop():
+            raise Cancelled()
+        end = len(lower) if r == len(cutoffs) - 1 else int(np.searchsorted(lower, cut, side="right"))
+        bi, bj = i[start:end], j[start:end]
+        start = end
+        open_ = comp[bi] != comp[bj]
+        bi, bj = bi[open_], bj[open_]
+        t_measure = time.perf_counter()
+        d = _measure(features, bi, bj, tile_info, own, should_stop)
+        timings["distances"] += time.perf_counter() - t_measure
+        measured += len(bi)
+        near = d <= h_limit_m + TIE_TOLERANCE_M
+        still = comp[pend_i] != comp[pend_j]
+        pend_i = np.r_[pend_i[still], bi[near]]
+        pend_j = np.r_[pend_j[still], bj[near]]
+        pend_d = np.r_[pend_d[still], d[near]]
+        # Strictly: links of the forest stay shorter than the lower bound of later rounds' pairs.
+        ready = pend_d <= cut if r < len(cutoffs) - 1 else np.ones(len(pend_d), bool)
+        if ready.any():
+            a, b, w = _kruskal_on_components(comp, pend_i[ready], pend_j[ready], pend_d[ready])
+            fu.append(a)
+            fv.append(b)
+            fw.append(w)
+            pend_i, pend_j, pend_d = pend_i[~ready], pend_j[~ready], pend_d[~ready]
+            u = np.concatenate(fu)
+            v = np.concatenate(fv)
+            g = sp.coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n, n)).tocsr()
+            comp = connected_components(g, directed=False)[1]
+        report(0.15 + 0.85 * (r + 1) / len(cutoffs))
+    stats["measured_pairs"] = int(measured)
+    timings["forest"] = time.perf_counter() - clock - timings["distances"]
+    u = np.concatenate(fu) if fu else np.empty(0, np.int64)
+    v = np.concatenate(fv) if fv else np.empty(0, np.int64)
+    w = np.concatenate(fw) if fw else np.empty(0)
+    order = np.argsort(w, kind="stable")
+    stats["forest_edges"] = int(len(w))
+    return Forest(n, u[order], v[order], w[order], h_limit_m)
+
+
+def _kruskal_on_components(comp, a, b, d):
+    """The pairs (a, b, d) that a minimum spanning forest adds on top of the components ``comp``.
+
+    Components are contracted to nodes; of several pairs between two components only the shortest
+    can matter. scipy's csgraph reads an explicit 0 as "no edge", so weights are shifted by +1 m
+    (a constant shift does not change which forest is minimal).
+    """
+    ca, cb = comp[a], comp[b]
+    lo, hi = np.minimum(ca, cb), np.maximum(ca, cb)
+    nodes, inv = np.unique(np.r_[lo, hi], return_inverse=True)
+    lo, hi = inv[:len(a)], inv[len(a):]
+    m = len(nodes)
+    key = lo.astype(np.int64) * m + hi
+    order = np.lexsort((d, key))
+    first = order[np.r_[True, np.diff(key[order]) != 0]]
+    g = sp.coo_matrix((d[first] + 1.0, (lo[first], hi[first])), shape=(m, m)).tocsr()
+    t = minimum_spanning_tree(g).tocoo()
+    pick_key = np.minimum(t.row, t.col).astype(np.int64) * m + np.maximum(t.row, t.col)
+    chosen = first[np.searchsorted(key[first], pick_key)]  # key[first] is sorted
+    return a[chosen], b[chosen], d[chosen]
 
 
 def _candidates_rows(tree, boxes, rows, tree_minx, tree_maxx):
@@ -208,23 +344,6 @@ def _candidates_rows(tree, boxes, rows, tree_minx, tree_maxx):
         return i, j
     key = np.unique(i * (1 << 32) + j)
     return key >> 32, key & ((1 << 32) - 1)
-
-
-def spanning_forest(n: int, i, j, d, h_limit_m: float) -> Forest:
-    """Minimum spanning forest of the graph (i, j, d).
-
-    scipy's csgraph treats an explicit 0 as "no edge", so weights are shifted by +1 m before the
-    spanning tree is taken and shifted back: a constant shift does not change which tree is minimal.
-    """
-    if len(i) == 0:
-        e = np.empty(0, np.int64)
-        return Forest(n, e, e, np.empty(0), h_limit_m)
-    g = sp.coo_matrix((np.asarray(d) + 1.0, (i, j)), shape=(n, n)).tocsr()
-    t = minimum_spanning_tree(g).tocoo()
-    w = t.data - 1.0
-    order = np.argsort(w, kind="stable")
-    u, v, w = t.row[order].astype(np.int64), t.col[order].astype(np.int64), np.maximum(w[order], 0.0)
-    return Forest(n, u, v, w, h_limit_m)
 
 
 def dense_distance_matrix(features: Features, indices) -> np.ndarray:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from mine_clusters.core import cluster_mines, prepare_features
 from mine_clusters.core.engine import candidate_thresholds
 from mine_clusters.core.features import POINT
-from mine_clusters.core.linkage import distance_graph, spanning_forest
+from mine_clusters.core.linkage import single_linkage_forest
 
 from layouts import random_layout
 from oracle import brute_force_cuts, brute_force_optimum, canonical
@@ -22,8 +22,7 @@ CENTRES = [(10.0, 0.0), (25.0, 60.0), (-70.0, 85.0), (140.0, -85.0), (179.99, 0.
 
 
 def engine_cuts(features, h_limit, thresholds):
-    i, j, d = distance_graph(features, h_limit)
-    forest = spanning_forest(len(features), i, j, d, h_limit)
+    forest = single_linkage_forest(features, h_limit)
     return {h: forest.labels(h) for h in thresholds}
 
 

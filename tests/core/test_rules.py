@@ -117,9 +117,8 @@ def test_ties_at_exactly_h_join_like_cutree():
     c = destination(*a, 37.0, 2000.01)         # 1 cm beyond 2 km from a, 1000.01 m from b
     f = prepare_features([], [], None, [shapely.Point(*p) for p in (a, b, c)], [1, 2, 3], ["Gold", "Gold", "Gold"])
     r = cluster_mines(f, h_limit_m=2000.0, threshold_step_m=1000.0, method="global")
-    from mine_clusters.core.linkage import distance_graph, spanning_forest
-    i, j, d = distance_graph(f, 2000.0)
-    forest = spanning_forest(3, i, j, d, 2000.0)
+    from mine_clusters.core.linkage import single_linkage_forest
+    forest = single_linkage_forest(f, 2000.0)
     assert list(forest.labels(1000.0)) == [0, 0, 1]      # a-b at 1000 m join at h = 1 km
     assert list(forest.labels(2000.0)) == [0, 0, 0]
     assert r.points.cluster_id[0] == r.points.cluster_id[1]
