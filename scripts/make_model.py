@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
-"""Write resources/mine_clusters.model3: a Graphical Modeler model that runs
-"Cluster mine features (local optimum)" on two layer inputs and exposes its outputs.
+"""Write the Graphical Modeler models in resources/.
+
+- mine_clusters.model3: "Cluster mine features (local optimum)" on two layer inputs.
+- mine_clusters_pipeline.model3: harmonise polygons + points -> cluster -> footprint summary;
+  inputs `polygon_layers`, `point_layers` (several layers each); outputs
+  `cluster:clustered_polygons` (required), `cluster:pareto_plot`,
+  `footprint:area_by_commodity`, `footprint:report`.
 
 Run with the system Python and the plugin importable, e.g. `make model`.
 Model inputs: `polygons`, `points`; model outputs (childId:name): `cluster:clustered_polygons`,
@@ -14,14 +19,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def main(out_path):
+def start():
     import tempfile
 
     plugins = tempfile.mkdtemp()
     os.symlink(ROOT, os.path.join(plugins, "mine_clusters"))
     sys.path.insert(0, plugins)
+    from qgis.core import QgsApplication
+    from qgis.testing import start_app
+
+    start_app()
+    from mine_clusters.algorithms.provider import MineClustersProvider
+
+    provider = MineClustersProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    return provider
+
+
+def make_cluster_model(out_path):
     from qgis.core import (
-        QgsApplication,
         QgsProcessing,
         QgsProcessingModelAlgorithm,
         QgsProcessingModelChildAlgorithm,
@@ -31,13 +47,6 @@ def main(out_path):
         QgsProcessingParameterFeatureSource,
     )
     from qgis.PyQt.QtCore import QPointF
-    from qgis.testing import start_app
-
-    start_app()
-    from mine_clusters.algorithms.provider import MineClustersProvider
-
-    provider = MineClustersProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
 
     model = QgsProcessingModelAlgorithm("Mine clusters example", "Mine clusters")
     model.setHelpContent({"ALG_DESC": "Clusters mining land-use polygons with mine points "
@@ -80,6 +89,10 @@ def main(out_path):
         outputs[name] = out
     child.setModelOutputs(outputs)
     model.addChildAlgorithm(child)
+    save(model, out_path)
+
+
+def save(model, out_path):
     if hasattr(model, "validate"):
         ok, problems = model.validate()
         if not ok:
@@ -89,6 +102,70 @@ def main(out_path):
     print(f"wrote {out_path}")
 
 
+def make_pipeline_model(out_path):
+    """harmonise polygons + harmonise points -> cluster -> footprint summary."""
+    from qgis.core import (
+        QgsProcessing,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource as Src,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterMultipleLayers,
+    )
+    from qgis.PyQt.QtCore import QPointF
+
+    model = QgsProcessingModelAlgorithm("Mine clusters pipeline", "Mine clusters")
+    model.setHelpContent({"ALG_DESC": "Harmonises land-use polygon layers and mine point layers, "
+                                      "clusters them (local optimum) and summarises the mining "
+                                      "footprint by commodity."})
+    for i, (name, label) in enumerate((("polygon_layers", "Land-use polygon layers"),
+                                       ("point_layers", "Mine point layers"))):
+        param = QgsProcessingModelParameter(name)
+        param.setPosition(QPointF(120, 60 + 100 * i))
+        model.addModelParameter(QgsProcessingParameterMultipleLayers(
+            name, label, QgsProcessing.TypeVectorAnyGeometry), param)
+
+    def child(alg_id, child_id, x, y, sources, outputs):
+        c = QgsProcessingModelChildAlgorithm(alg_id)
+        c.setChildId(child_id)
+        c.setDescription(child_id)
+        c.setPosition(QPointF(x, y))
+        alg = c.algorithm()
+        for p in alg.parameterDefinitions():  # every unset input takes its default
+            if p.isDestination() or p.name() in sources:
+                continue
+            if p.defaultValue() is not None:
+                c.addParameterSources(p.name(), [Src.fromStaticValue(p.defaultValue())])
+        for name, src in sources.items():
+            c.addParameterSources(name, [src])
+        outs = {}
+        for j, (child_out, name, mandatory) in enumerate(outputs):
+            o = QgsProcessingModelOutput(name, name)
+            o.setChildId(child_id)
+            o.setChildOutputName(child_out)
+            o.setMandatory(mandatory)
+            o.setPosition(QPointF(x + 250, y + 40 * j))
+            outs[name] = o
+        c.setModelOutputs(outs)
+        model.addChildAlgorithm(c)
+
+    child("mineclusters:harmonisepolygons", "harmonise_polygons", 380, 40,
+          {"LAYERS": Src.fromModelParameter("polygon_layers")}, [])
+    child("mineclusters:harmonisepoints", "harmonise_points", 380, 160,
+          {"LAYERS": Src.fromModelParameter("point_layers")}, [])
+    child("mineclusters:clusterlocaloptimum", "cluster", 680, 100,
+          {"POLYGONS": Src.fromChildOutput("harmonise_polygons", "OUTPUT"),
+           "POINTS": Src.fromChildOutput("harmonise_points", "OUTPUT")},
+          [("OUTPUT_POLYGONS", "clustered_polygons", True),
+           ("OUTPUT_PLOT", "pareto_plot", False)])
+    child("mineclusters:footprintsummary", "footprint", 980, 100,
+          {"INPUT": Src.fromChildOutput("cluster", "OUTPUT_POLYGONS")},
+          [("OUTPUT_COMMODITY", "area_by_commodity", False), ("REPORT", "report", False)])
+    save(model, out_path)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "resources",
-                                                               "mine_clusters.model3"))
+    provider = start()  # keep the reference: an unreferenced provider loses its algorithms
+    make_cluster_model(os.path.join(ROOT, "resources", "mine_clusters.model3"))
+    make_pipeline_model(os.path.join(ROOT, "resources", "mine_clusters_pipeline.model3"))

@@ -107,8 +107,8 @@ def test_error_sentence_reaches_the_user(qgis_env, tmp_path, sample_polygons, sa
             "column in 'Primary commodity field'.") in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("model", sorted(glob.glob(os.path.join(ROOT, "resources", "*.model3"))))
-def test_shipped_model_runs(qgis_env, tmp_path, model, sample_polygons, sample_points):
+def test_shipped_cluster_model_runs(qgis_env, tmp_path, sample_polygons, sample_points):
+    model = os.path.join(ROOT, "resources", "mine_clusters.model3")
     outs = {"cluster:clustered_polygons": tmp_path / "mp.gpkg",
             "cluster:clustered_points": tmp_path / "mpt.gpkg",
             "cluster:clusters": tmp_path / "mc.gpkg",
@@ -123,5 +123,27 @@ def test_shipped_model_runs(qgis_env, tmp_path, model, sample_polygons, sample_p
         assert path.stat().st_size > 0, key
 
 
-def test_model_file_exists():
-    assert glob.glob(os.path.join(ROOT, "resources", "*.model3"))
+def test_shipped_pipeline_model_runs(qgis_env, tmp_path, sample_polygons, sample_points):
+    """harmonise polygons + points -> cluster -> footprint summary, as one model."""
+    model = os.path.join(ROOT, "resources", "mine_clusters_pipeline.model3")
+    outs = {"cluster:clustered_polygons": tmp_path / "pp.gpkg",
+            "cluster:pareto_plot": tmp_path / "ppareto.png",
+            "footprint:area_by_commodity": tmp_path / "by_commodity.csv",
+            "footprint:report": tmp_path / "report.html"}
+    proc = qgis_process(qgis_env, "--json", "run", model, "--",
+                        f"polygon_layers={sample_polygons}", f"point_layers={sample_points}",
+                        *[f"{k}={v}" for k, v in outs.items()])
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    results = json.loads(proc.stdout)["results"]
+    for key, path in outs.items():
+        assert results[key] == str(path)
+        assert path.stat().st_size > 0, key
+    rows = outs["footprint:area_by_commodity"].read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("commodity,")
+    assert any(r.startswith("Coal,") for r in rows[1:])
+
+
+def test_every_shipped_model_is_tested():
+    shipped = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "resources",
+                                                                         "*.model3")))
+    assert shipped == ["mine_clusters.model3", "mine_clusters_pipeline.model3"]
