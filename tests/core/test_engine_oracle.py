@@ -129,3 +129,17 @@ def test_real_india_polygons_and_points_match_brute_force(bbox):
     res = check_against_oracle(features, 20000.0, 1000.0)
     assert res.n_clusters < len(features)
     assert {"assigned", "unassigned"} <= set(res.polygons.status)
+
+
+def test_bundled_real_sample_matches_brute_force(repo_root):
+    """The bundled real subset (Maus polygons, ICMM/Jasansky/GEM points, eastern India): always here."""
+    import os
+    sample = os.path.join(repo_root, "resources", "sample")
+    polys, pprops = read_gpkg(os.path.join(sample, "mine_polygons.gpkg"), "mine_polygons")
+    pts, qprops = read_gpkg(os.path.join(sample, "mine_points.gpkg"), "mine_points")
+    assert len(polys) > 300 and len(pts) > 250
+    features = prepare_features(polys, [p["fid"] for p in pprops], None, pts, [q["fid"] for q in qprops],
+                                [q["primary_commodity"] for q in qprops], [q["commodities"] for q in qprops])
+    res = check_against_oracle(features, 20000.0, 1000.0)
+    assert len(res.points) > len(pts)  # Jasansky multipoints: one row per part
+    assert {"assigned", "unassigned", "multiple"} >= set(res.polygons.status)
