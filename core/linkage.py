@@ -70,10 +70,21 @@ def tiles(features: Features):
     return tile, (lon_i + 0.5) * TILE_DEG, (lat_i + 0.5) * TILE_DEG
 
 
-def reach_m(features: Features) -> np.ndarray:
-    """Great-circle distance from each element's reference point to its farthest vertex."""
-    coords, owner = shapely.get_coordinates(features.geoms, return_index=True)
-    d = haversine_m(features.ref_lon[owner], features.ref_lat[owner], coords[:, 0], coords[:, 1])
+def reach_m(features: Features, own=None, tile_info=None) -> np.ndarray:
+    """Distance from each element's reference point to its farthest vertex (metres).
+
+    Measured in the element's own-tile projection (``own``, see :func:`own_tile_projections`)
+    when given, which is close to the great-circle distance (relative error ~1e-4), else by the
+    haversine formula.
+    """
+    if own is None:
+        coords, owner = shapely.get_coordinates(features.geoms, return_index=True)
+        d = haversine_m(features.ref_lon[owner], features.ref_lat[owner], coords[:, 0], coords[:, 1])
+    else:
+        _, cx, cy = tile_info
+        coords, owner = shapely.get_coordinates(own, return_index=True)
+        rx, ry = aeqd_forward(features.ref_lon, features.ref_lat, cx, cy)
+        d = np.hypot(coords[:, 0] - rx[owner], coords[:, 1] - ry[owner])
     out = np.zeros(len(features))
     if len(d):  # coordinates come grouped by geometry, in order
         starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
@@ -178,7 +189,7 @@ def _run_parallel(tasks, fn, should_stop=None, progress=None, workers=None):
     return out
 
 
-def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, progress=None):
+def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, progress=None, radius=None):
     """Pairs (i, j), i < j, that may be within ``h_limit_m``, with a lower bound of their distance.
 
     Returns (i, j, lower, n_candidates): the pairs within the bound, sorted by ``lower`` (the
@@ -191,7 +202,7 @@ def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, prog
         return e, e, np.empty(0), 0
     tree = shapely.STRtree(shapely.box(*features.bounds.T))
     boxes = query_boxes(features.bounds, h_limit_m)
-    radius = reach_m(features)
+    radius = reach_m(features) if radius is None else radius
     tree_minx, tree_maxx = features.bounds[:, 0].min(), features.bounds[:, 2].max()
 
     def work(lo):
@@ -202,10 +213,9 @@ def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, prog
             ci.append(i)
             cj.append(j)
         i, j = np.concatenate(ci), np.concatenate(cj)
-        lower = haversine_m(features.ref_lon[i], features.ref_lat[i], features.ref_lon[j],
-                            features.ref_lat[j]) - radius[i] - radius[j]
-        # The margin keeps the bound below the projected distance despite the model's ~1e-4 error.
-        lower = np.maximum(lower - 1e-3 * (radius[i] + radius[j]) - 1.0, 0.0)
+        centres = haversine_m(features.ref_lon[i], features.ref_lat[i], features.ref_lon[j], features.ref_lat[j])
+        # Margins (0.1 %, 1 m) far above the projected distances' error against the sphere (~1e-4).
+        lower = np.maximum(centres * (1 - 1e-3) - (radius[i] + radius[j]) * (1 + 1e-3) - 1.0, 0.0)
         near = lower <= h_limit_m
         return len(i), i[near], j[near], lower[near]
 
@@ -244,15 +254,16 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
     timings = {} if timings is None else timings
     report = progress if progress is not None else (lambda r: None)
     clock = time.perf_counter()
+    tile_info = tiles(features)
+    own = own_tile_projections(features, tile_info, should_stop)
+    radius = reach_m(features, own, tile_info)
+    timings["projection"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     i, j, lower, n_candidates = candidate_pairs(features, h_limit_m, should_stop,
-                                                lambda r: report(0.15 * r))
+                                                lambda r: report(0.15 * r), radius)
     stats["candidate_pairs"] = int(n_candidates)
     stats["pairs_within_bound"] = int(len(i))
     timings["candidate_pairs"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    tile_info = tiles(features)
-    own = own_tile_projections(features, tile_info, should_stop)
-    timings["projection"] = time.perf_counter() - clock
     timings["distances"] = 0.0
     clock = time.perf_counter()
     cutoffs = np.unique(np.r_[np.quantile(lower, np.linspace(0, 1, _ROUNDS + 1)[1:]) if len(lower) else [],
