@@ -27,17 +27,19 @@ def haversine_m(lon1, lat1, lon2, lat2):
 
 
 def _angles(lon, lat, lon0, lat0):
-    """Common terms of the azimuthal projections centred at (lon0, lat0)."""
-    dlon = np.radians(wrap_lon(np.asarray(lon, dtype=float) - lon0))
+    """Terms of the azimuthal projections centred at (lon0, lat0): (x, y, cos c) with
+    x = cos φ sin Δλ, y = cos φ0 sin φ − sin φ0 cos φ cos Δλ; hypot(x, y) = sin c, where c is the
+    central angle. Δλ enters only through sin and cos, so longitudes need no wrapping."""
+    dlon = np.radians(np.asarray(lon, dtype=float) - lon0)
     phi = np.radians(lat)
     phi0 = np.radians(lat0)
-    cos_phi = np.cos(phi)
+    sin_phi, cos_phi = np.sin(phi), np.cos(phi)
+    sin_phi0, cos_phi0 = np.sin(phi0), np.cos(phi0)
+    cos_dlon = np.cos(dlon)
     x = cos_phi * np.sin(dlon)
-    y = np.cos(phi0) * np.sin(phi) - np.sin(phi0) * cos_phi * np.cos(dlon)
-    # Central angle by the haversine formula: stable for small angles.
-    s = np.sin((phi - phi0) / 2.0) ** 2 + np.cos(phi0) * cos_phi * np.sin(dlon / 2.0) ** 2
-    c = 2.0 * np.arcsin(np.sqrt(np.clip(s, 0.0, 1.0)))
-    return x, y, c
+    y = cos_phi0 * sin_phi - sin_phi0 * cos_phi * cos_dlon
+    cos_c = sin_phi0 * sin_phi + cos_phi0 * cos_phi * cos_dlon
+    return x, y, cos_c
 
 
 def aeqd_forward(lon, lat, lon0, lat0):
@@ -46,17 +48,18 @@ def aeqd_forward(lon, lat, lon0, lat0):
     Distances from the centre are exact; between other points within ~100 km of the centre the
     relative error is below ~1e-4.
     """
-    x, y, c = _angles(lon, lat, lon0, lat0)
-    sin_c = np.sin(c)
+    x, y, cos_c = _angles(lon, lat, lon0, lat0)
+    sin_c = np.hypot(x, y)
+    c = np.arctan2(sin_c, cos_c)  # stable for small and large angles
     with np.errstate(invalid="ignore", divide="ignore"):
-        k = np.where(c > 1e-12, c / np.where(sin_c == 0, 1.0, sin_c), 1.0)
+        k = np.where(sin_c > 1e-15, c / sin_c, 1.0)
     return EARTH_RADIUS_M * k * x, EARTH_RADIUS_M * k * y
 
 
 def laea_forward(lon, lat, lon0, lat0):
     """Spherical Lambert azimuthal equal-area projection centred at (lon0, lat0); metres."""
-    x, y, c = _angles(lon, lat, lon0, lat0)
-    k = np.sqrt(2.0 / (1.0 + np.cos(c)))
+    x, y, cos_c = _angles(lon, lat, lon0, lat0)
+    k = np.sqrt(2.0 / (1.0 + cos_c))
     return EARTH_RADIUS_M * k * x, EARTH_RADIUS_M * k * y
 
 
