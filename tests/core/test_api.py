@@ -125,3 +125,17 @@ def test_multipoint_parts_keep_their_position_and_empty_parts_are_skipped():
     r = cluster_mines(f)
     assert list(r.points.feature_id) == [5, 5] and list(r.points.part) == [1, 2]
     assert r.dropped == [("points", 6, "empty geometry")]
+
+
+@pytest.mark.parametrize("polys, pts, n_clusters, unassigned", [
+    ([], [], 0, 0.0),                                             # nothing at all
+    ([None], [None], 0, 0.0),                                     # everything dropped
+    ([shapely.box(0, 0, 0.01, 0.01)], [], 1, 100.0),              # polygons only
+    ([], [shapely.Point(1, 1)], 1, 0.0),                          # points only
+    ([shapely.box(0, 0, 0.01, 0.01)] * 3, [shapely.Point(0, 0)] * 3, 1, 0.0),  # all identical
+])
+def test_degenerate_inputs(polys, pts, n_clusters, unassigned):
+    r = cluster_mines(prepare_features(polys, None, None, pts, None, ["Gold"] * len(pts)))
+    assert r.n_clusters == n_clusters
+    assert r.area_unassigned_pct == unassigned
+    assert len(r.polygons) + len(r.points) + len(r.dropped) == len(polys) + len(pts)
