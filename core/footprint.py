@@ -183,31 +183,87 @@ def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2
 
 @dataclass
 class Regions:
-    """Named region polygons (countries, biomes, ecoregions) in lon/lat."""
+    """Named region polygons (countries, biomes, ecoregions) in lon/lat, as small pieces.
+
+    Each input region is repaired (invalid parts through `make_valid`) and cut by a quadtree of
+    rectangles into pieces of at most `MAX_PIECE_VERTICES` vertices, so that every intersection
+    test and clip works on a small geometry. Pieces keep their region's name; the tables add
+    them up by name (several features with one name are one region).
+    """
     geoms: np.ndarray
     names: list
 
     def __len__(self):
         return len(self.names)
 
+    @property
+    def region_names(self):
+        return sorted(set(self.names))
 
-def regions(geoms, names) -> Regions:
-    """Region polygons with their names; NULL names become '(no name)', invalid rings are repaired."""
-    geoms = np.asarray(list(geoms), dtype=object)
+
+MAX_PIECE_VERTICES = 256
+
+
+def _repair(g):
+    """Valid polygons of a polygonal geometry: valid parts as they are, invalid ones made valid.
+
+    Parts are kept apart (not merged into one MultiPolygon, which could be invalid again where
+    repaired parts touch or overlap); a sliver counted in two parts of one region is bounded by
+    the rule that a polygon's fractions never sum above 1.
+    """
+    if g is None or shapely.is_empty(g):
+        return []
+    parts = shapely.get_parts(g)
+    out = []
+    for p in parts:
+        if shapely.is_valid(p):
+            out.append(p)
+        else:
+            fixed = _polygonal(shapely.make_valid(p))
+            if fixed is not None:
+                out.extend(q for q in shapely.get_parts(fixed) if not shapely.is_empty(q))
+    return out
+
+
+def _subdivide(g, max_vertices=MAX_PIECE_VERTICES, depth=0):
+    """Valid pieces of a valid polygon, cut along the longer side of the box until small."""
+    if shapely.get_num_coordinates(g) <= max_vertices or depth >= 40:
+        return [g]
+    x0, y0, x1, y1 = shapely.bounds(g)
+    if x1 - x0 >= y1 - y0:
+        m = 0.5 * (x0 + x1)
+        boxes = ((x0, y0, m, y1), (m, y0, x1, y1))
+    else:
+        m = 0.5 * (y0 + y1)
+        boxes = ((x0, y0, x1, m), (x0, m, x1, y1))
+    out = []
+    for b in boxes:
+        try:
+            piece = shapely.clip_by_rect(g, *b)
+        except shapely.errors.GEOSException:
+            piece = shapely.intersection(g, shapely.box(*b))
+        for q in _repair(_polygonal(piece)):
+            out.extend(_subdivide(q, max_vertices, depth + 1))
+    return out
+
+
+def regions(geoms, names, should_stop=None) -> Regions:
+    """Region polygons with their names; NULL names become '(no name)', invalid rings are
+    repaired, and large regions are cut into small pieces (see `Regions`)."""
+    geoms = list(geoms)
     _check_len("region name", names, len(geoms))
-    keep = [i for i, g in enumerate(geoms) if g is not None and not shapely.is_empty(g)]
-    g = geoms[keep] if keep else np.empty(0, dtype=object)
-    if len(g):
-        invalid = ~shapely.is_valid(g)
-        if invalid.any():
-            for i in np.flatnonzero(invalid):
-                g[i] = _polygonal(shapely.make_valid(g[i]))
-    nm = []
-    for i in keep:
-        v = names[i]
+    pieces, piece_names = [], []
+    for g, v in zip(geoms, names):
+        if should_stop is not None and should_stop():
+            raise Cancelled("Cancelled by the user.")
+        if g is None or shapely.is_empty(g):
+            continue
         v = "" if v is None else str(v).strip()
-        nm.append(v or NO_NAME)
-    return Regions(g, nm)
+        for part in _repair(_polygonal(g)):
+            for p in _subdivide(part):
+                pieces.append(p)
+                piece_names.append(v or NO_NAME)
+    return Regions(np.asarray(pieces, dtype=object), piece_names)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -400,35 +456,70 @@ class EqualAreaGrid:
 
 
 def grid_fractions(polys: MinePolygons, grid: EqualAreaGrid, progress=None, should_stop=None):
-    """(polygon index, row, col, fraction) arrays: each polygon's area split between cells."""
-    P, Rw, C, F = [], [], [], []
-    tick = _ticker(progress, should_stop, 0.0, 1.0, len(polys))
-    for i, g in enumerate(polys.geoms):
-        tick(i)
-        if g is None or shapely.is_empty(g):
-            continue
-        x0, y0, x1, y1 = shapely.bounds(g)
-        r0, r1 = int(grid.row_of_lat(y0)), int(grid.row_of_lat(y1))
-        cells = []
-        for r in range(r0, r1 + 1):
-            c0, c1 = int(grid.col_of_lon(r, x0)), int(grid.col_of_lon(r, x1))
-            cells.extend((r, c) for c in range(c0, c1 + 1))
-        if len(cells) == 1:
-            P.append(i); Rw.append(cells[0][0]); C.append(cells[0][1]); F.append(1.0)
-            continue
-        pieces = [_polygonal(shapely.clip_by_rect(g, *grid.cell_bounds(r, c))) for r, c in cells]
-        areas = np.array([0.0 if p is None else float(geodesic_area_m2([p])[0]) for p in pieces])
-        tot = areas.sum()
+    """(polygon index, row, col, fraction) arrays: each polygon's area split between cells.
+
+    A polygon inside one cell (most of them) takes it whole; the others are cut part by part
+    (so a polygon split at the antimeridian only visits the cells of its parts) with a rectangle
+    clip per cell, and their fractions are the pieces' spherical areas over the sum of them.
+    Ordered by polygon, then cell.
+    """
+    n = len(polys)
+    ok = np.array([g is not None and not shapely.is_empty(g) for g in polys.geoms], dtype=bool)
+    idx = np.flatnonzero(ok)
+    b = shapely.bounds(polys.geoms[idx]) if len(idx) else np.empty((0, 4))
+    r0, r1 = grid.row_of_lat(b[:, 1]), grid.row_of_lat(b[:, 3])
+    c0, c1 = grid.col_of_lon(r0, b[:, 0]), grid.col_of_lon(r0, b[:, 2])
+    single = (r0 == r1) & (c0 == c1)
+    P = [idx[single]]
+    Rw = [r0[single]]
+    C = [c0[single]]
+    F = [np.ones(int(single.sum()))]
+    multi = idx[~single]
+    tick = _ticker(progress, should_stop, 0.0, 1.0, len(multi))
+    for k, i in enumerate(multi.tolist()):
+        tick(k)
+        cells, pieces = [], []
+        for part in shapely.get_parts(polys.geoms[i]):
+            x0, y0, x1, y1 = shapely.bounds(part)
+            for r in range(int(grid.row_of_lat(y0)), int(grid.row_of_lat(y1)) + 1):
+                for c in range(int(grid.col_of_lon(r, x0)), int(grid.col_of_lon(r, x1)) + 1):
+                    piece = _polygonal(shapely.clip_by_rect(part, *grid.cell_bounds(r, c)))
+                    if piece is not None:
+                        cells.append((r, c))
+                        pieces.append(piece)
+        areas = geodesic_area_m2(pieces) if pieces else np.zeros(0)
+        acc = {}
+        for cell, a in zip(cells, areas.tolist()):
+            acc[cell] = acc.get(cell, 0.0) + a
+        tot = sum(acc.values())
         if tot <= 0:           # degenerate (zero-area) polygon: the cell of its centroid
-            c = shapely.centroid(g)
-            r = int(grid.row_of_lat(c.y))
-            P.append(i); Rw.append(r); C.append(int(grid.col_of_lon(r, c.x))); F.append(1.0)
-            continue
-        for (r, c), a in zip(cells, areas):
-            if a > 0:
-                P.append(i); Rw.append(r); C.append(c); F.append(a / tot)
-    return (np.asarray(P, np.int64), np.asarray(Rw, np.int64), np.asarray(C, np.int64),
-            np.asarray(F, float))
+            cen = shapely.centroid(polys.geoms[i])
+            r = int(grid.row_of_lat(cen.y))
+            acc, tot = {(r, int(grid.col_of_lon(r, cen.x))): 1.0}, 1.0
+        keys = sorted(k2 for k2 in acc if acc[k2] > 0)
+        P.append(np.full(len(keys), i, dtype=np.int64))
+        Rw.append(np.array([k2[0] for k2 in keys], dtype=np.int64))
+        C.append(np.array([k2[1] for k2 in keys], dtype=np.int64))
+        F.append(np.array([acc[k2] / tot for k2 in keys]))
+    P, Rw, C, F = (np.concatenate(x) if x else np.empty(0) for x in (P, Rw, C, F))
+    order = np.lexsort((C, Rw, P))
+    return (P[order].astype(np.int64), Rw[order].astype(np.int64), C[order].astype(np.int64),
+            F[order].astype(float))
+
+
+def _share_arrays(polys: MinePolygons):
+    """Commodity shares as arrays: (polygon index, commodity code, fraction), and the names."""
+    names, code = [], {}
+    sp, sc, sf = [], [], []
+    for i, shares in enumerate(commodity_shares(polys)):
+        for c, f in shares:
+            if c not in code:
+                code[c] = len(names)
+                names.append(c)
+            sp.append(i)
+            sc.append(code[c])
+            sf.append(f)
+    return (np.asarray(sp, np.int64), np.asarray(sc, np.int64), np.asarray(sf, float), names)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -594,36 +685,45 @@ def grid_table(polys: MinePolygons, cell_size_m=50000.0, progress=None, should_s
     in the paper's Fig. 10); ties go to the commodity first in the overall order.
     """
     grid = EqualAreaGrid(cell_size_m)
-    shares = commodity_shares(polys)
     p, r, c, f = grid_fractions(polys, grid, progress, should_stop)
-    acc, npol = {}, {}
-    for pi, ri, ci, fr in zip(p.tolist(), r.tolist(), c.tolist(), f.tolist()):
-        d = acc.setdefault((ri, ci), {})
-        npol[(ri, ci)] = npol.get((ri, ci), 0) + 1
-        for name, cf in shares[pi]:
-            d[name] = d.get(name, 0.0) + cf * fr * polys.area_m2[pi]
-    totals = {}
-    for d in acc.values():
-        for name, a in d.items():
-            totals[name] = totals.get(name, 0.0) + a
-    order = _commodity_order(totals)
-    rank = {name: k for k, name in enumerate(order)}
+    sp, sc, sf, names = _share_arrays(polys)
+    n = len(polys)
+    # join the cell fractions with the commodity shares of each polygon
+    start = np.searchsorted(sp, np.arange(n + 1))
+    count = np.diff(start)
+    rep = np.repeat(np.arange(len(p)), count[p])
+    within = np.arange(len(rep)) - np.repeat(np.cumsum(count[p]) - count[p], count[p])
+    si = start[p][rep] + within
+    cell_key = grid.offsets[r] + c                       # the cell id
+    cells, cell_of_pair = np.unique(cell_key, return_inverse=True)
+    ncom = len(names)
+    area = np.bincount(cell_of_pair[rep] * ncom + sc[si],
+                       weights=polys.area_m2[p[rep]] * f[rep] * sf[si],
+                       minlength=len(cells) * ncom).reshape(len(cells), ncom)
+    npol = np.bincount(cell_of_pair, minlength=len(cells))
+    totals = dict(zip(names, area.sum(axis=0).tolist()))
+    order = _commodity_order({k: v for k, v in totals.items() if v > 0})
+    col = [names.index(name) for name in order]
     fields = grid_fields(order)
-    cnames = [n for n, _ in fields[len(GRID_BASE_FIELDS):]]
-    rows, cells = [], []
-    for key in sorted(acc, key=lambda k: grid.cell_id(*k)):
-        d = acc[key]
-        mine = sum(d.values())
-        dom = min(d, key=lambda name: (-d[name], rank[name]))
-        row = {"cell_id": grid.cell_id(*key), "row": key[0], "col": key[1],
-               "cell_area_km2": grid.cell_area_m2(key[0]) / 1e6, "mine_area_km2": mine / 1e6,
-               "dominant": dom, "dominant_km2": d[dom] / 1e6, "dominant_pct": _pct(d[dom], mine),
-               "n_polygons": npol[key]}
-        for name, fname in zip(order, cnames):
-            row[fname] = d.get(name, 0.0) / 1e6
+    cnames = [nm for nm, _ in fields[len(GRID_BASE_FIELDS):]]
+    rows_of = np.searchsorted(grid.offsets, cells, side="right") - 1
+    rows, keys = [], []
+    a_sorted = area[:, col] if col else np.zeros((len(cells), 0))
+    for k in range(len(cells)):
+        vals = a_sorted[k]
+        mine = float(vals.sum())
+        j = int(np.argmax(vals))                         # first maximum = first in the order
+        rr = int(rows_of[k])
+        cc = int(cells[k] - grid.offsets[rr])
+        row = {"cell_id": int(cells[k]), "row": rr, "col": cc,
+               "cell_area_km2": grid.cell_area_m2(rr) / 1e6, "mine_area_km2": mine / 1e6,
+               "dominant": order[j], "dominant_km2": float(vals[j]) / 1e6,
+               "dominant_pct": _pct(float(vals[j]), mine), "n_polygons": int(npol[k])}
+        for fname, v in zip(cnames, vals.tolist()):
+            row[fname] = v / 1e6
         rows.append(row)
-        cells.append(key)
-    return GridTable(grid, order, fields, rows, cells)
+        keys.append((rr, cc))
+    return GridTable(grid, order, fields, rows, keys)
 
 
 # ----------------------------------------------------------------------------- all at once

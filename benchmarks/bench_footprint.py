@@ -1,0 +1,203 @@
+"""Footprint summary benchmark: the planet-scale cluster output with the 10m countries and biomes.
+
+Target (issue 6): summary of the planet-scale cluster output with the Natural Earth 10m countries
+and the RESOLVE biomes in <= 30 s and <= 2 GB.
+
+Steps:
+1. (not timed, cached) the planet input of ``generate.py`` clustered by ``core.cluster_mines``
+   with the defaults; the clustered polygons (WKB, cluster id, primary commodities, status, area)
+   and the points' cluster ids are stored in ``benchmarks/data/footprint-planet-seed1.npz``;
+2. each measured run is a fresh subprocess: it loads that archive, the countries (TopoJSON) and the
+   biomes (shapefile, read with GDAL's Python bindings) -- not timed -- then times
+   ``core.footprint.mine_polygons`` + ``core.footprint.summarise`` (countries, biomes, 50 km grid,
+   Table 2 with the points) with a progress and a cancel callback, as the QGIS algorithm calls
+   them, and reports wall/CPU time, the stage times and the peak resident memory (``ru_maxrss``).
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/bench_footprint.py                    # both allocations, 1 run
+    .venv/bin/python benchmarks/bench_footprint.py --runs 3 --allocation intersection
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = Path(os.environ.get("MINE_CLUSTERS_DATA", ROOT.parent / "shared" / "data"))
+CACHE = HERE / "data"
+
+
+def _import_package():
+    """Make the checkout importable as `mine_clusters` (the repository root is the package)."""
+    import tempfile
+
+    link_dir = Path(tempfile.gettempdir()) / "mine_clusters_bench_pkg"
+    link_dir.mkdir(exist_ok=True)
+    link = link_dir / "mine_clusters"
+    if not link.exists():
+        link.symlink_to(ROOT)
+    sys.path.insert(0, str(link_dir))
+    sys.path.insert(0, str(HERE))
+
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def cluster_output(seed=1):
+    """The cached cluster output of the planet input (clustered once with the defaults)."""
+    path = CACHE / f"footprint-planet-seed{seed}.npz"
+    if path.exists():
+        return path
+    import shapely
+
+    import generate
+    from mine_clusters.core import cluster_mines, prepare_features
+
+    d = generate.load("planet", seed=seed)
+    t0 = time.perf_counter()
+    res = cluster_mines(prepare_features(
+        polygons=list(d["polygons"]), polygon_ids=list(d["polygon_ids"]),
+        points=list(d["points"]), point_ids=list(d["point_ids"]),
+        primary=[None if not p else str(p) for p in d["primary"]],
+        commodities=[None if not c else str(c) for c in d["commodities"]]))
+    print(f"clustered the planet input in {time.perf_counter() - t0:.1f} s: "
+          f"{res.n_clusters} clusters", file=sys.stderr)
+    t = res.polygons
+    geoms = [d["polygons"][i] for i in t.index]
+    wkb = shapely.to_wkb(np.asarray(geoms, dtype=object), output_dimension=2)
+    CACHE.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(
+        tmp, wkb=np.array(wkb, dtype=object), feature_id=np.asarray(t.feature_id),
+        cluster_id=np.asarray(t.cluster_id),
+        primary=np.array(["" if p is None else p for p in t.primary_commodities]),
+        status=np.array(list(t.status)), area_m2=np.asarray(t.area_m2, dtype=float),
+        point_cluster_id=np.asarray(res.points.cluster_id))
+    os.replace(tmp, path)
+    return path
+
+
+def read_countries():
+    """Natural Earth 10m countries (TopoJSON) with GDAL, as (geometries, names)."""
+    import shapely
+    from osgeo import ogr
+
+    ds = ogr.Open(str(DATA / "natural-earth-countries" / "world-atlas-2.0.2" / "countries-10m.json"))
+    lyr = ds.GetLayerByName("countries")
+    geoms, names = [], []
+    for f in lyr:
+        g = f.GetGeometryRef()
+        if g is None:
+            continue
+        geoms.append(shapely.from_wkb(bytes(g.ExportToWkb())))
+        names.append(f.GetField("name"))
+    return geoms, names
+
+
+def read_biomes():
+    import shapely
+    from osgeo import ogr
+
+    ds = ogr.Open(str(DATA / "resolve-ecoregions2017-simplified" / "biomes.shp"))
+    lyr = ds.GetLayer(0)
+    geoms, names = [], []
+    for f in lyr:
+        g = f.GetGeometryRef()
+        if g is None:
+            continue
+        geoms.append(shapely.from_wkb(bytes(g.ExportToWkb())))
+        names.append(f.GetField("BIOME_NAME"))
+    return geoms, names
+
+
+def worker(path, allocation, cell_size_m):
+    import shapely
+
+    from mine_clusters.core import footprint as fp
+
+    with np.load(path, allow_pickle=True) as z:
+        geoms = shapely.from_wkb(z["wkb"])
+        args = dict(feature_ids=z["feature_id"], cluster_ids=z["cluster_id"],
+                    primary=[p or None for p in z["primary"]], status=list(z["status"]),
+                    area_m2=z["area_m2"])
+        points = z["point_cluster_id"]
+    cg, cn = read_countries()
+    bg, bn = read_biomes()
+    load_mb = peak_mb()
+    ticks = []
+    c0, t0 = time.process_time(), time.perf_counter()
+    polys = fp.mine_polygons(geoms, **args)
+    countries = fp.regions(cg, cn)
+    biomes = fp.regions(bg, bn)
+    t1 = time.perf_counter()
+    s = fp.summarise(polys, countries, biomes, allocation=allocation, cell_size_m=cell_size_m,
+                     point_cluster_ids=points, progress=lambda r: ticks.append((r, time.perf_counter())),
+                     should_stop=lambda: False)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    stage = {}
+    for (r0, a), (r1, b) in zip(ticks, ticks[1:]):
+        key = "countries" if r1 <= 0.4 else ("biomes" if r1 <= 0.8 else "grid")
+        stage[key] = stage.get(key, 0.0) + (b - a)
+    out = {
+        "allocation": allocation, "cell_size_m": cell_size_m, "n_polygons": len(polys),
+        "n_points": int(len(points)), "n_countries": len(countries), "n_biomes": len(biomes),
+        "total_area_km2": s.total_area_m2 / 1e6, "assigned_pct": s.assigned_area_pct,
+        "n_cells": len(s.grid.rows) if s.grid else 0,
+        "outside_country_km2": sum(r["area_km2"] for r in s.country_rows
+                                   if r["region"] == fp.OUTSIDE),
+        "prepare_s": t1 - t0, "wall_s": wall, "cpu_s": cpu,
+        "stages_s": {k: round(v, 2) for k, v in stage.items()},
+        "peak_mb": peak_mb(), "load_peak_mb": load_mb,
+        "sum_check": abs(sum(r["area_km2"] for r in s.country_rows) * 1e6 - s.total_area_m2)
+        / s.total_area_m2,
+    }
+    print(json.dumps(out))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--allocation", choices=["intersection", "centroid", "both"], default="both")
+    p.add_argument("--cell-size", type=float, default=50000.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    _import_package()
+    if a.worker:
+        worker(a.worker, a.allocation, a.cell_size)
+        return
+    path = cluster_output(a.seed)
+    allocations = ["intersection", "centroid"] if a.allocation == "both" else [a.allocation]
+    rows = []
+    for alloc in allocations:
+        for _ in range(a.runs):
+            proc = subprocess.run([sys.executable, __file__, "--worker", str(path), "--allocation",
+                                   alloc, "--cell-size", str(a.cell_size)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                sys.exit(proc.stderr)
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    print("| allocation | polygons | wall (s) | CPU (s) | countries / biomes / grid (s) | "
+          "peak RSS (MB) | cells |")
+    print("|---|---|---|---|---|---|---|")
+    for alloc in allocations:
+        rs = [r for r in rows if r["allocation"] == alloc]
+        med = lambda k: float(np.median([r[k] for r in rs]))  # noqa: E731
+        st = rs[0]["stages_s"]
+        print(f"| {alloc} | {rs[0]['n_polygons']:,} | {med('wall_s'):.1f} | {med('cpu_s'):.1f} | "
+              f"{st.get('countries', 0):.1f} / {st.get('biomes', 0):.1f} / {st.get('grid', 0):.1f}"
+              f" | {med('peak_mb'):.0f} | {rs[0]['n_cells']:,} |")
+
+
+if __name__ == "__main__":
+    main()
