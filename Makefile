@@ -5,7 +5,8 @@ SYSPY := /usr/bin/python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-QGIS_PROCESS := $(shell command -v qgis_process.bin || command -v qgis_process || echo qgis_process)
+# looked up when a recipe runs (QGIS may be installed by `setup` in the same make call)
+QGIS_PROCESS = $$(command -v qgis_process.bin || command -v qgis_process)
 PROFILE_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 PLUGINS_DIR := $(PROFILE_DIR)/python/plugins
 OUT ?= $(CURDIR)/out/demo

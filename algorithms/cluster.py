@@ -220,7 +220,7 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
         if value is None or value == "" or value == []:
             if optional:
                 return None
-        fields = self.parameterAsFields(parameters, name, context)
+        fields = compat.parameter_as_fields(self, parameters, name, context)
         if not fields:
             if optional:
                 return None

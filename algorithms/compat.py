@@ -13,6 +13,13 @@ def _field_type(kind):
     return {"int": QVariant.Int, "double": QVariant.Double, "string": QVariant.String}[kind]
 
 
+def parameter_as_fields(alg, parameters, name, context):
+    """Field names of a field parameter (parameterAsFields is deprecated from 3.32 on)."""
+    if Qgis.QGIS_VERSION_INT >= 33200:
+        return alg.parameterAsStrings(parameters, name, context)
+    return alg.parameterAsFields(parameters, name, context)
+
+
 def make_field(name, kind):
     return QgsField(name, _field_type(kind))
 
