@@ -17,6 +17,7 @@ Usage (from the repository root)::
 
     .venv/bin/python benchmarks/bench_footprint.py                    # both allocations, 1 run
     .venv/bin/python benchmarks/bench_footprint.py --runs 3 --allocation intersection
+    .venv/bin/python benchmarks/bench_footprint.py --validation     # Table 4, India vs GEM
 """
 import argparse
 import json
@@ -163,15 +164,60 @@ def worker(path, allocation, cell_size_m):
     print(json.dumps(out))
 
 
+def validation(region="india"):
+    """Table 4 against the GEM coal mine boundaries: the real Maus v1 polygons of a region and
+    every real ICMM, Jasansky and GEM point within 20 km of them (``generate.load_region``), at
+    their real positions, harmonised with the plugin's default table and clustered with the
+    defaults. Prints JSON with the summary and the counts."""
+    import shapely
+
+    import generate
+    from mine_clusters.core import cluster_mines, prepare_features
+    from mine_clusters.core import validate as va
+    from mine_clusters.core.harmonise import read_harmonisation_table
+
+    table = {k: ("" if v.strip().casefold() == "not relevant" else v)
+             for k, v in read_harmonisation_table().items()}
+    d = generate.load_region(region)
+    res = cluster_mines(prepare_features(
+        polygons=list(d["polygons"]), polygon_ids=list(d["polygon_ids"]),
+        points=list(d["points"]), point_ids=list(d["point_ids"]),
+        primary=[str(p) or None for p in d["primary"]],
+        commodities=[str(c) or None for c in d["commodities"]], harmonisation=table))
+    gem = json.load(open(DATA / "gem-coal-mine-boundaries-v1.0.2"
+                         / "coal-mine-boundaries-methane.geojson", encoding="utf-8"))
+    ref = [f for f in gem["features"] if f["geometry"]
+           and f["geometry"]["type"] in ("Polygon", "MultiPolygon")]
+    t = res.polygons
+    out = {}
+    for include in (True, False):
+        r = va.validate([d["polygons"][i] for i in t.index], t.feature_id, t.cluster_id,
+                        t.primary_commodities,
+                        [shapely.from_geojson(json.dumps(f["geometry"])) for f in ref],
+                        list(range(len(ref))), ["Coal"] * len(ref), include_unassigned=include)
+        out["with_unassigned" if include else "assigned_only"] = {
+            "pairs": r.n_pairs, "summary": r.summary,
+            "primary_sets": sorted({p["primary_commodities"] or "(unassigned)" for p in r.pairs}),
+            "reference_polygons": len({p["reference_id"] for p in r.pairs})}
+    out.update({"region": region, "n_polygons": len(t.feature_id), "n_points": len(d["points"]),
+                "max_threshold_m": res.max_threshold_m})
+    print(json.dumps(out, indent=1))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--allocation", choices=["intersection", "centroid", "both"], default="both")
     p.add_argument("--cell-size", type=float, default=50000.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--validation", action="store_true",
+                   help="print Table 4 of India's real clusters against the GEM boundaries")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     _import_package()
+    if a.validation:
+        validation()
+        return
     if a.worker:
         worker(a.worker, a.allocation, a.cell_size)
         return

@@ -287,6 +287,52 @@ def commodity_shares(polys: MinePolygons):
     return out
 
 
+NEAREST_SEARCH_DEG = 1.0
+
+
+def _nearest_to_centroids(geoms, idx, regs, tree, should_stop=None):
+    """The paper's rule: each polygon to the region containing its centroid, else the nearest.
+
+    Nearest is measured on the Earth (haversine from the centroid to the nearest point of each
+    candidate piece, ties to the lowest piece index); candidates are the pieces within the
+    planar nearest distance stretched by 1/cos(latitude). A centroid more than
+    NEAREST_SEARCH_DEG degrees from every region (far out at sea) takes the planar nearest.
+    """
+    if should_stop is not None and should_stop():
+        raise Cancelled("Cancelled by the user.")
+    cent = shapely.centroid(geoms)
+    pi, ri = tree.query(cent, predicate="intersects")
+    region = np.full(len(geoms), -1, dtype=np.int64)
+    order = np.lexsort((ri, pi))
+    pi, ri = pi[order], ri[order]
+    first = np.ones(len(pi), dtype=bool)
+    first[1:] = pi[1:] != pi[:-1]
+    region[pi[first]] = ri[first]
+    out = np.flatnonzero(region < 0)
+    if len(out):
+        q, near, d0 = (lambda r: (r[0][0], r[0][1], r[1]))(
+            tree.query_nearest(cent[out], return_distance=True, all_matches=False))
+        region[out[q]] = near
+        close = d0 <= NEAREST_SEARCH_DEG
+        k = out[q[close]]
+        if len(k):
+            x, y = shapely.get_x(cent[k]), shapely.get_y(cent[k])
+            d = d0[close]
+            lat = np.minimum(np.abs(y) + d, 89.9)
+            w = d / np.maximum(np.cos(np.radians(lat)), 0.05) + 1e-9
+            boxes = shapely.box(x - w, y - d - 1e-9, x + w, y + d + 1e-9)
+            bq, br = tree.query(boxes)
+            line = shapely.shortest_line(regs.geoms[br], cent[k][bq])
+            end = shapely.get_coordinates(shapely.get_point(line, 0))
+            dist = haversine_m(x[bq], y[bq], end[:, 0], end[:, 1])
+            o = np.lexsort((br, dist, bq))
+            best = np.ones(len(o), dtype=bool)
+            best[1:] = bq[o][1:] != bq[o][:-1]
+            region[k[bq[o][best]]] = br[o][best]
+    keep = region >= 0
+    return idx[keep], region[keep], np.ones(int(keep.sum()), float)
+
+
 def region_fractions(polys: MinePolygons, regs: Regions, allocation="intersection",
                      progress=None, should_stop=None):
     """(polygon index, region index, fraction) triples; fractions of a polygon sum to <= 1.
@@ -309,35 +355,7 @@ def region_fractions(polys: MinePolygons, regs: Regions, allocation="intersectio
     idx = np.flatnonzero(has_geom)
     geoms = polys.geoms[idx]
     if allocation == "centroid":
-        cent = shapely.centroid(geoms)
-        pi, ri = tree.query(cent, predicate="intersects")
-        # one region per centroid: the first (lowest index) that contains it
-        first = {}
-        for a, b in zip(pi.tolist(), ri.tolist()):
-            if a not in first or b < first[a]:
-                first[a] = b
-        out_p, out_r = [], []
-        tick = _ticker(progress, should_stop, 0.0, 1.0, len(geoms))
-        for k in range(len(geoms)):
-            tick(k)
-            if k in first:
-                out_p.append(idx[k]); out_r.append(first[k])
-                continue
-            c = cent[k]
-            near = tree.query_nearest(c, return_distance=True, all_matches=True)
-            d0 = float(near[1][0])
-            lat = abs(c.y)
-            window = d0 / max(math.cos(math.radians(min(lat + d0, 89.9))), 0.05) + 1e-9
-            cand = tree.query(shapely.box(c.x - window, c.y - window, c.x + window, c.y + window))
-            best, best_d = None, math.inf
-            for r in sorted(cand.tolist()):
-                qx, qy = shapely.get_coordinates(shapely.shortest_line(regs.geoms[r], c))[0]
-                d = float(haversine_m(c.x, c.y, qx, qy))
-                if d < best_d - 1e-6:
-                    best, best_d = r, d
-            out_p.append(idx[k]); out_r.append(best)
-        return (np.asarray(out_p, np.int64), np.asarray(out_r, np.int64),
-                np.ones(len(out_p), float))
+        return _nearest_to_centroids(geoms, idx, regs, tree, should_stop)
     pi, ri = tree.query(geoms, predicate="intersects")
     order = np.lexsort((ri, pi))
     pi, ri = pi[order], ri[order]

@@ -372,3 +372,27 @@ def test_colours_are_stable():
     assert fplots.colour_for("Coal") == "#7f5a2b"
     assert fplots.colour_for("Unobtainium") == fplots.colour_for("Unobtainium")
     assert fplots.colour_for(fp.UNKNOWN) == fplots.UNKNOWN_COLOUR
+
+
+def test_region_pieces_keep_the_area_of_real_countries(countries_10m):
+    """Countries are cut into small pieces; per name the pieces tile the country exactly
+    (compared in lon/lat, where the cuts are straight lines)."""
+    path = os.path.join(DATA, "natural-earth-countries", "world-atlas-2.0.2", "countries-10m.json")
+    geoms, names = _topojson_countries(path)
+    assert len(countries_10m) > len(geoms)              # big countries were cut
+    assert max(shapely.get_num_coordinates(countries_10m.geoms)) <= fp.MAX_PIECE_VERTICES
+    assert shapely.is_valid(countries_10m.geoms).all()
+    for name in ("India", "Chile", "Kazakhstan"):
+        whole = shapely.area(geoms[names.index(name)])
+        pieces = [g for g, n in zip(countries_10m.geoms, countries_10m.names) if n == name]
+        assert shapely.area(pieces).sum() == pytest.approx(whole, rel=1e-9)
+
+
+def test_invalid_region_is_repaired():
+    bowtie = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)])
+    regs = fp.regions([bowtie], ["Bow"])
+    assert shapely.is_valid(regs.geoms).all()
+    assert sum(shapely.area(regs.geoms)) == pytest.approx(0.5)
+    p = polys([box(0.9, 0.45, 0.95, 0.55)], ["Coal"], area=[1e6])
+    rows = by(fp.region_table(p, regs), "region")
+    assert rows["Bow"]["area_km2"] == pytest.approx(1.0, rel=1e-6)
