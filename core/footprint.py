@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import shapely
@@ -355,7 +355,10 @@ def region_fractions(polys: MinePolygons, regs: Regions, allocation="intersectio
     idx = np.flatnonzero(has_geom)
     geoms = polys.geoms[idx]
     if allocation == "centroid":
-        return _nearest_to_centroids(geoms, idx, regs, tree, should_stop)
+        out = _nearest_to_centroids(geoms, idx, regs, tree, should_stop)
+        if progress is not None:
+            progress(1.0)
+        return out
     pi, ri = tree.query(geoms, predicate="intersects")
     order = np.lexsort((ri, pi))
     pi, ri = pi[order], ri[order]
