@@ -693,11 +693,18 @@ def concat(a, b):
     return out
 
 
+VARIANTS = ("planet", "dense", "quarry-field")
+
+
 def load(variant="planet", seed=1, data_dir=DEFAULT_DATA_DIR, log=print):
-    """The benchmark input ('planet' or 'dense') as a dict of arrays, generating it if needed."""
-    if variant not in ("planet", "dense"):
-        raise ValueError(f"Unknown benchmark variant {variant!r}; use 'planet' or 'dense'.")
-    parts = [read(p) for p in ensure(variant, seed, data_dir, log)]
+    """The benchmark input as a dict of arrays, generating it if needed: 'planet', 'dense' (the
+    planet plus the quarry field) or 'quarry-field' (the central-European quarries alone)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown benchmark variant {variant!r}; use one of {', '.join(VARIANTS)}.")
+    paths = ensure("planet" if variant == "planet" else "dense", seed, data_dir, log)
+    if variant == "quarry-field":
+        return read(paths[1])
+    parts = [read(p) for p in paths]
     return parts[0] if len(parts) == 1 else concat(*parts)
 
 
