@@ -267,6 +267,7 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
     PLOT_COMMODITY = "PLOT_COMMODITY"
     PLOT_COUNTRY = "PLOT_COUNTRY"
     PLOT_BIOME = "PLOT_BIOME"
+    PLOT_GRID = "PLOT_GRID"
     REPORT = "REPORT"
     TOTAL_AREA_KM2 = "TOTAL_AREA_KM2"
     ASSIGNED_AREA_PCT = "ASSIGNED_AREA_PCT"
@@ -366,6 +367,9 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             self.REPORT, "Footprint report", "HTML files (*.html)", optional=True,
             createByDefault=True))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.PLOT_GRID, "Plot: map of the dominant commodity grid",
+            "PNG files (*.png);;SVG files (*.svg)", optional=True, createByDefault=True))
         self.addOutput(QgsProcessingOutputNumber(self.TOTAL_AREA_KM2, "Total mine area (km²)"))
         self.addOutput(QgsProcessingOutputNumber(self.ASSIGNED_AREA_PCT,
                                                  "Area assigned to a commodity (%)"))
@@ -554,6 +558,14 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
                                     rest_label=rest)
                 images.append((plot, title))
             results[key] = plot
+        plot = file_output(self, parameters, self.PLOT_GRID, context)
+        if plot and summary.grid is not None and summary.grid.rows:
+            fplots.grid_plot(summary.grid, plot)
+            images.append((plot, "Dominant primary commodity per grid cell "
+                                 f"({summary.cell_size_m / 1000:g} km equal-area cells)"))
+        else:
+            plot = None
+        results[self.PLOT_GRID] = plot
         steps.setProgress(60)
         html = file_output(self, parameters, self.REPORT, context)
         if html:

@@ -127,8 +127,8 @@ def regions_figure(region_rows, commodity_rows, title, top_n=15, max_commodities
     ax.grid(axis="x", linewidth=0.3, alpha=0.5)
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, labels, fontsize=7, loc="lower right", frameon=False,
-                  title="Primary commodity", title_fontsize=7)
+        ax.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5),
+                  frameon=False, title="Primary commodity", title_fontsize=7)
     return fig
 
 
@@ -161,3 +161,40 @@ def validation_figure(pairs, title="Similarity of primary commodities to the ref
 
 def validation_plot(pairs, path, title="Similarity of primary commodities to the reference"):
     return _save(validation_figure(pairs, title), path)
+
+
+def grid_figure(grid_table, title="Dominant primary commodity per grid cell", max_legend=12):
+    """The paper's Fig. 10 in plain longitude/latitude: each cell with mine land coloured by its
+    dominant commodity (cells drawn at least a few points wide so that small ones stay visible)."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Patch, Rectangle
+
+    fig = _figure(10.0, 5.4)
+    ax = fig.add_subplot(1, 1, 1)
+    rects, colours, seen = [], [], {}
+    for (r, c), row in zip(grid_table.cells, grid_table.rows):
+        x0, y0, x1, y1 = grid_table.grid.cell_bounds(r, c)
+        rects.append(Rectangle((x0, y0), x1 - x0, y1 - y0))
+        colours.append(colour_for(row["dominant"]))
+        seen[row["dominant"]] = seen.get(row["dominant"], 0.0) + row["mine_area_km2"]
+    ax.add_collection(PatchCollection(rects, facecolors=colours, edgecolors=colours,
+                                      linewidths=0.6))
+    if rects:
+        xs = [p.get_x() for p in rects] + [p.get_x() + p.get_width() for p in rects]
+        ys = [p.get_y() for p in rects] + [p.get_y() + p.get_height() for p in rects]
+        pad = 2.0
+        ax.set_xlim(max(min(xs) - pad, -180), min(max(xs) + pad, 180))
+        ax.set_ylim(max(min(ys) - pad, -90), min(max(ys) + pad, 90))
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("Longitude (°)")
+    ax.set_ylabel("Latitude (°)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(linewidth=0.3, alpha=0.5)
+    names = sorted(seen, key=lambda k: (k == UNKNOWN, -seen[k], k))[:max_legend]
+    ax.legend(handles=[Patch(color=colour_for(n), label=n) for n in names], fontsize=7,
+              loc="lower left", frameon=True, title="Dominant commodity", title_fontsize=7)
+    return fig
+
+
+def grid_plot(grid_table, path, title="Dominant primary commodity per grid cell"):
+    return _save(grid_figure(grid_table, title), path)

@@ -351,6 +351,8 @@ def test_plots_and_report_are_written(tmp_path):
                               "Countries", top_n=1)
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    gmap = fplots.grid_plot(s.grid, str(tmp_path / "g.svg"))
+    assert "Unknown" in open(gmap, encoding="utf-8").read()
     text = open(svg, encoding="utf-8").read()
     assert "<svg" in text and "Rest of the world" in text and "Outside" in text
     html = report.footprint_report(s, str(tmp_path / "r.html"), images=[(png, "By commodity")],

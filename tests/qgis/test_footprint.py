@@ -73,6 +73,7 @@ def fp_outputs(tmp_path, prefix="fp"):
     out.update({"PLOT_COMMODITY": str(tmp_path / f"{prefix}_commodity.png"),
                 "PLOT_COUNTRY": str(tmp_path / f"{prefix}_country.svg"),
                 "PLOT_BIOME": str(tmp_path / f"{prefix}_biome.png"),
+                "PLOT_GRID": str(tmp_path / f"{prefix}_grid.png"),
                 "REPORT": str(tmp_path / f"{prefix}_report.html")})
     return out
 
@@ -111,7 +112,7 @@ def test_footprint_definitions(qgis_app):
     assert alloc.defaultValue() == 0
     for name in TABLES + ["OUTPUT_GRID"]:
         assert isinstance(alg.parameterDefinition(name), QgsProcessingParameterFeatureSink)
-    for name in ("PLOT_COMMODITY", "PLOT_COUNTRY", "PLOT_BIOME", "REPORT"):
+    for name in ("PLOT_COMMODITY", "PLOT_COUNTRY", "PLOT_BIOME", "REPORT", "PLOT_GRID"):
         assert isinstance(alg.parameterDefinition(name), QgsProcessingParameterFileDestination)
     assert {o.name() for o in alg.outputDefinitions()} >= {
         "TOTAL_AREA_KM2", "ASSIGNED_AREA_PCT", "N_POLYGONS", "N_CELLS"}
@@ -189,6 +190,7 @@ def test_footprint_on_clustered_sample_with_countries_and_biomes(clustered, tmp_
     with open(out["PLOT_COMMODITY"], "rb") as f:
         assert f.read(4) == b"\x89PNG"
     assert "<svg" in open(out["PLOT_COUNTRY"], encoding="utf-8").read()
+    assert res["PLOT_GRID"] == out["PLOT_GRID"] and os.path.getsize(out["PLOT_GRID"]) > 1000
     page = open(out["REPORT"], encoding="utf-8").read()
     assert "Table 2" in page and "India" in page and "data:image/png;base64," in page
     tables_dir = os.path.splitext(out["REPORT"])[0] + "_tables"
