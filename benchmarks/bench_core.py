@@ -23,12 +23,14 @@ Usage::
 """
 
 import argparse
+import atexit
 import csv
 import hashlib
 import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,6 +60,7 @@ def import_core():
         pass
     link_dir = Path(tempfile.mkdtemp(prefix="mine_clusters_bench_"))
     (link_dir / "mine_clusters").symlink_to(REPO_DIR)
+    atexit.register(shutil.rmtree, link_dir, True)      # removes the link, not the checkout
     sys.path.insert(0, str(link_dir))
     for name in [m for m in sys.modules if m == "mine_clusters" or m.startswith("mine_clusters.")]:
         del sys.modules[name]
