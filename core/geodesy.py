@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from .parallel import run_parallel
+
 #: Mean Earth radius (IUGG), metres. METHOD.md: a great-circle sphere of this radius.
 EARTH_RADIUS_M = 6371008.8
 
@@ -117,8 +119,13 @@ def geodesic_area_m2(geoms):
     if len(geoms) == 0:
         return out
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if ok.any():
-        sub = geoms[ok]
-        lon0, lat0 = bounds_centres(unwrapped_bounds(sub))
-        out[ok] = shapely.area(project(sub, lon0, lat0, laea_forward))
+    idx = np.flatnonzero(ok)
+    chunks = [idx[k:k + 20000] for k in range(0, len(idx), 20000)]
+
+    def area(rows):
+        lon0, lat0 = bounds_centres(unwrapped_bounds(geoms[rows]))
+        return shapely.area(project(geoms[rows], lon0, lat0, laea_forward))
+
+    for rows, a in zip(chunks, run_parallel(chunks, area)):
+        out[rows] = a
     return out

@@ -13,11 +13,7 @@
 """
 from __future__ import annotations
 
-import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +24,7 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from .errors import Cancelled
 from .features import POINT, Features
 from .geodesy import EARTH_RADIUS_M, aeqd_forward, haversine_m, project
+from .parallel import run_parallel
 
 #: Links at a distance within this of a threshold count as at the threshold (ties join, like
 #: R's ``cutree(h=)``); far below the distance model's accuracy, far above float noise.
@@ -113,7 +110,7 @@ def own_tile_projections(features: Features, tile_info, should_stop=None):
     _, cx, cy = tile_info
     n = len(features)
     chunks = [np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)]
-    parts = _run_parallel(chunks, lambda r: project(features.geoms[r], cx[r], cy[r], aeqd_forward), should_stop)
+    parts = run_parallel(chunks, lambda r: project(features.geoms[r], cx[r], cy[r], aeqd_forward), should_stop)
     return np.concatenate(parts) if parts else np.empty(0, dtype=object)
 
 
@@ -150,43 +147,9 @@ def pair_distances(features: Features, i: np.ndarray, j: np.ndarray, tile_info=N
         ukey, first, inv = np.unique(key, return_index=True, return_inverse=True)
         owner = ii[cross][first]
         other[cross] = project(features.geoms[ukey >> 24], cx[owner], cy[owner], aeqd_forward)[inv]
-    d[rest] = shapely.distance(own[ii], other)
+    with np.errstate(invalid="ignore"):  # GEOS noise on degenerate rings; results are finite
+        d[rest] = shapely.distance(own[ii], other)
     return d
-
-
-def _run_parallel(tasks, fn, should_stop=None, progress=None, workers=None):
-    """``fn(task)`` for every task on a few threads (shapely and numpy release the GIL), results
-    in task order; ``should_stop`` is polled while waiting and raises :class:`Cancelled`."""
-    if not tasks:
-        return []
-    stop = threading.Event()
-
-    def guarded(task):
-        return None if stop.is_set() else fn(task)
-
-    out = []
-    workers = workers or min(4, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(guarded, t) for t in tasks]
-        try:
-            for k, fut in enumerate(futures):
-                while True:
-                    try:
-                        out.append(fut.result(timeout=0.2))
-                        break
-                    except FutureTimeout:
-                        if should_stop is not None and should_stop():
-                            raise Cancelled() from None
-                if should_stop is not None and should_stop():
-                    raise Cancelled()
-                if progress is not None:
-                    progress((k + 1) / len(futures))
-        except BaseException:
-            stop.set()
-            for f in futures:
-                f.cancel()
-            raise
-    return out
 
 
 def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, progress=None, radius=None):
@@ -219,7 +182,7 @@ def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, prog
         near = lower <= h_limit_m
         return len(i), i[near], j[near], lower[near]
 
-    res = _run_parallel(list(range(0, n, _QUERY_CHUNK)), work, should_stop, progress)
+    res = run_parallel(list(range(0, n, _QUERY_CHUNK)), work, should_stop, progress)
     i = np.concatenate([r[1] for r in res])
     j = np.concatenate([r[2] for r in res])
     lower = np.concatenate([r[3] for r in res])
@@ -234,7 +197,7 @@ def _measure(features, i, j, tile_info, own, should_stop):
     order = np.argsort(tile_info[0][i], kind="stable")
     batches = [order[k:k + _PAIR_BATCH] for k in range(0, len(order), _PAIR_BATCH)]
     out = np.empty(len(i))
-    parts = _run_parallel(batches, lambda b: pair_distances(features, i[b], j[b], tile_info, own), should_stop)
+    parts = run_parallel(batches, lambda b: pair_distances(features, i[b], j[b], tile_info, own), should_stop)
     for b, d in zip(batches, parts):
         out[b] = d
     return out

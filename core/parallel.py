@@ -1,0 +1,44 @@
+"""Running vectorised work on a few threads: numpy and shapely release the GIL in their loops."""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from .errors import Cancelled
+
+
+def run_parallel(tasks, fn, should_stop=None, progress=None, workers=None):
+    """``fn(task)`` for every task on a few threads (shapely and numpy release the GIL), results
+    in task order; ``should_stop`` is polled while waiting and raises :class:`Cancelled`."""
+    if not tasks:
+        return []
+    stop = threading.Event()
+
+    def guarded(task):
+        return None if stop.is_set() else fn(task)
+
+    out = []
+    workers = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(guarded, t) for t in tasks]
+        try:
+            for k, fut in enumerate(futures):
+                while True:
+                    try:
+                        out.append(fut.result(timeout=0.2))
+                        break
+                    except FutureTimeout:
+                        if should_stop is not None and should_stop():
+                            raise Cancelled() from None
+                if should_stop is not None and should_stop():
+                    raise Cancelled()
+                if progress is not None:
+                    progress((k + 1) / len(futures))
+        except BaseException:
+            stop.set()
+            for f in futures:
+                f.cancel()
+            raise
+    return out
