@@ -4,6 +4,7 @@ Reads the two layers, transforms them to EPSG:4326, calls ``core.cluster_mines``
 the outputs in the input layers' CRS. Nothing scientific happens here.
 """
 import os
+import time
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
@@ -17,6 +18,7 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingFeatureSource,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingParameterDefinition,
@@ -34,6 +36,7 @@ from . import compat
 from .deps_loader import deps
 from . import styles
 
+SKIP_CHECKS = QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -246,20 +249,27 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
                 f"{names[expected]} layer in '{param_label}'.")
 
     @staticmethod
-    def _read(source, transform, feedback, steps, layer_label, layer_name, expected):
-        """Features of `source` -> (ids, QgsGeometry list in EPSG:4326 (None when empty),
-        {id: QgsFeature copy in the source CRS}). Returns None when cancelled."""
-        ids, geoms, originals = [], [], {}
+    def _read(source, transform, feedback, steps, layer_label, layer_name, expected, names):
+        """One pass over `source`: (ids, WKB in EPSG:4326 or None when empty, {field: values}).
+
+        Only the geometry and the fields in `names` are read; the outputs read the source again,
+        so no feature is held in memory. Returns None when cancelled."""
+        ids, wkbs = [], []
+        index = {n: source.fields().lookupField(n) for n in names if n}
+        values = {n: [] for n in index}
+        request = QgsFeatureRequest()
+        request.setSubsetOfAttributes(sorted(set(index.values())))
         total = source.featureCount() or 1
-        for i, f in enumerate(source.getFeatures(QgsFeatureRequest())):
+        # Every feature goes to core (which copes with invalid polygons): never let the
+        # context's invalid-geometry setting skip or abort silently.
+        for i, f in enumerate(source.getFeatures(request, SKIP_CHECKS)):
             if feedback.isCanceled():
                 return None
             fid = f.id()
             ids.append(fid)
             g = f.geometry()
-            originals[fid] = QgsFeature(f)
             if g is None or g.isNull() or g.isEmpty():
-                geoms.append(None)
+                wkbs.append(None)
             else:
                 if g.type() != expected:
                     raise QgsProcessingException(
@@ -267,7 +277,6 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
                         f"{QgsWkbTypes.displayString(g.wkbType())}, not a "
                         f"{'point' if expected == QgsWkbTypes.PointGeometry else 'polygon'}; "
                         "remove it or choose another layer.")
-                g = type(g)(g)
                 if transform is not None:
                     try:
                         g.transform(transform)
@@ -276,10 +285,14 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
                             f"Feature {fid} of the {layer_label} layer '{layer_name}' cannot be "
                             f"transformed to longitude/latitude ({exc}); fix its geometry or "
                             "the layer CRS.")
-                geoms.append(g)
+                wkbs.append(bytes(g.asWkb()))
+            if index:
+                attrs = f.attributes()
+                for n, j in index.items():
+                    values[n].append(attrs[j])
             if i % 1000 == 0:
                 steps.setProgress(100.0 * i / total)
-        return ids, geoms, originals
+        return ids, wkbs, values
 
     # ---- run ------------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -341,33 +354,39 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
 
         feedback.pushInfo(f"Reading {polys.featureCount()} polygons from '{poly_name}' and "
                           f"{points.featureCount()} points from '{point_name}'.")
+        timings = {}
+        t0 = time.perf_counter()
         read = self._read(polys, transform_for(polys, "polygons"), feedback, steps, "polygons",
-                          poly_name, QgsWkbTypes.PolygonGeometry)
+                          poly_name, QgsWkbTypes.PolygonGeometry, [area_field])
         if read is None:
             feedback.pushInfo("Cancelled; no output was written.")
             return {}
-        poly_ids, poly_geoms, poly_feats = read
+        poly_ids, poly_wkbs, poly_values = read
         read = self._read(points, transform_for(points, "points"), feedback, steps, "points",
-                          point_name, QgsWkbTypes.PointGeometry)
+                          point_name, QgsWkbTypes.PointGeometry,
+                          [primary_field, commodities_field])
         if read is None:
             feedback.pushInfo("Cancelled; no output was written.")
             return {}
-        point_ids, point_geoms, point_feats = read
+        point_ids, point_wkbs, point_values = read
 
-        shp_polys = compat.to_shapely(poly_geoms)
-        shp_points = compat.to_shapely(point_geoms)
-        areas = None
-        if area_field:
-            areas = [_number(poly_feats[fid][area_field]) for fid in poly_ids]
-        primary = [_text(point_feats[fid][primary_field]) for fid in point_ids]
-        commodities = None
-        if commodities_field:
-            commodities = [_text(point_feats[fid][commodities_field]) for fid in point_ids]
+        import shapely
+
+        shp_polys = list(shapely.from_wkb(poly_wkbs))
+        shp_points = list(shapely.from_wkb(point_wkbs))
+        del poly_wkbs, point_wkbs
+        areas = [_number(v) for v in poly_values[area_field]] if area_field else None
+        primary = [_text(v) for v in point_values[primary_field]]
+        commodities = ([_text(v) for v in point_values[commodities_field]]
+                       if commodities_field else None)
+        del poly_values, point_values
+        timings["read"] = time.perf_counter() - t0
 
         steps.setCurrentStep(1)
         if feedback.isCanceled():
             feedback.pushInfo("Cancelled; no output was written.")
             return {}
+        t0 = time.perf_counter()
         try:
             features = prepare_features(
                 polygons=shp_polys, polygon_ids=poly_ids, polygon_areas=areas,
@@ -387,6 +406,8 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             feedback.pushInfo("Cancelled; no output was written.")
             return {}
 
+        timings["cluster"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         dropped = list(result.dropped)
         for layer in ("polygons", "points"):
             ids = [str(fid) for lay, fid, _reason in dropped if lay == layer]
@@ -411,8 +432,8 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             QgsWkbTypes.multiType(polys.wkbType())
             if polys.wkbType() != QgsWkbTypes.Unknown else QgsWkbTypes.MultiPolygon,
             polys.sourceCrs())
-        if not self._write_elements(sink, result.polygons, poly_feats, poly_fields, poly_keep,
-                                    FEATURE_FIELDS, feedback, parts=False):
+        if not self._write_elements(sink, polys, result.polygons, poly_fields, poly_keep,
+                                    FEATURE_FIELDS, feedback, steps, parts=False):
             return {}
 
         # A multipoint gives one row per part, so an input 'fid' would repeat: keep it renamed.
@@ -423,8 +444,8 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
         sink, outputs[self.OUTPUT_POINTS] = self._sink(
             parameters, self.OUTPUT_POINTS, context, point_fields, point_type, points.sourceCrs())
         if sink is not None and not self._write_elements(
-                sink, result.points, point_feats, point_fields, point_keep, FEATURE_FIELDS,
-                feedback, parts=True):
+                sink, points, result.points, point_fields, point_keep, FEATURE_FIELDS,
+                feedback, steps, parts=True):
             return {}
 
         cluster_fields = compat.fields_from_schema(CLUSTER_FIELDS)
@@ -458,6 +479,8 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             f.setAttributes([_py(row[name]) for name, _kind in SENSITIVITY_FIELDS])
             sink.addFeature(f, QgsFeatureSink.FastInsert)
 
+        timings["write"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         steps.setCurrentStep(3)
         plot_path = self.parameterAsFileOutput(parameters, self.OUTPUT_PLOT, context)
         if plot_path:
@@ -470,6 +493,9 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             feedback.pushInfo(f"Histogram of chosen thresholds: {hist_path}")
         outputs[self.OUTPUT_HISTOGRAM] = hist_path or None
 
+        timings["plots"] = time.perf_counter() - t0
+        feedback.pushInfo("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+                          + ".")
         self._style_targets = [(outputs[self.OUTPUT_POLYGONS], "polygons"),
                                (outputs[self.OUTPUT_CLUSTERS], "clusters"),
                                (outputs[self.OUTPUT_POINTS], "points")]
@@ -507,32 +533,38 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
         return {}
 
     @staticmethod
-    def _write_elements(sink, table, originals, fields, keep, schema, feedback, parts):
-        """One output feature per core row (per part for points), input attributes first."""
-        n = len(table.feature_id)
-        columns = [getattr(table, name) for name, _kind in schema]
-        part_geoms = {}
-        for i in range(n):
+    def _write_elements(sink, source, table, fields, keep, schema, feedback, steps, parts):
+        """Reads `source` again and writes one feature per core row (per part for points):
+        the input attributes (`keep`) first, then the schema's fields."""
+        columns = [_column(getattr(table, name)) for name, _kind in schema]
+        rows = {}
+        for i, fid in enumerate(table.feature_id.tolist()):
+            rows.setdefault(fid, []).append(i)
+        part_of = table.part.tolist()
+        n = max(len(table.feature_id), 1)
+        done = 0
+        for f in source.getFeatures(QgsFeatureRequest(), SKIP_CHECKS):
             if feedback.isCanceled():
                 feedback.pushInfo("Cancelled; outputs are incomplete.")
                 return False
-            fid = int(table.feature_id[i])
-            src = originals[fid]
-            f = QgsFeature(fields)
-            attrs = src.attributes()
-            f.setAttributes([attrs[k] for k in keep] + [_py(c[i]) for c in columns])
-            g = src.geometry()
+            mine = rows.get(f.id())
+            if not mine:
+                continue  # dropped (reported) feature
+            attrs = f.attributes()
+            base = [attrs[k] for k in keep]
+            g = f.geometry()
             if parts:
-                if fid not in part_geoms:
-                    part_geoms[fid] = (g.asGeometryCollection() if g.isMultipart() else [g])
-                g = part_geoms[fid][int(table.part[i])]
+                pieces = g.asGeometryCollection() if g.isMultipart() else [g]
             else:
-                g = type(g)(g)
                 g.convertToMultiType()
-            f.setGeometry(g)
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
-            if i % 1000 == 0:
-                feedback.setProgress(100.0 * i / max(n, 1))
+            for i in mine:
+                out = QgsFeature(fields)
+                out.setAttributes(base + [c[i] for c in columns])
+                out.setGeometry(pieces[part_of[i]] if parts else g)
+                sink.addFeature(out, QgsFeatureSink.FastInsert)
+            done += len(mine)
+            if done % 1000 < len(mine):
+                steps.setProgress(100.0 * done / n)
         return True
 
 
@@ -555,6 +587,12 @@ def _output_fields(base, schema, rename_fid):
     for name, kind in schema:
         fields.append(compat.make_field(name, kind))
     return fields, keep
+
+
+def _column(values):
+    """A core column (numpy array or list) as plain Python values, NaN as None."""
+    out = values.tolist() if hasattr(values, "tolist") else list(values)
+    return [None if isinstance(v, float) and v != v else v for v in out]
 
 
 def _py(value):

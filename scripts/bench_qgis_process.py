@@ -67,10 +67,16 @@ def main(variant="planet", workdir=None):
 
     workdir = workdir or tempfile.mkdtemp(prefix="mc_bench_")
     os.makedirs(workdir, exist_ok=True)
-    d = generate.load(variant)
-    paths = write_inputs(d, workdir)
-    n_poly, n_pt = len(d["polygons"]), len(d["points"])
-    del d
+    paths = {k: os.path.join(workdir, f"planet_{k}.gpkg") for k in ("polygons", "points")}
+    meta = os.path.join(workdir, f"{variant}.json")
+    if all(os.path.exists(p) for p in paths.values()) and os.path.exists(meta):
+        n_poly, n_pt = json.load(open(meta))  # inputs written by an earlier run
+    else:
+        d = generate.load(variant)
+        paths = write_inputs(d, workdir)
+        n_poly, n_pt = len(d["polygons"]), len(d["points"])
+        del d
+        json.dump([n_poly, n_pt], open(meta, "w"))
     out = os.path.join(workdir, "out")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
@@ -96,6 +102,8 @@ def main(variant="planet", workdir=None):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    timings = [line for line in (json.loads(proc.stdout)["log"].get("info", [])
+                                 if proc.returncode == 0 else []) if line.startswith("Timings")]
     if proc.returncode != 0:
         print(proc.stderr[-3000:])
         raise SystemExit(proc.returncode)
@@ -104,7 +112,7 @@ def main(variant="planet", workdir=None):
                       "wall_s": round(wall, 1), "peak_rss_mb": round(peak_mb),
                       "n_clusters": res["N_CLUSTERS"], "max_threshold_m": res["MAX_THRESHOLD_M"],
                       "area_unassigned_pct": res["AREA_UNASSIGNED_PCT"],
-                      "area_multi_pct": res["AREA_MULTI_PCT"]}, indent=1))
+                      "area_multi_pct": res["AREA_MULTI_PCT"], "stages": timings}, indent=1))
 
 
 if __name__ == "__main__":

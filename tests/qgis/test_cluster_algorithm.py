@@ -289,6 +289,24 @@ def test_any_crs_gives_the_same_clusters_and_keeps_the_crs(run, tmp_path, crs):
     assert out_ext.yMaximum() == pytest.approx(in_ext.yMaximum(), rel=1e-6, abs=1e-6)
 
 
+def test_invalid_polygons_are_kept_whatever_the_context_says(provider, tmp_path):
+    """QGIS's 'skip invalid geometries' setting must not drop features silently."""
+    from qgis.core import QgsFeatureRequest, QgsProcessingContext
+
+    rows = POLY_ROWS + [("POLYGON((86.40 23.72, 86.41 23.73, 86.41 23.72, 86.40 23.73, "
+                         "86.40 23.72))", [4])]  # a bow-tie: invalid
+    polys = memory_layer("Polygon", "EPSG:4326", [("pid", "integer")], rows, "bowtie")
+    _p, pts = small_layers()
+    context = QgsProcessingContext()
+    context.setInvalidGeometryCheck(QgsFeatureRequest.GeometrySkipInvalid)
+    alg = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    params = {"POLYGONS": polys, "POINTS": pts, **outputs(tmp_path)}
+    results, ok = alg.run(params, context, LogFeedback())
+    assert ok
+    got = sorted(f["pid"] for f in layer(results["OUTPUT_POLYGONS"]).getFeatures())
+    assert got == [1, 2, 3, 4]
+
+
 def test_area_field_is_used(run, tmp_path):
     polys = memory_layer("Polygon", "EPSG:4326", [("pid", "integer"), ("area", "double")],
                          [(w, a + [1e6 * (i + 1)]) for i, (w, a) in enumerate(POLY_ROWS)])
