@@ -15,6 +15,7 @@ from qgis.core import (
     QgsFeatureSink,
     QgsField,
     QgsFields,
+    QgsGeometry,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -456,19 +457,30 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
         if polys.sourceCrs().isValid() and polys.sourceCrs() != wgs84:
             back = QgsCoordinateTransform(wgs84, polys.sourceCrs(), context.transformContext())
         table = result.clusters
-        row_of = {int(cid): i for i, cid in enumerate(table.cluster_id)}
-        for cid, geom in (result.cluster_polygons(shp_polys) if sink is not None else ()):
-            if feedback.isCanceled():
-                feedback.pushInfo("Cancelled; outputs are incomplete.")
-                return {}
-            i = row_of[int(cid)]
-            f = QgsFeature(cluster_fields)
-            f.setAttributes([_py(getattr(table, name)[i]) for name, _kind in CLUSTER_FIELDS])
-            g = compat.from_shapely(geom, multi=True)
-            if back is not None:
-                g.transform(back)
-            f.setGeometry(g)
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
+        if sink is not None:
+            row_of = {cid: i for i, cid in enumerate(table.cluster_id.tolist())}
+            columns = [_column(getattr(table, name)) for name, _kind in CLUSTER_FIELDS]
+            ids, geoms = [], []
+            for cid, geom in result.cluster_polygons(shp_polys):
+                if feedback.isCanceled():
+                    feedback.pushInfo("Cancelled; outputs are incomplete.")
+                    return {}
+                ids.append(cid)
+                geoms.append(geom)
+            wkbs = shapely.to_wkb(geoms, output_dimension=2) if geoms else []
+            del geoms
+            for cid, wkb in zip(ids, wkbs):
+                i = row_of[cid]
+                f = QgsFeature(cluster_fields)
+                f.setAttributes([c[i] for c in columns])
+                g = QgsGeometry()
+                g.fromWkb(wkb)
+                g.convertToMultiType()
+                if back is not None:
+                    g.transform(back)
+                f.setGeometry(g)
+                sink.addFeature(f, QgsFeatureSink.FastInsert)
+            del wkbs
 
         sens_fields = compat.fields_from_schema(SENSITIVITY_FIELDS)
         sink, outputs[self.OUTPUT_SENSITIVITY] = self._sink(
