@@ -152,7 +152,8 @@ def pair_distances(features: Features, i: np.ndarray, j: np.ndarray, tile_info=N
     return d
 
 
-def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, progress=None, radius=None):
+def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, progress=None, radius=None,
+                    tile=None, own_bounds=None):
     """Pairs (i, j), i < j, that may be within ``h_limit_m``, with a lower bound of their distance.
 
     Returns (i, j, lower, n_candidates): the pairs within the bound, sorted by ``lower`` (the
@@ -179,6 +180,14 @@ def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, prog
         centres = haversine_m(features.ref_lon[i], features.ref_lat[i], features.ref_lon[j], features.ref_lat[j])
         # Margins (0.1 %, 1 m) far above the projected distances' error against the sphere (~1e-4).
         lower = np.maximum(centres * (1 - 1e-3) - (radius[i] + radius[j]) * (1 + 1e-3) - 1.0, 0.0)
+        if own_bounds is not None:
+            # Pairs in one tile are measured in one plane, where the distance of their boxes is a
+            # lower bound too, and a tighter one for elongated shapes.
+            same = tile[i] == tile[j]
+            a, b = own_bounds[i[same]], own_bounds[j[same]]
+            dx = np.maximum(np.maximum(a[:, 0] - b[:, 2], b[:, 0] - a[:, 2]), 0.0)
+            dy = np.maximum(np.maximum(a[:, 1] - b[:, 3], b[:, 1] - a[:, 3]), 0.0)
+            lower[same] = np.maximum(lower[same], np.hypot(dx, dy))
         near = lower <= h_limit_m
         return len(i), i[near], j[near], lower[near]
 
@@ -223,7 +232,8 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
     timings["projection"] = time.perf_counter() - clock
     clock = time.perf_counter()
     i, j, lower, n_candidates = candidate_pairs(features, h_limit_m, should_stop,
-                                                lambda r: report(0.15 * r), radius)
+                                                lambda r: report(0.15 * r), radius,
+                                                tile_info[0], shapely.bounds(own))
     stats["candidate_pairs"] = int(n_candidates)
     stats["pairs_within_bound"] = int(len(i))
     timings["candidate_pairs"] = time.perf_counter() - clock
