@@ -27,7 +27,7 @@ import numpy as np
 import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from shapely.geometry import MultiPolygon, Polygon, box
+from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from .commodities import join_names, normalise_key, split_tokens
 from .errors import Cancelled, InputError
@@ -82,6 +82,24 @@ def _progress(progress: Optional[Callable[[float], None]], value: float) -> None
 def _check_stop(should_stop: Optional[Callable[[], bool]]) -> None:
     if should_stop is not None and should_stop():
         raise Cancelled("Harmonisation was cancelled.")
+
+
+def _check_coordinates(geom, what: str, fid) -> None:
+    """InputError for a coordinate that is not a number, a latitude beyond +/-90 degrees or a
+    longitude beyond +/-360 degrees (longitudes up to 360 are wrapped at the antimeridian)."""
+    xy = shapely.get_coordinates(geom)
+    if len(xy) == 0:
+        return
+    finite = np.isfinite(xy).all(axis=1)
+    if not finite.all():
+        x, y = xy[np.flatnonzero(~finite)[0]]
+        raise InputError(f"Feature {fid} of the {what} has a coordinate that is not a number "
+                         f"({x}, {y}); fix or remove that feature.")
+    out = (np.abs(xy[:, 1]) > 90.0) | (np.abs(xy[:, 0]) > 360.0)
+    if out.any():
+        x, y = xy[np.flatnonzero(out)[0]]
+        raise InputError(f"Feature {fid} of the {what} has the coordinate ({x}, {y}) outside "
+                         f"longitude -360..360 / latitude -90..90; give lon/lat in degrees.")
 
 
 # --------------------------------------------------------------------------- antimeridian
@@ -296,6 +314,7 @@ def merge_polygons(sources: Sequence[PolygonSource],
             result_dropped.append((names[src_of[i]], id_of[i],
                                    f"not a polygon ({g.geom_type})"))
             continue
+        _check_coordinates(mp, f"polygon source '{names[src_of[i]]}'", id_of[i])
         clean[i] = mp
         keep[i] = True
 
@@ -579,6 +598,10 @@ def harmonise_points(sources: Sequence[PointSource],
             if not parts:
                 dropped.append((s.name, fid, f"not a point ({g.geom_type})"))
                 continue
+            for k, part in enumerate(parts):
+                _check_coordinates(part, f"point source '{s.name}'", fid)
+                if abs(part.x) > 180.0:   # 0..360 longitudes: back into -180..180
+                    parts[k] = Point(((part.x + 180.0) % 360.0) - 180.0, part.y)
             raw_primary = s.primary[i]
             hits = sorted({t for t in split_tokens(raw_primary) if _key(t) in drop})
             if hits:
