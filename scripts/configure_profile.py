@@ -23,8 +23,9 @@ def main(profile_dir, site_packages):
     current = s.value("qgis/customEnvVars", []) or []
     if isinstance(current, str):
         current = [current]
+    # drop what an earlier run (maybe from another checkout) added: only one venv is used
     current = [v for v in current if not (v.startswith("prepend|PYTHONPATH=")
-                                          and site_packages in v)]
+                                          and v.rstrip(os.pathsep).endswith("site-packages"))]
     s.setValue("qgis/customEnvVars", current + [entry])
     s.setValue("qgis/customEnvVarsUse", True)
     s.sync()
