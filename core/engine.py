@@ -9,12 +9,14 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import scipy.sparse as sp
 import shapely
+from scipy.sparse.csgraph import connected_components
 
 from .commodities import join_names
 from .errors import Cancelled, InputError
 from .features import POINT, POLYGON, Features
 from .linkage import single_linkage_forest
 from .optimise import choose, pareto_distance
+from .parallel import run_parallel
 from .schema import SENSITIVITY_FIELDS
 
 ASSIGNED, UNASSIGNED, MULTIPLE = "assigned", "unassigned", "multiple"
@@ -124,30 +126,42 @@ class ClusterResult:
 
     def cluster_polygons(self, geoms: Sequence):
         """Yield ``(cluster_id, MultiPolygon)`` for each cluster holding polygons: the union of its
-        polygons. ``geoms`` is the polygon list given to ``prepare_features`` (lon/lat or any CRS)."""
+        polygons. ``geoms`` is the polygon list given to ``prepare_features`` (lon/lat or any CRS).
+
+        Only members that intersect each other are unioned (a union of disjoint polygons is just
+        their collection), so the cost follows the overlaps, not the number of clusters.
+        """
         geoms = np.asarray(list(geoms), dtype=object)
-        order = np.argsort(self.polygons.cluster_id, kind="stable")
-        cid = self.polygons.cluster_id[order]
-        idx = self.polygons.index[order]
-        starts = np.r_[0, np.flatnonzero(np.diff(cid)) + 1, len(cid)]
-        for a, b in zip(starts[:-1], starts[1:]):
-            if a == b:
-                continue
-            members = geoms[idx[a:b]]
-            g = members[0] if b - a == 1 else shapely.union_all(shapely.make_valid(members))
-            yield int(cid[a]), _as_multipolygon(g)
-
-
-def _as_multipolygon(g):
-    if g.geom_type == "MultiPolygon":
-        return g
-    if g.geom_type == "Polygon":
-        return shapely.MultiPolygon([g])
-    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-    polys = []
-    for p in parts:
-        polys.extend(shapely.get_parts(p) if p.geom_type == "MultiPolygon" else [p])
-    return shapely.MultiPolygon(polys)
+        cid = self.polygons.cluster_id
+        if len(cid) == 0:
+            return
+        g = geoms[self.polygons.index].copy()
+        n = len(g)
+        chunks = [np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)]
+        bad = ~np.concatenate(run_parallel(chunks, lambda r: shapely.is_valid(g[r])))
+        if bad.any():
+            g[bad] = shapely.make_valid(g[bad])
+        tree = shapely.STRtree(g)
+        found = run_parallel(chunks, lambda r: tree.query(g[r], predicate="intersects"))
+        a = np.concatenate([chunk[f[0]] for chunk, f in zip(chunks, found)])
+        b = np.concatenate([f[1] for f in found])
+        keep = (a < b) & (cid[a] == cid[b])
+        pieces = sp.coo_matrix((np.ones(int(keep.sum()), np.int8), (a[keep], b[keep])), shape=(n, n))
+        _, piece = connected_components(pieces, directed=False)
+        order = np.argsort(piece, kind="stable")
+        starts = np.r_[0, np.flatnonzero(np.diff(piece[order])) + 1, n]
+        first = order[starts[:-1]]
+        merged, owner = g[first], cid[first]
+        for k in np.flatnonzero(np.diff(starts) > 1):
+            merged[k] = shapely.union_all(g[order[starts[k]:starts[k + 1]]])
+        parts, which = shapely.get_parts(merged, return_index=True)
+        polygonal = shapely.get_type_id(parts) == 3  # make_valid may leave lines or points
+        parts, owner = parts[polygonal], owner[which[polygonal]]
+        by_cluster = np.argsort(owner, kind="stable")
+        parts, owner = parts[by_cluster], owner[by_cluster]
+        ids, index = np.unique(owner, return_inverse=True)
+        for cluster, multi in zip(ids, shapely.multipolygons(parts, indices=index)):
+            yield int(cluster), multi
 
 
 def candidate_thresholds(h_limit_m: float, thresholds_m=None, threshold_step_m: float = 1000.0) -> np.ndarray:

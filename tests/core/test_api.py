@@ -139,3 +139,16 @@ def test_degenerate_inputs(polys, pts, n_clusters, unassigned):
     assert r.n_clusters == n_clusters
     assert r.area_unassigned_pct == unassigned
     assert len(r.polygons) + len(r.points) + len(r.dropped) == len(polys) + len(pts)
+
+
+def test_cluster_polygons_equal_the_union_of_each_cluster():
+    polys, pts, prim = _layout(seed=5, lon=179.995, lat=10.0)
+    polys.append(shapely.Polygon([(179.99, 10.0), (179.995, 10.005), (179.99, 10.005), (179.995, 10.0)]))  # bow-tie
+    r = cluster_mines(prepare_features(polys, None, None, pts, None, prim), threshold_step_m=500.0)
+    out = dict(r.cluster_polygons(polys))
+    assert sorted(out) == sorted(set(r.polygons.cluster_id))
+    for cid in out:
+        members = [shapely.make_valid(polys[k]) for k, c in zip(r.polygons.index, r.polygons.cluster_id) if c == cid]
+        expected = shapely.union_all(members)
+        assert out[cid].geom_type == "MultiPolygon"
+        assert shapely.symmetric_difference(out[cid], expected).area <= 1e-9 * max(expected.area, 1e-12)
