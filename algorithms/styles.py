@@ -1,8 +1,6 @@
 """Styles for the outputs: categorised by primary commodity; unassigned grey; multiple dark and
 hatched. Applied when QGIS loads an output (post-processor) and saved as the default style inside
 GeoPackage outputs, so the files open styled later too."""
-import hashlib
-
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsFillSymbol,
@@ -15,24 +13,11 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
+from ..core.colours import commodity_colour
+
 FIELD = "primary_commodities"
 UNASSIGNED = "#b4b4b4"
 MULTIPLE = "#2b2b2b"
-COLOURS = {
-    "Coal": "#7f5a2b", "Iron": "#d62728", "Copper": "#e6750d", "Gold": "#f2c500",
-    "Aluminium": "#9467bd", "Zinc": "#17becf", "Lead": "#5d6d7e", "Nickel": "#2ca02c",
-    "Chromite": "#1b9e77", "Chromium": "#1b9e77", "Manganese": "#e377c2", "Silver": "#a6cee3",
-    "Tin": "#bcbd22", "Platinum Group Elements": "#8c564b", "Lithium": "#ff9896",
-    "Uranium": "#98df8a", "Titanium": "#c5b0d5", "Rare Earth": "#f7b6d2", "Cobalt": "#1f77b4",
-    "Diamonds": "#aec7e8", "Molybdenum": "#c49c94", "Tungsten": "#dbdb8d",
-}
-
-
-def colour_for(name):
-    if name in COLOURS:
-        return COLOURS[name]
-    h = hashlib.sha1(name.encode("utf-8")).hexdigest()
-    return "#" + h[:6]
 
 
 def _symbol(kind, colour, hatched=False):
@@ -63,7 +48,7 @@ def make_renderer(layer, kind):
     categories = []
     for value in sorted(values, key=lambda v: ("," in v, v)):
         multiple = "," in value
-        colour = MULTIPLE if multiple else colour_for(value)
+        colour = MULTIPLE if multiple else commodity_colour(value)
         label = f"Multiple: {value}" if multiple else value
         categories.append(QgsRendererCategory(value, _symbol(kind, colour, hatched=multiple),
                                               label))

@@ -5,20 +5,11 @@ in the grid layer's style.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
+from .colours import commodity_colour
 from .footprint import OUTSIDE, UNKNOWN
 
-#: The commodity colours of the plugin's map styles; other names get a stable hashed colour.
-COLOURS = {
-    "Coal": "#7f5a2b", "Iron": "#d62728", "Copper": "#e6750d", "Gold": "#f2c500",
-    "Aluminium": "#9467bd", "Zinc": "#17becf", "Lead": "#5d6d7e", "Nickel": "#2ca02c",
-    "Chromite": "#1b9e77", "Chromium": "#1b9e77", "Manganese": "#e377c2", "Silver": "#a6cee3",
-    "Tin": "#bcbd22", "Platinum Group Elements": "#8c564b", "Lithium": "#ff9896",
-    "Uranium": "#98df8a", "Titanium": "#c5b0d5", "Rare Earth": "#f7b6d2", "Cobalt": "#1f77b4",
-    "Diamonds": "#aec7e8", "Molybdenum": "#c49c94", "Tungsten": "#dbdb8d",
-}
 UNKNOWN_COLOUR = "#5a5a5a"     # the paper's dark grey for unassigned land
 OTHER = "Other commodities"
 OTHER_COLOUR = "#d9d9d9"
@@ -30,9 +21,7 @@ def colour_for(name: str) -> str:
         return UNKNOWN_COLOUR
     if name == OTHER:
         return OTHER_COLOUR
-    if name in COLOURS:
-        return COLOURS[name]
-    return "#" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:6]
+    return commodity_colour(name)
 
 
 def _figure(width, height):
