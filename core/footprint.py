@@ -28,6 +28,7 @@ import shapely
 from .errors import Cancelled, InputError
 from .commodities import parse_commodities
 from .geodesy import EARTH_RADIUS_M, geodesic_area_m2, haversine_m
+from .harmonise import fix_antimeridian
 
 UNKNOWN = "Unknown"
 OUTSIDE = "Outside"
@@ -152,6 +153,10 @@ def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2
         stat.append(s)
     ok = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
     if ok.any():
+        # a ring drawn across the antimeridian (179.9 -> -179.9) is cut there, as harmonise does
+        poly = ok & np.array([g is not None and shapely.get_type_id(g) in (3, 6) for g in geoms])
+        if poly.any():
+            geoms[poly] = fix_antimeridian(geoms[poly])[0]
         invalid = np.zeros(n, dtype=bool)
         invalid[ok] = ~shapely.is_valid(geoms[ok])
         for i in np.flatnonzero(invalid):
@@ -163,9 +168,16 @@ def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2
         areas = np.array([np.nan if a is None else float(a) for a in area_m2], dtype=float)
     need = np.isnan(areas)
     for i in bad:
-        if need[i]:
+        if need[i] and ok[i]:
+            areas[i] = 0.0      # a degenerate polygon (a line once repaired) has no area
+            need[i] = False
+        elif need[i]:
             raise InputError(f"Feature {fids[i]} of the {layer} has no geometry and no "
                              f"'area_m2'; remove it or fill its area.")
+    inf = np.flatnonzero(np.isinf(areas))
+    if len(inf):
+        raise InputError(f"Feature {fids[inf[0]]} of the {layer} has an infinite 'area_m2'; "
+                         f"fill a finite area in m² or leave it empty.")
     if need.any():
         areas[need] = geodesic_area_m2(list(geoms[need]))
     neg = np.flatnonzero(areas < 0)
@@ -476,6 +488,15 @@ class EqualAreaGrid:
         return shapely.segmentize(shapely.box(*self.cell_bounds(row, col)), max_segment_deg)
 
 
+def _clip(g, bounds):
+    """The part of g inside a lon/lat rectangle (an exact intersection where the fast clip
+    fails on a degenerate ring)."""
+    try:
+        return shapely.clip_by_rect(g, *bounds)
+    except shapely.errors.GEOSException:
+        return shapely.intersection(shapely.make_valid(g), shapely.box(*bounds))
+
+
 def grid_fractions(polys: MinePolygons, grid: EqualAreaGrid, progress=None, should_stop=None):
     """(polygon index, row, col, fraction) arrays: each polygon's area split between cells.
 
@@ -501,10 +522,12 @@ def grid_fractions(polys: MinePolygons, grid: EqualAreaGrid, progress=None, shou
         tick(k)
         cells, pieces = [], []
         for part in shapely.get_parts(polys.geoms[i]):
+            if shapely.is_empty(part):      # an EMPTY part of a MultiPolygon has no box
+                continue
             x0, y0, x1, y1 = shapely.bounds(part)
             for r in range(int(grid.row_of_lat(y0)), int(grid.row_of_lat(y1)) + 1):
                 for c in range(int(grid.col_of_lon(r, x0)), int(grid.col_of_lon(r, x1)) + 1):
-                    piece = _polygonal(shapely.clip_by_rect(part, *grid.cell_bounds(r, c)))
+                    piece = _polygonal(_clip(part, grid.cell_bounds(r, c)))
                     if piece is not None:
                         cells.append((r, c))
                         pieces.append(piece)
@@ -514,9 +537,9 @@ def grid_fractions(polys: MinePolygons, grid: EqualAreaGrid, progress=None, shou
             acc[cell] = acc.get(cell, 0.0) + a
         tot = sum(acc.values())
         if tot <= 0:           # degenerate (zero-area) polygon: the cell of its centroid
-            cen = shapely.centroid(polys.geoms[i])
-            r = int(grid.row_of_lat(cen.y))
-            acc, tot = {(r, int(grid.col_of_lon(r, cen.x))): 1.0}, 1.0
+            x0, y0, x1, y1 = shapely.bounds(polys.geoms[i])   # its box centre (a centroid
+            r = int(grid.row_of_lat(0.5 * (y0 + y1)))          # of no area is EMPTY)
+            acc, tot = {(r, int(grid.col_of_lon(r, 0.5 * (x0 + x1)))): 1.0}, 1.0
         keys = sorted(k2 for k2 in acc if acc[k2] > 0)
         P.append(np.full(len(keys), i, dtype=np.int64))
         Rw.append(np.array([k2[0] for k2 in keys], dtype=np.int64))
