@@ -70,7 +70,7 @@ zip:
 	@echo "plugin zip: $(CURDIR)/build/mine_clusters.zip"
 
 sample-data:
-	$(SYSPY) scripts/make_sample_data.py
+	$(PY) scripts/make_sample_data.py
 
 model:
 	$(PY) scripts/make_model.py

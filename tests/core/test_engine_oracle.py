@@ -137,9 +137,9 @@ def test_bundled_real_sample_matches_brute_force(repo_root):
     sample = os.path.join(repo_root, "resources", "sample")
     polys, pprops = read_gpkg(os.path.join(sample, "mine_polygons.gpkg"), "mine_polygons")
     pts, qprops = read_gpkg(os.path.join(sample, "mine_points.gpkg"), "mine_points")
-    assert len(polys) > 300 and len(pts) > 250
+    assert len(polys) > 300 and len(pts) > 300
     features = prepare_features(polys, [p["fid"] for p in pprops], None, pts, [q["fid"] for q in qprops],
                                 [q["primary_commodity"] for q in qprops], [q["commodities"] for q in qprops])
     res = check_against_oracle(features, 20000.0, 1000.0)
-    assert len(res.points) > len(pts)  # Jasansky multipoints: one row per part
-    assert {"assigned", "unassigned", "multiple"} >= set(res.polygons.status)
+    assert len(res.points) == len(pts) and len(res.polygons) == len(polys)
+    assert {"assigned", "unassigned"} <= set(res.polygons.status)

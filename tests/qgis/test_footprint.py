@@ -170,7 +170,11 @@ def test_footprint_on_clustered_sample_with_countries_and_biomes(clustered, tmp_
     assert t2["Total"]["n_points"] == sum(c["n_points"] for c in with_land)
     assert t2["Assigned"]["area_km2"] == pytest.approx(
         sum(c["area_m2"] for c in with_land if c["status"] != "unassigned") / 1e6, rel=1e-9)
-    assert rows(out["OUTPUT_TABLE3"]) == []          # the cluster output has no 'sources'
+    # Table 3: the sample's polygons carry 'sources' (harmonise): one source, both statuses
+    t3 = rows(out["OUTPUT_TABLE3"])
+    assert {r["sources"] for r in t3} == {"Maus et al. 2020 v1"}
+    assert sum(r["n_polygons"] for r in t3) == len(polys)
+    assert sum(r["area_km2"] for r in t3) == pytest.approx(total_km2, rel=1e-9)
 
     grid = layer(out["OUTPUT_GRID"])
     assert grid.crs().authid() == "EPSG:4326"
