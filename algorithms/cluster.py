@@ -220,10 +220,10 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
 
     def _field(self, parameters, name, context, source, layer_label, layer_name, param_label,
                optional=False):
-        value = parameters.get(name)
-        if value is None or value == "" or value == []:
-            if optional:
-                return None
+        """The chosen field (the parameter's default when not given), checked against the layer.
+
+        An optional field that was not given and whose default the layer lacks is None."""
+        given = parameters.get(name) not in (None, "", [])
         fields = compat.parameter_as_fields(self, parameters, name, context)
         if not fields:
             if optional:
@@ -233,6 +233,8 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
                 f"layer '{layer_name}' that holds it.")
         field = fields[0]
         if source.fields().lookupField(field) < 0:
+            if optional and not given:
+                return None
             raise QgsProcessingException(
                 f"The {layer_label} layer '{layer_name}' has no '{field}' field; choose the right "
                 f"column in '{param_label}'.")
@@ -324,6 +326,11 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
                                         optional=True)
         area_field = self._field(parameters, self.AREA_FIELD, context, polys, "polygons",
                                  poly_name, "Polygon area field", optional=True)
+        feedback.pushInfo(
+            f"Primary commodities from '{primary_field}', all commodities from "
+            + (f"'{commodities_field}'" if commodities_field else "the primary field only")
+            + ", polygon areas " + (f"from '{area_field}' (m²)" if area_field
+                                    else "measured on the sphere") + ".")
 
         h_limit = self.parameterAsDouble(parameters, self.H_LIMIT, context)
         step = self.parameterAsDouble(parameters, self.THRESHOLD_STEP, context)

@@ -424,3 +424,21 @@ def test_cancel_during_core_gives_empty_result(provider, tmp_path, sample_polygo
     results, _ok = alg.run(params, QgsProcessingContext(), feedback)
     assert results == {}
     assert not os.path.exists(params["OUTPUT_CLUSTERS"])
+
+
+def test_commodities_field_default_applies_when_not_given(sample_run, provider, tmp_path):
+    """Leaving COMMODITIES_FIELD out (qgis_process, models) uses its default 'commodities'."""
+    import processing
+
+    _res, _feedback, params = sample_run
+    out, given = str(tmp_path / "polys.gpkg"), str(tmp_path / "given.gpkg")
+    processing.run(ALG, {"POLYGONS": params["POLYGONS"], "POINTS": params["POINTS"],
+                         "OUTPUT_POLYGONS": out})
+    processing.run(ALG, {"POLYGONS": params["POLYGONS"], "POINTS": params["POINTS"],
+                         "COMMODITIES_FIELD": "commodities", "OUTPUT_POLYGONS": given})
+    default = {f["input_ids"]: f["commodities"] for f in layer(out).getFeatures()}
+    explicit = {f["input_ids"]: f["commodities"] for f in layer(given).getFeatures()}
+    assert default == explicit
+    # and the lists are richer than the primaries somewhere in the sample (ICMM secondaries)
+    assert any(f["commodities"] != f["primary_commodities"] for f in layer(out).getFeatures()
+               if f["status"] != "unassigned")
