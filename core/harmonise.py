@@ -63,6 +63,8 @@ DEFAULT_TABLE_PATH = os.path.join(DATA_DIR, "commodity_harmonisation.csv")
 #: Polygons closer than this (degrees, ~0.1 mm) touch: reprojection noise on shared edges.
 TOUCH_TOLERANCE_DEG = 1e-9
 AREA_CHUNK = 20000
+#: Polygons smaller than this in square degrees (about 0.01 m²) are slivers without area.
+SLIVER_AREA_DEG2 = 1e-12
 
 SOURCE_SEPARATOR = "/"
 ID_SEPARATOR = ";"
@@ -336,6 +338,14 @@ def merge_polygons(sources: Sequence[PolygonSource],
             continue
         clean[i] = mp
         repaired.append((names[src_of[i]], id_of[i]))
+    # a line drawn as a polygon stays a sliver after a reprojection (its vertices are no
+    # longer exactly collinear): it has no area to count but would join what it touches
+    idx = np.flatnonzero(keep)
+    for i in idx[shapely.area(clean[idx]) < SLIVER_AREA_DEG2]:
+        result_dropped.append((names[src_of[i]], id_of[i],
+                               "no area (a line or a point drawn as a polygon)"))
+        keep[i] = False
+        clean[i] = None
     _progress(progress, 0.2)
     _check_stop(should_stop)
 

@@ -81,20 +81,27 @@ def _transform(epsg):
 
 def write_layer(directory, layer):
     """Writes the layer; returns the path or URI qgis_process takes."""
+    srs, tr = _transform(layer.crs)
     if layer.fmt == "csv":
+        def native(wkt):
+            if not wkt or layer.crs == 4326:
+                return wkt or ""
+            g = ogr.CreateGeometryFromWkt(wkt)
+            if not g.IsEmpty():
+                g.Transform(tr)
+            return g.ExportToWkt()
         path = directory / f"{layer.name}.csv"
         with open(path, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             names = list(layer.fields)
             w.writerow(["wkt", *names])
             for wkt, attrs in layer.rows:
-                w.writerow([wkt or "", *["" if attrs.get(n) is None else attrs.get(n)
+                w.writerow([native(wkt), *["" if attrs.get(n) is None else attrs.get(n)
                                          for n in names]])
         return (f"delimitedtext://file://{path}?type=csv&wktField=wkt&crs=EPSG:{layer.crs}"
                 f"&geomType={layer.geometry}&detectTypes=yes")
     ext = {"gpkg": ("GPKG", "gpkg"), "geojson": ("GeoJSON", "geojson")}[layer.fmt]
     path = directory / f"{layer.name}.{ext[1]}"
-    srs, tr = _transform(layer.crs)
     ds = ogr.GetDriverByName(ext[0]).CreateDataSource(str(path))
     lyr = ds.CreateLayer(layer.name, srs, _GEOM_TYPES[layer.geometry])
     for name, kind in layer.fields.items():
@@ -290,6 +297,26 @@ CLUSTER_CASES = [
          points(["POINT (0.05 84.05)"], crs=3857), slow=True),
 ]
 
+# The matrix: each odd shape set in every CRS (and the vector formats).
+CRSS = [4326, 3857, UTM, LAEA]
+SHAPE_SETS = {
+    "invalid": (P + [BOWTIE, ZERO, SPIKE], Q),
+    "empties": (P + ["POLYGON EMPTY", None], Q + ["POINT EMPTY", None,
+                                                   "MULTIPOINT ((9.001 47.001), (9.5 47.5))"]),
+    "identical": ([P[0]] * 4, [Q[0]] * 4),
+    "text": (P, Q * 4),
+    "touching": ([box(9, 47), box(9.01, 47), box(9.02, 47.01), box(9.5, 47.5, 0.001)],
+                 ["POINT (9.01 47.01)", "POINT (9.5005 47.5005)"]),
+}
+for crs in CRSS:
+    for k, (shape, (pw, qw)) in enumerate(SHAPE_SETS.items()):
+        fmt = ("gpkg", "geojson")[k % 2]
+        CLUSTER_CASES.append(Case(
+            f"matrix_{shape}_{crs}_{fmt}", polys(pw, crs, fmt),
+            points(qw, primary=ODD_TEXT if shape == "text" else None,
+                   commodities=ODD_TEXT if shape == "text" else None, crs=crs,
+                   fmt="csv" if shape == "touching" else fmt)))
+
 
 def _case_params(case):
     return [pytest.param(c, id=c.name, marks=[long_tail] if c.slow else []) for c in case]
@@ -361,6 +388,12 @@ HARMONISE_POLYGON_CASES = [
     ("a_point_layer", [points(Q)], "either"),
 ]
 
+for crs in CRSS:
+    for shape in ("invalid", "empties", "identical", "touching"):
+        HARMONISE_POLYGON_CASES.append((f"matrix_{shape}_{crs}", [
+            polys(SHAPE_SETS[shape][0], crs), polys(SHAPE_SETS[shape][0][:2], 4326, "geojson")],
+            "ok"))
+
 
 @pytest.mark.parametrize("name,layers,expect", HARMONISE_POLYGON_CASES,
                          ids=[c[0] for c in HARMONISE_POLYGON_CASES])
@@ -399,6 +432,12 @@ HARMONISE_POINT_CASES = [
     ("two_sources_3857_laea", [points(Q, crs=3857), points(Q, crs=LAEA)]),
     ("beyond_180_and_poles", [points(["POINT (185 10)", "POINT (0 90)", "POINT (-180 -90)"])]),
 ]
+
+for crs in CRSS:
+    for shape in ("empties", "identical", "text"):
+        HARMONISE_POINT_CASES.append((f"matrix_{shape}_{crs}", [
+            points(SHAPE_SETS[shape][1], primary=ODD_TEXT, commodities=ODD_TEXT[::-1],
+                   crs=crs, fmt=("gpkg", "csv", "geojson")[CRSS.index(crs) % 3])]))
 
 
 @pytest.mark.parametrize("name,layers", HARMONISE_POINT_CASES,
@@ -453,6 +492,11 @@ FOOTPRINT_CASES = [
     ("bad_status", clustered(P, ["Gold"], status=["bogus"]), "error"),
 ]
 
+for crs in CRSS:
+    for shape in ("invalid", "identical", "touching"):
+        FOOTPRINT_CASES.append((f"matrix_{shape}_{crs}", clustered(
+            [w for w in SHAPE_SETS[shape][0]], ["Gold", None, "Coal,Gold"], crs=crs), "ok"))
+
 
 @pytest.mark.parametrize("name,layer,expect", FOOTPRINT_CASES,
                          ids=[c[0] for c in FOOTPRINT_CASES])
@@ -486,6 +530,12 @@ VALIDATE_CASES = [
     ("empty_reference", clustered(P, ["Coal"]), polys([]), "either"),
 ]
 
+for crs in CRSS:
+    for shape in ("invalid", "touching"):
+        VALIDATE_CASES.append((f"matrix_{shape}_{crs}", clustered(
+            SHAPE_SETS[shape][0], ["Coal", "Gold,Coal", None], crs=crs),
+            polys(SHAPE_SETS[shape][0][1:3], 3857 if crs == 4326 else 4326), "ok"))
+
 
 @pytest.mark.parametrize("name,layer,ref,expect", VALIDATE_CASES,
                          ids=[c[0] for c in VALIDATE_CASES])
@@ -506,3 +556,26 @@ def test_validate_odd_inputs(name, layer, ref, expect, qgis_env, tmp_path):
     assert len(pairs) == results["N_PAIRS"]
     for p in pairs:
         assert 0.0 <= p["jaccard"] <= 1.0 and p["match"] in ("full", "partial", "none")
+
+
+def test_partition_is_the_same_in_every_crs(qgis_env, tmp_path):
+    """The same mines in EPSG:4326, EPSG:3857, UTM 32 N and EPSG:3035 give the same clusters
+    (gaps of 0.4, 1.5, 2.6 and 7 km keep clear of the 1 km candidate thresholds)."""
+    gaps_deg = [0.0, 0.01 + 0.4 / 76, 0.02 + (0.4 + 1.5) / 76, 0.03 + (0.4 + 1.5 + 2.6) / 76,
+                0.04 + (0.4 + 1.5 + 2.6 + 7.0) / 76]     # ~76 km per degree of lon at 47° N
+    wkts = [box(9.0 + g, 47.0) for g in gaps_deg]
+    seen = {}
+    for crs in CRSS:
+        d = tmp_path / str(crs)
+        d.mkdir()
+        out = d / "op.gpkg"
+        proc = qgis_process(qgis_env, "mineclusters:clusterlocaloptimum", {
+            "POLYGONS": write_layer(d, polys(wkts, crs)),
+            "POINTS": write_layer(d, points(["POINT (9.005 47.005)", "POINT (9.2 47.0)"],
+                                            crs=crs)),
+            "H_LIMIT": "10000", "OUTPUT_POLYGONS": out})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        no_traceback(proc)
+        rows = sorted(read_rows(out), key=lambda r: r["name"])
+        seen[crs] = [(r["name"], r["cluster_id"], r["threshold_m"], r["status"]) for r in rows]
+    assert all(v == seen[4326] for v in seen.values()), seen

@@ -221,3 +221,15 @@ def test_polygon_with_a_nan_coordinate_is_refused_in_one_sentence():
     with pytest.raises(InputError, match=r"^Feature 4 of the polygon source 'OSM' has a "
                                          r"coordinate that is not a number \(nan, 0\.0\)"):
         merge_polygons([PolygonSource("OSM", [shapely.box(0, 0, 1, 1), bad], [3, 4])])
+
+
+def test_a_reprojected_line_drawn_as_a_polygon_joins_nothing():
+    """Regression: a zero-area polygon along a parallel, read from UTM, is a sliver whose
+    vertices are 1e-12° off a line; it used to merge the two boxes it touches into one polygon
+    with a collapsed spike whose area came out 36 m² short."""
+    sliver = shapely.Polygon([(9.0, 47.0), (9.01, 47.0 + 1e-12), (9.02, 47.0)])
+    a, b = shapely.box(9.0, 47.0, 9.01, 47.01), shapely.box(9.015, 47.0, 9.025, 47.01)
+    res = merge_polygons([PolygonSource("Maus", [a, b, sliver], [1, 2, 3])])
+    assert res.n_inputs.tolist() == [1, 1]
+    assert [d[1] for d in res.dropped] == [3]
+    assert res.area_m2.sum() == pytest.approx(geodesic_area_m2([a, b]).sum(), rel=1e-12)
