@@ -442,7 +442,8 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             polys.sourceCrs())
         if not self._write_elements(sink, polys, result.polygons, poly_fields, poly_keep,
                                     FEATURE_FIELDS, feedback, steps, parts=False):
-            return {}
+            del sink
+            return compat.discard_outputs(outputs, feedback)
 
         # A multipoint gives one row per part, so an input 'fid' would repeat: keep it renamed.
         point_fields, point_keep = _output_fields(points.fields(), FEATURE_FIELDS, rename_fid=True)
@@ -454,7 +455,8 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
         if sink is not None and not self._write_elements(
                 sink, points, result.points, point_fields, point_keep, FEATURE_FIELDS,
                 feedback, steps, parts=True):
-            return {}
+            del sink
+            return compat.discard_outputs(outputs, feedback)
 
         cluster_fields = compat.fields_from_schema(CLUSTER_FIELDS)
         sink, outputs[self.OUTPUT_CLUSTERS] = self._sink(
@@ -470,8 +472,8 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             ids, geoms = [], []
             for cid, geom in result.cluster_polygons(shp_polys):
                 if feedback.isCanceled():
-                    feedback.pushInfo("Cancelled; outputs are incomplete.")
-                    return {}
+                    del sink
+                    return compat.discard_outputs(outputs, feedback)
                 ids.append(cid)
                 geoms.append(geom)
             wkbs = shapely.to_wkb(geoms, output_dimension=2) if geoms else []
@@ -499,6 +501,9 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             sink.addFeature(f, QgsFeatureSink.FastInsert)
 
         timings["write"] = time.perf_counter() - t0
+        if feedback.isCanceled():
+            del sink
+            return compat.discard_outputs(outputs, feedback)
         t0 = time.perf_counter()
         steps.setCurrentStep(3)
         plot_path = self.parameterAsFileOutput(parameters, self.OUTPUT_PLOT, context)
@@ -561,10 +566,10 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             rows.setdefault(fid, []).append(i)
         part_of = table.part.tolist()
         n = max(len(table.feature_id), 1)
+        every = max(1, n // 100)
         done = 0
         for f in source.getFeatures(QgsFeatureRequest(), SKIP_CHECKS):
             if feedback.isCanceled():
-                feedback.pushInfo("Cancelled; outputs are incomplete.")
                 return False
             mine = rows.get(f.id())
             if not mine:
@@ -582,7 +587,7 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
                 out.setGeometry(pieces[part_of[i]] if parts else g)
                 sink.addFeature(out, QgsFeatureSink.FastInsert)
             done += len(mine)
-            if done % 1000 < len(mine):
+            if done // every != (done - len(mine)) // every:  # about once per per cent
                 steps.setProgress(100.0 * done / n)
         return True
 

@@ -56,3 +56,24 @@ def from_shapely(geom, multi=False):
     if multi:
         g.convertToMultiType()
     return g
+
+
+def discard_outputs(outputs, feedback):
+    """After a cancel while writing: delete the files already written, so that no half-written
+    output looks complete, and return the empty result of a cancelled run."""
+    import os
+
+    left = []
+    for dest in outputs.values():
+        if not isinstance(dest, str):
+            continue
+        path = dest.split("|")[0]
+        for p in (path, path + "-wal", path + "-shm", path + "-journal"):
+            if os.path.isfile(p):
+                try:
+                    os.remove(p)
+                except OSError:
+                    left.append(p)
+    feedback.pushInfo("Cancelled while writing; the outputs written so far were deleted."
+                      + (f" Delete by hand: {', '.join(left)}." if left else ""))
+    return {}

@@ -442,3 +442,25 @@ def test_commodities_field_default_applies_when_not_given(sample_run, provider, 
     # and the lists are richer than the primaries somewhere in the sample (ICMM secondaries)
     assert any(f["commodities"] != f["primary_commodities"] for f in layer(out).getFeatures()
                if f["status"] != "unassigned")
+
+
+@pytest.mark.parametrize("after", ["H_max = ", "polygons"])
+def test_cancel_while_writing_leaves_no_output_that_looks_complete(provider, tmp_path, sample_polygons,
+                                                                  sample_points, after):
+    """Cancelled right before writing, or while writing the polygons: no output file is left."""
+    from qgis.core import QgsProcessingContext
+
+    alg = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    feedback = LogFeedback()
+    if after == "H_max = ":
+        feedback.pushInfo = lambda info: (feedback.infos.append(info),  # noqa: E731
+                                          feedback.cancel() if info.startswith(after) else None)
+    else:  # writing the polygons is the third of four steps (50..75 %)
+        feedback.progressChanged.connect(lambda p: feedback.cancel() if p > 50 else None)
+    params = {"POLYGONS": sample_polygons, "POINTS": sample_points, **outputs(tmp_path)}
+    results, _ok = alg.run(params, QgsProcessingContext(), feedback)
+    assert results == {}
+    assert any("Cancelled" in i for i in feedback.infos)
+    for key in ("OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS", "OUTPUT_SENSITIVITY",
+                "OUTPUT_PLOT", "OUTPUT_HISTOGRAM"):
+        assert not os.path.exists(params[key]), key
