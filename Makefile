@@ -36,7 +36,7 @@ plugin:
 	$(SYSPY) scripts/configure_profile.py $(PROFILE_DIR) "$$($(PY) -c 'import site; print(site.getsitepackages()[0])')"
 	@echo "plugin: $(PLUGINS_DIR)/mine_clusters -> $(CURDIR) (enabled in the default QGIS profile)"
 
-demo:
+demo: | $(XDG_RUNTIME_DIR)
 	mkdir -p $(OUT)
 	rm -f $(OUT)/*.gpkg
 	PYTHONPATH="$$($(PY) -c 'import site, os; print(os.pathsep.join(site.getsitepackages()))')" \
@@ -56,12 +56,15 @@ demo:
 
 test: test-core test-qgis test-e2e
 
+$(XDG_RUNTIME_DIR):
+	mkdir -p -m 700 $@
+
 # Each layer must collect and pass tests: pytest exits 5 when it collected none, which fails here.
 test-core:
 	$(PY) -m pytest -q -p no:cacheprovider tests/core
-test-qgis:
+test-qgis: | $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest -q -p no:cacheprovider tests/qgis
-test-e2e:
+test-e2e: | $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 zip:

@@ -48,7 +48,7 @@ def install_command(system=None, python=None):
     """The exact command that installs the packages for QGIS's Python on this platform."""
     system = system or platform.system()
     python = python or sys.executable or "python3"
-    pkgs = '"shapely>=2" "fastcluster<1.3"'
+    pkgs = '"shapely>=2"'  # fastcluster is for the tests only
     if system == "Windows":
         # QGIS's Python is started through the OSGeo4W Shell that comes with QGIS.
         return f"in the OSGeo4W Shell: python -m pip install {pkgs}"
@@ -56,7 +56,10 @@ def install_command(system=None, python=None):
         if not os.path.basename(python).startswith("python"):
             python = "/Applications/QGIS.app/Contents/MacOS/bin/python3"
         return f"{python} -m pip install --user {pkgs}"
-    # Linux: Debian's QGIS uses the system Python (PEP 668) and numpy 1.x; keep that numpy.
+    # Linux: Debian's QGIS uses the system Python (PEP 668) and numpy 1.x; keep that numpy. QGIS
+    # loads the distribution's GEOS into the process (3.11 on Debian 12), which shapely 2.1+
+    # wheels do not match ("WKB output dimension must be 2 or 3"): stay on shapely 2.0 there.
+    pkgs = '"shapely>=2,<2.1"'
     try:
         import numpy
 

@@ -12,6 +12,15 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_DIR = os.path.join(ROOT, "resources", "sample")
 
+if os.environ.get("MINE_CLUSTERS_REQUIRE_QGIS"):
+    # CI: the QGIS and qgis_process layers must run, not skip, when QGIS is missing.
+    import shutil
+
+    import qgis.core  # noqa: F401  (ImportError here fails the run)
+
+    if not (shutil.which("qgis_process.bin") or shutil.which("qgis_process")):
+        raise RuntimeError("MINE_CLUSTERS_REQUIRE_QGIS is set but qgis_process is not on PATH.")
+
 _PLUGINS_DIR = tempfile.mkdtemp(prefix="mine_clusters_plugins_")
 _LINK = os.path.join(_PLUGINS_DIR, "mine_clusters")
 if not os.path.exists(_LINK):

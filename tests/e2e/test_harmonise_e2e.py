@@ -68,8 +68,7 @@ def qgis_process(env, *args, timeout=900):
 @pytest.fixture
 def registered(env):
     proc = qgis_process(env, "help", POLYS)
-    if proc.returncode != 0:
-        pytest.skip(f"{POLYS} is not registered in the provider")
+    assert proc.returncode == 0, f"{POLYS} is not registered in the provider: {proc.stderr[-300:]}"
     return env
 
 
