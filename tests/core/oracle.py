@@ -12,7 +12,10 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster
 from scipy.spatial.distance import squareform
 
-from mine_clusters.core.linkage import TIE_TOLERANCE_M, dense_distance_matrix
+from mine_clusters.core.linkage import dense_distance_matrix
+
+#: METHOD.md: links at a threshold join (R's cutree(h=)); 1 µm absorbs float noise of the distances.
+TIE_M = 1e-6
 
 
 def canonical(labels):
@@ -30,7 +33,7 @@ def brute_force_cuts(features, thresholds):
         return {h: [0] for h in thresholds}
     dist = dense_distance_matrix(features, np.arange(n))
     z = fastcluster.linkage(squareform(dist, checks=False), method="single")
-    return {h: list(fcluster(z, t=h + TIE_TOLERANCE_M, criterion="distance")) for h in thresholds}
+    return {h: list(fcluster(z, t=h + TIE_M, criterion="distance")) for h in thresholds}
 
 
 def _pareto(a_u, a_m, w, formula):
