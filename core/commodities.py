@@ -55,22 +55,29 @@ def parse_commodities(text, harmonisation: Optional[Mapping[str, str]] = None) -
 
 
 def _parse(text, table) -> tuple:
+    return tuple(name for name, _from_table in _parse_marked(text, table))
+
+
+def _parse_marked(text, table) -> tuple:
+    """(name, came from the table) pairs, one per commodity, sorted by identity."""
     names = {}
     for token in split_tokens(text):
         mapped = table.get(token.casefold(), token) if table else token
+        from_table = mapped != token or token.casefold() in table
         for name in split_tokens(mapped) if mapped != token else [token]:
             key = name.casefold()
-            if key not in names or name < names[key]:
-                names[key] = name
-    return tuple(names[k] for k in sorted(names))
+            rank = (not from_table, name)  # the table's spelling first, then the one sorting first
+            if key not in names or rank < names[key]:
+                names[key] = rank
+    return tuple((names[k][1], not names[k][0]) for k in sorted(names))
 
 
 class Vocabulary:
     """Commodity names seen in a data set, as integer codes.
 
     Two names that differ only in case are one commodity; its display name is the table's
-    harmonised name, or else the spelling that sorts first, so the result does not depend on the
-    order of the features.
+    harmonised name when the table gave it, or else the spelling that sorts first, so the result
+    does not depend on the order of the features.
     """
 
     def __init__(self, harmonisation: Optional[Mapping[str, str]] = None):
@@ -79,18 +86,20 @@ class Vocabulary:
 
     def parse(self, text) -> tuple:
         """Keys (case-folded names) of one attribute value; remembers display names."""
-        names = _parse(text, self._table)
-        for name in names:
+        out = []
+        for name, from_table in _parse_marked(text, self._table):
             key = name.casefold()
-            old = self._display.get(key)
-            if old is None or name < old:
-                self._display[key] = name
-        return tuple(n.casefold() for n in names)
+            rank = (not from_table, name)
+            if key not in self._display or rank < self._display[key]:
+                self._display[key] = rank
+            out.append(key)
+        return tuple(out)
 
     def freeze(self):
         """Sorted display names and a key -> code mapping."""
-        keys = sorted(self._display, key=lambda k: (self._display[k].casefold(), self._display[k]))
-        return [self._display[k] for k in keys], {k: i for i, k in enumerate(keys)}
+        shown = {k: rank[1] for k, rank in self._display.items()}
+        keys = sorted(shown, key=lambda k: (shown[k].casefold(), shown[k]))
+        return [shown[k] for k in keys], {k: i for i, k in enumerate(keys)}
 
 
 def join_names(names: Iterable[str]) -> Optional[str]:

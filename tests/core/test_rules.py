@@ -135,3 +135,10 @@ def test_unknown_values_and_case_variants():
                           harmonisation={"steel": "", "iron ore": "Iron"})
     r3 = cluster_mines(f3, h_limit_m=1000.0, threshold_step_m=1000.0)
     assert r3.clusters.primary_commodities == ["Iron"]
+
+
+def test_the_tables_spelling_wins_over_raw_case_variants():
+    pts = [shapely.Point(east(x), 0) for x in (0.0, 0.1)]
+    f = prepare_features([], [], None, pts, [1, 2], ["cu", "COPPER"], harmonisation={"cu": "Copper"})
+    r = cluster_mines(f, h_limit_m=1000.0, threshold_step_m=1000.0)
+    assert r.clusters.primary_commodities == ["Copper"]  # not "COPPER", although it sorts first
