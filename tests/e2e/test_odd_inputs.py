@@ -462,7 +462,7 @@ def test_harmonise_points_odd_inputs(name, layers, qgis_env, tmp_path):
     assert len(rows) <= n_parts
     for r in rows:
         g = shapely.from_wkt(r["wkt"])
-        assert -180.0 <= g.x <= 180.0 and -90.0 <= g.y <= 90.0 or g.is_empty is False
+        assert -180.0 <= g.x <= 180.0 and -90.0 <= g.y <= 90.0, r["wkt"]
 
 
 # ----------------------------------------------------------------------------- footprint
