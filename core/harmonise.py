@@ -471,6 +471,8 @@ class CommodityHarmoniser:
         self.not_commodity = Counter()  # name mapped to "" or in the non-commodity rule
         self.mapped = Counter()         # harmonised name -> count
         self._spelling = {}             # case-folded unknown name -> spelling sorting first
+        # the table's own spelling of each harmonised name wins over raw case variants
+        self._output = {_key(t): t for v in self.table.values() for t in split_tokens(v)}
 
     def names(self, text) -> list:
         """Harmonised names of one raw value (a ',' or ';' list), without repeats (a name is
@@ -500,6 +502,14 @@ class CommodityHarmoniser:
                     seen.add(_key(t))
                     out.append(t)
         return out
+
+    def respell(self, text):
+        """A joined list with every name in its one spelling: the table's, else the one sorting
+        first among the raw spellings met."""
+        if text is None:
+            return None
+        return join_names({self._output.get(_key(n)) or self._spelling.get(_key(n), n)
+                           for n in text.split(",")})
 
     def unknown_names(self) -> Counter:
         """Names not in the table with their counts (spelling: the one that sorts first)."""
@@ -613,8 +623,9 @@ def harmonise_points(sources: Sequence[PointSource],
                 if abs(part.x) > 180.0:   # 0..360 longitudes: back into -180..180
                     parts[k] = Point(((part.x + 180.0) % 360.0) - 180.0, part.y)
             raw_primary = s.primary[i]
-            hits = sorted({t for t in split_tokens(raw_primary) if _key(t) in drop})
-            if hits:
+            tokens = split_tokens(raw_primary)
+            hits = sorted({t for t in tokens if _key(t) in drop})
+            if tokens and len(hits) == len({_key(t) for t in tokens}):  # e.g. only "Processing"
                 dropped.append((s.name, fid, "primary commodity " + ", ".join(hits)))
                 continue
             primary = harm.names(raw_primary)
@@ -636,6 +647,9 @@ def harmonise_points(sources: Sequence[PointSource],
                 sid.append(None if fid is None else str(fid))
                 prim.append(p_text)
                 comm.append(c_text)
+    # An unknown name met in several spellings is one commodity (METHOD.md): one spelling for all.
+    prim = [harm.respell(t) for t in prim]
+    comm = [harm.respell(t) for t in comm]
     _progress(progress, 1.0)
     return PointHarmoniseResult(
         points=pts, point_id=np.arange(1, len(pts) + 1, dtype=np.int64), source=src,

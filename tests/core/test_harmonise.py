@@ -501,3 +501,16 @@ def test_points_cancel():
 def test_points_columns_must_match():
     with pytest.raises(InputError, match="'S'"):
         harmonise_points([PointSource("S", [Point(0, 0)], [1, 2], ["Gold"])], table={})
+
+
+def test_review_regressions_processing_beside_a_commodity_and_one_spelling_for_unknown_names():
+    """A primary "Gold, Processing" keeps the gold mine; "Unobtainium"/"UNOBTAINIUM" are one name."""
+    from shapely.geometry import Point as P
+
+    from mine_clusters.core.harmonise import PointSource, harmonise_points
+
+    src = PointSource("inv", [P(1, 1), P(2, 2), P(3, 3)], [1, 2, 3],
+                      ["Gold, Processing", "Unobtainium", "UNOBTAINIUM"])
+    res = harmonise_points([src], table={"gold": "Gold"})
+    assert res.primary_commodity == ["Gold", "UNOBTAINIUM", "UNOBTAINIUM"]
+    assert not res.dropped
