@@ -746,7 +746,8 @@ def grid_table(polys: MinePolygons, cell_size_m=50000.0, progress=None, should_s
                        minlength=len(cells) * ncom).reshape(len(cells), ncom)
     npol = np.bincount(cell_of_pair, minlength=len(cells))
     totals = dict(zip(names, area.sum(axis=0).tolist()))
-    order = _commodity_order({k: v for k, v in totals.items() if v > 0})
+    # commodities with mine area; all of them when every polygon has zero area
+    order = _commodity_order({k: v for k, v in totals.items() if v > 0} or totals)
     col = [names.index(name) for name in order]
     fields = grid_fields(order)
     cnames = [nm for nm, _ in fields[len(GRID_BASE_FIELDS):]]

@@ -57,3 +57,13 @@ def test_a_multipolygon_with_an_empty_part_stays_in_its_own_cells():
         assert x0 < 0.03 and x1 > -0.01 and y0 < 0.03 and y1 > -0.01
     assert sum(r["mine_area_km2"] for r in s.grid.rows) * 1e6 == pytest.approx(
         polys.total_area_m2, rel=1e-9)
+
+
+def test_a_grid_of_polygons_that_all_have_zero_area():
+    """Every polygon with area_m2 = 0 used to end in 'argmax of an empty sequence'."""
+    polys = mine_polygons([shapely.box(0, 0, 1e-5, 1e-5), shapely.box(5, 5, 5.01, 5.01)],
+                          [1, 2], [1, 2], ["Gold", "Coal"], area_m2=[0.0, 0.0])
+    s = summarise(polys, cell_size_m=1000.0)
+    assert len(s.grid.rows) >= 2                 # every cell the two polygons touch
+    assert sum(r["mine_area_km2"] for r in s.grid.rows) == 0.0
+    assert {r["dominant"] for r in s.grid.rows} <= {"Gold", "Coal"}
