@@ -302,6 +302,23 @@ def commodity_shares(polys: MinePolygons):
 NEAREST_SEARCH_DEG = 1.0
 
 
+def _lonlat_centroids(geoms):
+    """Centroids in lon/lat; a polygon split at ±180° (a box wider than 180°) is unwrapped first,
+    so its centroid lies on the antimeridian, not near 0° longitude."""
+    geoms = np.asarray(geoms, dtype=object)
+    cent = shapely.centroid(geoms)
+    b = shapely.bounds(geoms)
+    wide = np.flatnonzero((b[:, 2] - b[:, 0]) > 180.0)
+    if len(wide):
+        shifted = shapely.transform(
+            geoms[wide], lambda c: np.column_stack([np.where(c[:, 0] < 0.0, c[:, 0] + 360.0, c[:, 0]),
+                                                    c[:, 1]]))
+        c = shapely.centroid(shifted)
+        x = shapely.get_x(c)
+        cent[wide] = shapely.points(np.where(x > 180.0, x - 360.0, x), shapely.get_y(c))
+    return cent
+
+
 def _nearest_to_centroids(geoms, idx, regs, tree, should_stop=None):
     """The paper's rule: each polygon to the region containing its centroid, else the nearest.
 
@@ -312,7 +329,7 @@ def _nearest_to_centroids(geoms, idx, regs, tree, should_stop=None):
     """
     if should_stop is not None and should_stop():
         raise Cancelled("Cancelled by the user.")
-    cent = shapely.centroid(geoms)
+    cent = _lonlat_centroids(geoms)
     pi, ri = tree.query(cent, predicate="intersects")
     region = np.full(len(geoms), -1, dtype=np.int64)
     order = np.lexsort((ri, pi))

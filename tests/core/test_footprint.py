@@ -398,3 +398,13 @@ def test_invalid_region_is_repaired():
     p = polys([box(0.9, 0.45, 0.95, 0.55)], ["Coal"], area=[1e6])
     rows = by(fp.region_table(p, regs), "region")
     assert rows["Bow"]["area_km2"] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_centroid_rule_for_a_polygon_split_at_the_antimeridian():
+    # a mine split at ±180° belongs to the island on the antimeridian, not to the one at 0°
+    regs = fp.regions([box(179.0, -17.5, 180.0, -16.5), box(-0.5, -17.5, 0.5, -16.5)],
+                      ["Antimeridian isle", "Null isle"])
+    split = shapely.MultiPolygon([box(179.99, -17.01, 180.0, -17.0), box(-180.0, -17.01, -179.99, -17.0)])
+    p = polys([split], ["Gold"], area=[1e6])
+    rows = by(fp.region_table(p, regs, allocation="centroid"), "region")
+    assert set(rows) == {"Antimeridian isle"}
