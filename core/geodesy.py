@@ -112,7 +112,9 @@ def geodesic_area_m2(geoms):
     Each polygon is projected to a Lambert azimuthal equal-area projection centred on its own
     bounding box (antimeridian-aware) and measured there. The projection preserves area exactly;
     only its straight edges differ from great-circle edges, which for mine polygons (tens of km at
-    most) changes the area by less than 1e-6. Points, lines and empty geometries have area 0.
+    most) changes the area by less than 1e-6. An invalid polygon (a bow-tie, a self-touching ring)
+    is measured as repaired by ``shapely.make_valid``. Points, lines and empty geometries have
+    area 0.
     """
     geoms = np.asarray(geoms, dtype=object)
     out = np.zeros(len(geoms))
@@ -123,8 +125,13 @@ def geodesic_area_m2(geoms):
     chunks = [idx[k:k + 20000] for k in range(0, len(idx), 20000)]
 
     def area(rows):
-        lon0, lat0 = bounds_centres(unwrapped_bounds(geoms[rows]))
-        return shapely.area(project(geoms[rows], lon0, lat0, laea_forward))
+        g = geoms[rows]
+        bad = ~shapely.is_valid(g)
+        if bad.any():  # e.g. a bow-tie, whose lobes would cancel: measure its repaired shape
+            g = g.copy()
+            g[bad] = shapely.make_valid(g[bad])
+        lon0, lat0 = bounds_centres(unwrapped_bounds(g))
+        return shapely.area(project(g, lon0, lat0, laea_forward))
 
     for rows, a in zip(chunks, run_parallel(chunks, area)):
         out[rows] = a

@@ -220,8 +220,6 @@ def test_a_cluster_across_the_antimeridian_is_one_cluster(lon):
     assert len(set(res.points.cluster_id)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="prepare_features measures an invalid (bow-tie) polygon "
-                   "as it is: its two lobes cancel to 0 m² instead of being repaired first")
 def test_a_bow_tie_polygon_keeps_the_area_of_both_lobes():
     bowtie = shapely.Polygon([(10, 10), (10.01, 10.01), (10.01, 10), (10, 10.01)])
     lobes = shapely.get_parts(shapely.make_valid(bowtie))
