@@ -11,7 +11,6 @@ from qgis.core import (
     QgsRendererCategory,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtGui import QColor
 
 from ..core.colours import commodity_colour
 

@@ -522,7 +522,6 @@ def grid_fractions(polys: MinePolygons, grid: EqualAreaGrid, progress=None, shou
     clip per cell, and their fractions are the pieces' spherical areas over the sum of them.
     Ordered by polygon, then cell.
     """
-    n = len(polys)
     ok = np.array([g is not None and not shapely.is_empty(g) for g in polys.geoms], dtype=bool)
     idx = np.flatnonzero(ok)
     b = shapely.bounds(polys.geoms[idx]) if len(idx) else np.empty((0, 4))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import shapely
 
 from mine_clusters.core.geodesy import EARTH_RADIUS_M
