@@ -389,7 +389,7 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
         return source
 
     def _region_field(self, parameters, name, context, source, lname, label, default):
-        fields = self.parameterAsFields(parameters, name, context)
+        fields = compat.parameter_as_fields(self, parameters, name, context)
         field = fields[0] if fields else default
         if source.fields().lookupField(field) < 0:
             raise QgsProcessingException(

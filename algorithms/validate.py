@@ -151,7 +151,7 @@ class ValidateAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(
                     f"The clustered polygons layer '{name}' has no '{fld}' field; use the "
                     f"'Clustered polygons' output of the cluster algorithm.")
-        fields = self.parameterAsFields(parameters, self.REFERENCE_FIELD, context)
+        fields = compat.parameter_as_fields(self, parameters, self.REFERENCE_FIELD, context)
         ref_field = fields[0] if fields else None
         fixed = (self.parameterAsString(parameters, self.REFERENCE_COMMODITIES, context)
                  or "").strip()
