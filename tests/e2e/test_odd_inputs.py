@@ -154,6 +154,21 @@ def lonlat_area(wkts):
     return float(geodesic_area_m2(geoms).sum()) if geoms else 0.0
 
 
+def as_read(wkt, crs):
+    """The lon/lat geometry QGIS reads back from a layer in `crs` (through the CRS and back):
+    a line drawn as a polygon may come back as a thin sliver with an area."""
+    if crs == 4326 or not wkt:
+        return wkt
+    g = ogr.CreateGeometryFromWkt(wkt)
+    if g.IsEmpty():
+        return wkt
+    dst, tr = _transform(crs)
+    g.Transform(tr)
+    back = osr.CoordinateTransformation(dst, _transform(4326)[0])
+    g.Transform(back)
+    return g.ExportToWkt()
+
+
 def kept(wkt):
     return wkt is not None and not shapely.from_wkt(wkt).is_empty
 
@@ -360,17 +375,22 @@ def test_cluster_odd_inputs(case, qgis_env, tmp_path):
         assert f"Dropped {n_dropped} points" in warnings, warnings
     # areas: polygons = clusters = the input's (given, else on the sphere)
     area_out = sum(r["area_m2"] for r in out_polys)
+    crs = case.polygons.crs
     clusters = read_rows(out["OUTPUT_CLUSTERS"])
     assert sum(r["area_m2"] for r in clusters) == pytest.approx(area_out, rel=1e-9, abs=1e-6)
     assert sum(r["n_polygons"] for r in clusters) == len(out_polys)
     if "AREA_FIELD" in case.params:
         given = [a for (w, attrs) in case.polygons.rows if kept(w)
                  for a in [attrs.get("area_m2")]]
-        expected = sum(a if a is not None else lonlat_area([w]) for a, w in
+        expected = sum(a if a is not None else lonlat_area([as_read(w, crs)]) for a, w in
                        zip(given, [w for w in poly_wkts if kept(w)]))
     else:
-        expected = lonlat_area([w for w in poly_wkts if kept(w)])
-    assert area_out == pytest.approx(expected, rel=1e-6, abs=1e-3)
+        expected = lonlat_area([as_read(w, crs) for w in poly_wkts if kept(w)])
+    # A line drawn as a polygon along a parallel, read from a projected CRS, may come back
+    # with its middle vertex a hair off the line: a valid sliver whose area on the sphere is
+    # the ~40 m² between the parallel and the chord (depending on the transform's rounding).
+    sliver = 100.0 if crs != 4326 and ZERO in poly_wkts else 1e-3
+    assert area_out == pytest.approx(expected, rel=1e-6, abs=sliver)
     assert {r["status"] for r in out_polys + out_pts} <= {"assigned", "unassigned", "multiple"}
     assert out["OUTPUT_PLOT"].stat().st_size > 0
 
