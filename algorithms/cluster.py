@@ -490,6 +490,7 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
                 f.setGeometry(g)
                 sink.addFeature(f, QgsFeatureSink.FastInsert)
             del wkbs
+            compat.finish_sink(sink)
 
         sens_fields = compat.fields_from_schema(SENSITIVITY_FIELDS)
         sink, outputs[self.OUTPUT_SENSITIVITY] = self._sink(
@@ -499,6 +500,7 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             f = QgsFeature(sens_fields)
             f.setAttributes([_py(row[name]) for name, _kind in SENSITIVITY_FIELDS])
             sink.addFeature(f, QgsFeatureSink.FastInsert)
+        compat.finish_sink(sink)
 
         timings["write"] = time.perf_counter() - t0
         if feedback.isCanceled():
@@ -589,6 +591,7 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             done += len(mine)
             if done // every != (done - len(mine)) // every:  # about once per per cent
                 steps.setProgress(100.0 * done / n)
+        compat.finish_sink(sink)
         return True
 
 

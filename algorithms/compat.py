@@ -77,3 +77,14 @@ def discard_outputs(outputs, feedback):
     feedback.pushInfo("Cancelled while writing; the outputs written so far were deleted."
                       + (f" Delete by hand: {', '.join(left)}." if left else ""))
     return {}
+
+
+def finish_sink(sink):
+    """Write out a sink's buffered features now. QGIS 3.40 writes a Python algorithm's sink only
+    when it is finalised (``finalize()``, QGIS PR 59241); without it a GeoPackage output can stay
+    empty. Older versions flush on ``flushBuffer()`` and when the sink is deleted."""
+    if sink is None:
+        return
+    sink.flushBuffer()
+    if hasattr(sink, "finalize"):
+        sink.finalize()

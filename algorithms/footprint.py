@@ -178,6 +178,7 @@ def write_rows(sink, fields, schema, rows, feedback):
         f = QgsFeature(fields)
         f.setAttributes([native(row.get(n)) for n in names])
         sink.addFeature(f, QgsFeatureSink.FastInsert)
+    compat.finish_sink(sink)
     return True
 
 
@@ -537,6 +538,7 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
                 f.setGeometry(qgs_geometry(geom))
                 f.setAttributes([native(row.get(n)) for n in gnames])
                 gsink.addFeature(f, QgsFeatureSink.FastInsert)
+        compat.finish_sink(gsink)
         results[self.OUTPUT_GRID] = gdest
         attach_grid_style(context, gdest)
         self._grid_dest = gdest

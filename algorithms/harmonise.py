@@ -338,6 +338,7 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
             sink.addFeature(f, QgsFeatureSink.FastInsert)
             if i % 2000 == 0:
                 steps.setProgress(100.0 * i / max(n, 1))
+        compat.finish_sink(sink)
         return {self.OUTPUT: dest_id, self.N_INPUT: result.n_in, self.N_POLYGONS: n,
                 self.N_REPAIRED: len(result.repaired), self.N_DROPPED: len(result.dropped),
                 self.AREA_KM2: float(result.area_m2.sum()) / 1e6}
@@ -557,6 +558,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
             sink.addFeature(f, QgsFeatureSink.FastInsert)
             if i % 5000 == 0:
                 steps.setProgress(100.0 * i / max(n, 1))
+        compat.finish_sink(sink)
         return {self.OUTPUT: dest_id, self.N_INPUT: result.n_in, self.N_POINTS: n,
                 self.N_DROPPED: len(result.dropped), self.N_UNKNOWN_NAMES: len(result.unknown)}
 

@@ -230,6 +230,7 @@ class ValidateAlgorithm(QgsProcessingAlgorithm):
                 f.setGeometry(g)
             f.setAttributes([native(pair.get(n)) for n in names])
             sink.addFeature(f, QgsFeatureSink.FastInsert)
+        compat.finish_sink(sink)
         ssink, sdest, sfields = table_sink(self, parameters, self.OUTPUT_SUMMARY, context,
                                            va.SUMMARY_FIELDS)
         write_rows(ssink, sfields, va.SUMMARY_FIELDS, result.summary, feedback)
