@@ -16,7 +16,7 @@ PIP_PACKAGES := "numpy<2" "shapely>=2,<2.1" "fastcluster<1.3" pytest hypothesis
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: setup system venv plugin demo test test-core test-qgis test-e2e zip sample-data model clean
+.PHONY: setup system venv plugin demo test test-core test-fuzz test-qgis test-e2e zip sample-data model clean
 
 setup: system venv plugin
 
@@ -54,7 +54,7 @@ demo: | $(XDG_RUNTIME_DIR)
 	[print(f'  {k:20s} {v}') for k, v in sorted(r.items())]; \
 	print('Open the .gpkg files in QGIS (styled by primary commodity); the Pareto plot is', r['OUTPUT_PLOT'])" $(OUT)/result.json
 
-test: test-core test-qgis test-e2e
+test: test-core test-fuzz test-qgis test-e2e
 
 $(XDG_RUNTIME_DIR):
 	mkdir -p -m 700 $@
@@ -62,6 +62,8 @@ $(XDG_RUNTIME_DIR):
 # Each layer must collect and pass tests: pytest exits 5 when it collected none, which fails here.
 test-core:
 	$(PY) -m pytest -q -p no:cacheprovider tests/core
+test-fuzz:
+	$(PY) -m pytest -q -p no:cacheprovider tests/fuzz
 test-qgis: | $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest -q -p no:cacheprovider tests/qgis
 test-e2e: | $(XDG_RUNTIME_DIR)
