@@ -501,10 +501,10 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             f.setAttributes([_py(row[name]) for name, _kind in SENSITIVITY_FIELDS])
             sink.addFeature(f, QgsFeatureSink.FastInsert)
         compat.finish_sink(sink)
+        del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
 
         timings["write"] = time.perf_counter() - t0
         if feedback.isCanceled():
-            del sink
             return compat.discard_outputs(outputs, feedback)
         t0 = time.perf_counter()
         steps.setCurrentStep(3)

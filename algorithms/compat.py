@@ -80,9 +80,9 @@ def discard_outputs(outputs, feedback):
 
 
 def finish_sink(sink):
-    """Write out a sink's buffered features now. QGIS 3.40 writes a Python algorithm's sink only
-    when it is finalised (``finalize()``, QGIS PR 59241); without it a GeoPackage output can stay
-    empty. Older versions flush on ``flushBuffer()`` and when the sink is deleted."""
+    """Write out a sink's buffered features (``finalize()`` where QGIS has it, PR 59241). The
+    caller must also drop its reference (``del sink``) before the algorithm returns: on QGIS 3.40
+    a GeoPackage output is committed only when its sink is destroyed, else it stays empty."""
     if sink is None:
         return
     sink.flushBuffer()

@@ -522,6 +522,7 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
                 feedback.pushInfo(CANCELLED)
                 return {}
             results[key] = dest
+        del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
 
         grid_rows = [] if summary.grid is None else summary.grid.rows
         grid_schema = fp.GRID_BASE_FIELDS if summary.grid is None else summary.grid.fields
@@ -539,6 +540,7 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
                 f.setAttributes([native(row.get(n)) for n in gnames])
                 gsink.addFeature(f, QgsFeatureSink.FastInsert)
         compat.finish_sink(gsink)
+        del gsink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
         results[self.OUTPUT_GRID] = gdest
         attach_grid_style(context, gdest)
         self._grid_dest = gdest

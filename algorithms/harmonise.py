@@ -339,6 +339,7 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
             if i % 2000 == 0:
                 steps.setProgress(100.0 * i / max(n, 1))
         compat.finish_sink(sink)
+        del sink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
         return {self.OUTPUT: dest_id, self.N_INPUT: result.n_in, self.N_POLYGONS: n,
                 self.N_REPAIRED: len(result.repaired), self.N_DROPPED: len(result.dropped),
                 self.AREA_KM2: float(result.area_m2.sum()) / 1e6}
@@ -559,6 +560,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
             if i % 5000 == 0:
                 steps.setProgress(100.0 * i / max(n, 1))
         compat.finish_sink(sink)
+        del sink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
         return {self.OUTPUT: dest_id, self.N_INPUT: result.n_in, self.N_POINTS: n,
                 self.N_DROPPED: len(result.dropped), self.N_UNKNOWN_NAMES: len(result.unknown)}
 

@@ -231,6 +231,7 @@ class ValidateAlgorithm(QgsProcessingAlgorithm):
             f.setAttributes([native(pair.get(n)) for n in names])
             sink.addFeature(f, QgsFeatureSink.FastInsert)
         compat.finish_sink(sink)
+        del sink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
         ssink, sdest, sfields = table_sink(self, parameters, self.OUTPUT_SUMMARY, context,
                                            va.SUMMARY_FIELDS)
         write_rows(ssink, sfields, va.SUMMARY_FIELDS, result.summary, feedback)
