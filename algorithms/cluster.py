@@ -3,7 +3,6 @@
 Reads the two layers, transforms them to EPSG:4326, calls ``core.cluster_mines`` and writes
 the outputs in the input layers' CRS. Nothing scientific happens here.
 """
-import os
 import time
 
 from qgis.core import (
@@ -17,7 +16,6 @@ from qgis.core import (
     QgsFields,
     QgsGeometry,
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeatureSource,
     QgsProcessingMultiStepFeedback,
@@ -31,14 +29,12 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtGui import QIcon
 
 from . import compat
-from .deps_loader import deps
+from .base import MineClustersAlgorithm
 from . import styles
 
 SKIP_CHECKS = QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks
-PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _text(value):
@@ -59,7 +55,7 @@ def _number(value):
         return None
 
 
-class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
+class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
     POLYGONS = "POLYGONS"
     POINTS = "POINTS"
     PRIMARY_FIELD = "PRIMARY_FIELD"
@@ -99,9 +95,6 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
     def groupId(self):  # noqa: N802
         return "clustering"
 
-    def icon(self):
-        return QIcon(os.path.join(PLUGIN_DIR, "resources", "icon.svg"))
-
     def shortHelpString(self):  # noqa: N802
         return (
             "Links mining land-use polygons with mine inventory points by exact geodesic single "
@@ -121,13 +114,6 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
             "chosen local thresholds (Fig. A.11). Dropped empty or null geometries are listed "
             "in the log.<br><br>Needs the Python package shapely 2 (see the plugin README)."
         )
-
-    def createInstance(self):  # noqa: N802
-        return ClusterLocalOptimumAlgorithm()
-
-    def canExecute(self):  # noqa: N802
-        message = deps.missing_message()
-        return (not message, message)
 
     # ---- parameters -----------------------------------------------------------------------
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -299,9 +285,7 @@ class ClusterLocalOptimumAlgorithm(QgsProcessingAlgorithm):
 
     # ---- run ------------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        message = deps.missing_message()  # qgis_process never calls canExecute()
-        if message:
-            raise QgsProcessingException(message)
+        self.require_packages()
         from ..core import Cancelled, InputError, cluster_mines, prepare_features
         from ..core import CLUSTER_FIELDS, FEATURE_FIELDS, SENSITIVITY_FIELDS
         from ..core import plots

@@ -16,7 +16,6 @@ from qgis.core import (
     QgsFeatureSink,
     QgsFillSymbol,
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeatureSource,
     QgsProcessingLayerPostProcessorInterface,
@@ -33,12 +32,10 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtGui import QIcon
 
 from . import compat
-from .deps_loader import deps
+from .base import MineClustersAlgorithm
 
-PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CANCELLED = "Cancelled; no output was written."
 
 
@@ -249,7 +246,7 @@ def save_grid_style(dest_id):
 
 # ----------------------------------------------------------------------------- the algorithm
 
-class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
+class FootprintSummaryAlgorithm(MineClustersAlgorithm):
     INPUT = "INPUT"
     POINTS = "POINTS"
     COUNTRIES = "COUNTRIES"
@@ -291,9 +288,6 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
     def groupId(self):  # noqa: N802
         return "footprint"
 
-    def icon(self):
-        return QIcon(os.path.join(PLUGIN_DIR, "resources", "icon.svg"))
-
     def shortHelpString(self):  # noqa: N802
         return (
             "Mine land by primary commodity, country, biome and grid cell from the clustered "
@@ -311,13 +305,6 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
             "points. Table 3 needs a <i>sources</i> field (from the harmonise algorithm). "
             "Tables can be saved as CSV; the HTML report embeds the plots and writes every table "
             "as CSV into a folder next to it.")
-
-    def createInstance(self):  # noqa: N802
-        return FootprintSummaryAlgorithm()
-
-    def canExecute(self):  # noqa: N802
-        message = deps.missing_message()
-        return (not message, message)
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -419,9 +406,7 @@ class FootprintSummaryAlgorithm(QgsProcessingAlgorithm):
 
     # ---- run ------------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        message = deps.missing_message()  # qgis_process never calls canExecute()
-        if message:
-            raise QgsProcessingException(message)
+        self.require_packages()
         from ..core import footprint as fp
         from ..core import footprint_plots as fplots
         from ..core import report

@@ -16,7 +16,6 @@ from qgis.core import (
     QgsFeatureSink,
     QgsGeometry,
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
@@ -30,12 +29,10 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtGui import QIcon
 
 from . import compat
-from .deps_loader import deps
+from .base import MineClustersAlgorithm
 
-PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WGS84 = "EPSG:4326"
 CANCELLED = "Cancelled; no output was written."
 
@@ -96,7 +93,7 @@ def _to_qgis(geom, multi=False):
     return g
 
 
-class _HarmoniseBase(QgsProcessingAlgorithm):
+class _HarmoniseBase(MineClustersAlgorithm):
     LAYERS = "LAYERS"
     SOURCE_NAMES = "SOURCE_NAMES"
     ID_FIELDS = "ID_FIELDS"
@@ -108,13 +105,6 @@ class _HarmoniseBase(QgsProcessingAlgorithm):
 
     def groupId(self):  # noqa: N802
         return "preparation"
-
-    def icon(self):
-        return QIcon(os.path.join(PLUGIN_DIR, "resources", "icon.svg"))
-
-    def canExecute(self):  # noqa: N802
-        message = deps.missing_message()
-        return (not message, message)
 
     @staticmethod
     def _advanced(param):
@@ -234,9 +224,6 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
     def displayName(self):  # noqa: N802
         return "Harmonise land-use polygons (merge sources)"
 
-    def createInstance(self):  # noqa: N802
-        return HarmonisePolygonsAlgorithm()
-
     def shortHelpString(self):  # noqa: N802
         return (
             "Merges mining land-use polygons from several sources (e.g. Maus, Tang &amp; Werner, "
@@ -278,9 +265,7 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
         self.addOutput(QgsProcessingOutputNumber(self.AREA_KM2, "Total area (km²)"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        message = deps.missing_message()  # qgis_process never calls canExecute()
-        if message:
-            raise QgsProcessingException(message)
+        self.require_packages()
         from ..core.errors import Cancelled, InputError
         from ..core.harmonise import POLYGON_FIELDS, PolygonSource, merge_polygons
 
@@ -363,9 +348,6 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
 
     def displayName(self):  # noqa: N802
         return "Harmonise mine points (commodity names)"
-
-    def createInstance(self):  # noqa: N802
-        return HarmonisePointsAlgorithm()
 
     def shortHelpString(self):  # noqa: N802
         return (
@@ -458,9 +440,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
         return out
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        message = deps.missing_message()  # qgis_process never calls canExecute()
-        if message:
-            raise QgsProcessingException(message)
+        self.require_packages()
         from ..core.errors import Cancelled, InputError
         from ..core.harmonise import (
             POINT_FIELDS, PointSource, harmonise_points, read_harmonisation_table)

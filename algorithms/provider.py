@@ -1,15 +1,12 @@
 """The "Mine clusters" Processing provider."""
-import os
-
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .base import ICON
 from .cluster import ClusterLocalOptimumAlgorithm
 from .footprint import FootprintSummaryAlgorithm
 from .harmonise import HarmonisePointsAlgorithm, HarmonisePolygonsAlgorithm
 from .validate import ValidateAlgorithm
-
-PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class MineClustersProvider(QgsProcessingProvider):
@@ -23,10 +20,10 @@ class MineClustersProvider(QgsProcessingProvider):
         return "Mine clusters (commodity-specific mining land use)"
 
     def icon(self):
-        return QIcon(os.path.join(PLUGIN_DIR, "resources", "icon.svg"))
+        return QIcon(ICON)
 
     def svgIconPath(self):  # noqa: N802
-        return os.path.join(PLUGIN_DIR, "resources", "icon.svg")
+        return ICON
 
     def loadAlgorithms(self):  # noqa: N802
         for alg in (HarmonisePolygonsAlgorithm(), HarmonisePointsAlgorithm(),

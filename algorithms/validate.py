@@ -4,13 +4,11 @@ A thin wrapper: reads the clustered polygons and the reference polygons, transfo
 EPSG:4326, calls ``core.validate.validate`` and writes the pairs, the summary, a plot and an
 HTML report. Nothing scientific happens here.
 """
-import os
 
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
@@ -22,10 +20,9 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtGui import QIcon
 
 from . import compat
-from .deps_loader import deps
+from .base import MineClustersAlgorithm
 from .footprint import (
     CANCELLED,
     check_polygons,
@@ -40,10 +37,9 @@ from .footprint import (
     write_rows,
 )
 
-PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class ValidateAlgorithm(QgsProcessingAlgorithm):
+class ValidateAlgorithm(MineClustersAlgorithm):
     INPUT = "INPUT"
     REFERENCE = "REFERENCE"
     REFERENCE_FIELD = "REFERENCE_FIELD"
@@ -70,9 +66,6 @@ class ValidateAlgorithm(QgsProcessingAlgorithm):
     def groupId(self):  # noqa: N802
         return "footprint"
 
-    def icon(self):
-        return QIcon(os.path.join(PLUGIN_DIR, "resources", "icon.svg"))
-
     def shortHelpString(self):  # noqa: N802
         return (
             "Compares the primary commodities of the clustered polygons with expert-labelled "
@@ -87,13 +80,6 @@ class ValidateAlgorithm(QgsProcessingAlgorithm):
             "reference has no commodity are skipped. An unassigned clustered polygon counts as "
             "no match (its overlap coefficient is undefined) unless you leave unassigned "
             "polygons out.")
-
-    def createInstance(self):  # noqa: N802
-        return ValidateAlgorithm()
-
-    def canExecute(self):  # noqa: N802
-        message = deps.missing_message()
-        return (not message, message)
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -133,9 +119,7 @@ class ValidateAlgorithm(QgsProcessingAlgorithm):
         return source
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        message = deps.missing_message()  # qgis_process never calls canExecute()
-        if message:
-            raise QgsProcessingException(message)
+        self.require_packages()
         from ..core import footprint_plots, report
         from ..core import validate as va
         from ..core.errors import Cancelled, InputError

@@ -372,9 +372,9 @@ def test_bad_weight_from_core_or_qgis(run, tmp_path):
 
 
 def test_missing_package_error_names_the_install_command(provider, monkeypatch, tmp_path):
-    from mine_clusters.algorithms import cluster
+    from mine_clusters.algorithms import base
 
-    monkeypatch.setattr(cluster.deps, "missing", lambda *a, **k: ["shapely>=2.0 (found 1.8.5)"])
+    monkeypatch.setattr(base.deps, "missing", lambda *a, **k: ["shapely>=2.0 (found 1.8.5)"])
     alg = QgsApplication.processingRegistry().createAlgorithmById(ALG)
     ok, message = alg.canExecute()
     assert not ok
