@@ -197,6 +197,31 @@ class _HarmoniseBase(MineClustersAlgorithm):
         rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
         return None if rect.isNull() else rect
 
+    def _write(self, parameters, context, feedback, steps, schema, wkb_type, rows, geoms, multi):
+        """One output feature per core row into OUTPUT (EPSG:4326); its destination, or None when
+        cancelled (what was written is then deleted)."""
+        fields = compat.fields_from_schema(schema)
+        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, wkb_type,
+                                             QgsCoordinateReferenceSystem(WGS84))
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        n = len(geoms)
+        every = max(1, n // 100)
+        for i, row in enumerate(rows):
+            if feedback.isCanceled():
+                del sink
+                compat.discard_outputs({self.OUTPUT: dest_id}, feedback)
+                return None
+            f = QgsFeature(fields)
+            f.setAttributes([row[name] for name, _kind in schema])
+            f.setGeometry(_to_qgis(geoms[i], multi=multi))
+            sink.addFeature(f, QgsFeatureSink.FastInsert)
+            if i % every == 0:
+                steps.setProgress(100.0 * i / n)
+        compat.finish_sink(sink)
+        del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
+        return dest_id
+
     @staticmethod
     def _log(feedback, lines, dropped):
         for line in lines:
@@ -306,25 +331,11 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
         self._log(feedback, result.summary_lines(), result.dropped)
 
         steps.setCurrentStep(len(layers) + 1)
-        fields = compat.fields_from_schema(POLYGON_FIELDS)
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                             QgsWkbTypes.MultiPolygon,
-                                             QgsCoordinateReferenceSystem(WGS84))
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        dest_id = self._write(parameters, context, feedback, steps, POLYGON_FIELDS,
+                              QgsWkbTypes.MultiPolygon, result.rows(), result.geometries, multi=True)
+        if dest_id is None:
+            return {}
         n = len(result.geometries)
-        for i, row in enumerate(result.rows()):
-            if feedback.isCanceled():
-                feedback.pushInfo("Cancelled; the output is incomplete.")
-                return {}
-            f = QgsFeature(fields)
-            f.setAttributes([row[name] for name, _kind in POLYGON_FIELDS])
-            f.setGeometry(_to_qgis(result.geometries[i], multi=True))
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
-            if i % 2000 == 0:
-                steps.setProgress(100.0 * i / max(n, 1))
-        compat.finish_sink(sink)
-        del sink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
         return {self.OUTPUT: dest_id, self.N_INPUT: result.n_in, self.N_POLYGONS: n,
                 self.N_REPAIRED: len(result.repaired), self.N_DROPPED: len(result.dropped),
                 self.AREA_KM2: float(result.area_m2.sum()) / 1e6}
@@ -522,25 +533,11 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
         self._log(feedback, result.summary_lines(), result.dropped)
 
         steps.setCurrentStep(len(layers) + 1)
-        fields = compat.fields_from_schema(POINT_FIELDS)
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                             QgsWkbTypes.Point,
-                                             QgsCoordinateReferenceSystem(WGS84))
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        dest_id = self._write(parameters, context, feedback, steps, POINT_FIELDS, QgsWkbTypes.Point,
+                              result.rows(), result.points, multi=False)
+        if dest_id is None:
+            return {}
         n = len(result.points)
-        for i, row in enumerate(result.rows()):
-            if feedback.isCanceled():
-                feedback.pushInfo("Cancelled; the output is incomplete.")
-                return {}
-            f = QgsFeature(fields)
-            f.setAttributes([row[name] for name, _kind in POINT_FIELDS])
-            f.setGeometry(_to_qgis(result.points[i]))
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
-            if i % 5000 == 0:
-                steps.setProgress(100.0 * i / max(n, 1))
-        compat.finish_sink(sink)
-        del sink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
         return {self.OUTPUT: dest_id, self.N_INPUT: result.n_in, self.N_POINTS: n,
                 self.N_DROPPED: len(result.dropped), self.N_UNKNOWN_NAMES: len(result.unknown)}
 

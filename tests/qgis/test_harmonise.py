@@ -463,3 +463,22 @@ def test_bundled_sample_polygons_are_what_the_algorithm_gives(algs, tmp_path, sa
     rows = lambda feats: sorted((f["input_ids"], round(f["area_m2"], 3)) for f in feats)  # noqa: E731
     assert len(bundled) > 300 and rows(ours) == rows(bundled)
     assert sum(f["n_inputs"] for f in bundled) == res["N_INPUT"]  # every Maus polygon in the region
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_cancel_while_writing_leaves_no_output(algs, tmp_path, sample_polygons, sample_points, which):
+    """Writing is the last step (above 2/3 of the progress with one layer): a cancel there
+    returns {} and deletes what was written."""
+    from qgis_helpers import LogFeedback
+
+    out = tmp_path / "out.gpkg"
+    log = LogFeedback()
+    log.progressChanged.connect(lambda p: log.cancel() if p > 67 else None)
+    alg = algs[which]()
+    alg.initAlgorithm()
+    params = {"LAYERS": [sample_polygons if which == 0 else sample_points], "OUTPUT": str(out)}
+    context = QgsProcessingContext()
+    results, _ok = alg.run(params, context, log)
+    assert results == {}
+    assert any("Cancelled" in i for i in log.infos)
+    assert not out.exists()
