@@ -78,8 +78,9 @@ class ValidateAlgorithm(MineClustersAlgorithm):
             "Reference commodities come from a field (comma list) or, for a single-commodity "
             "reference such as coal mine boundaries, from the fixed list given. Pairs whose "
             "reference has no commodity are skipped. An unassigned clustered polygon counts as "
-            "no match (its overlap coefficient is undefined) unless you leave unassigned "
-            "polygons out.")
+            "no match unless you leave unassigned polygons out; its overlap coefficient and "
+            "identifier overlap are undefined (NULL), left out of their mean, SD and median "
+            "and counted in the summary's Undefined row.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -188,6 +189,11 @@ class ValidateAlgorithm(MineClustersAlgorithm):
             f"{result.n_pairs} pairs compared; full match {int(count['full_match'])}, partial "
             f"{int(count['partial_match'])}, no match {int(count['no_match'])}; mean Jaccard "
             f"{mean['jaccard'] if mean['jaccard'] is not None else float('nan'):.2f}.")
+        undefined = int(result.stat("Undefined")["id_overlap"])
+        if undefined:
+            feedback.pushInfo(f"{undefined} pairs have an unassigned clustered polygon: their "
+                              "overlap coefficient and ID overlap are undefined and left out of "
+                              "the mean, SD and median.")
         if result.n_skipped_reference:
             feedback.pushWarning(f"{result.n_skipped_reference} pairs skipped: the reference "
                                  "polygon has no commodity.")

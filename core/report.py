@@ -199,7 +199,10 @@ def validation_report(result, path, images=(), intro=()) -> str:
                  f"has no commodity; {result.n_skipped_unassigned} unassigned pairs left out.")
     rep.add_table(Table("Table 4: similarity of the primary commodities", va.SUMMARY_FIELDS,
                         result.summary, "Full match: Jaccard = 1; no match: no shared "
-                        "commodity; partial: the rest. Proportions in %.", _HEADERS))
+                        "commodity; partial: the rest. Proportions in % of all pairs. The "
+                        "overlap coefficient and ID overlap of an unassigned clustered polygon "
+                        "are undefined: Mean, SD and Median leave them out, the Undefined row "
+                        "counts them.", _HEADERS))
     for img, caption in images:
         rep.add_image(img, caption)
     rep.add_table(Table("Pairs", va.PAIR_FIELDS, result.pairs, "", _HEADERS))

@@ -9,10 +9,14 @@ polygon's primary commodities A with the reference's expert commodities B (names
 - match "full" when A = B (Jaccard 1), "none" when they share nothing, else "partial".
 
 Pairs whose reference has no commodity are skipped (nothing to compare with). An unassigned
-clustered polygon (A empty) shares nothing: Jaccard 0, Dice 0, identifier overlap 0, match "none",
-and its overlap coefficient is undefined (NULL, left out of that metric's statistics); the
-option `include_unassigned=False` leaves such pairs out altogether. SD is the sample standard
-deviation (n - 1), as R's `sd()`. No qgis imports.
+clustered polygon (A empty) shares nothing: Jaccard 0, Dice 0 and match "none" (|A∪B| and
+|A| + |B| are not zero), but its overlap coefficient (min(|A|, |B|) = 0) and so its identifier
+overlap are undefined: NULL, left out of that metric's Mean, SD and Median and counted in the
+summary's "Undefined" row. So does the R implementation (`R/accuracy_metrics.R`: NA for the
+overlap coefficient of an empty set; `03-validate-cluster-results.R`: `idoverlap = overlapcoeff >
+0`, means with `na.rm = TRUE`, an NA pair counted as "no match" among all pairs), which gives the
+paper's Table 4. The option `include_unassigned=False` leaves such pairs out altogether. SD is
+the sample standard deviation (n - 1), as R's `sd()`. No qgis imports.
 """
 
 from __future__ import annotations
@@ -46,16 +50,21 @@ MATCHES = ("full", "partial", "none")
 class SetMetrics:
     jaccard: float
     dice: float
-    overlap: Optional[float]
-    id_overlap: int
+    overlap: Optional[float]        # None when a set is empty
+    id_overlap: Optional[int]       # None when a set is empty
     match: str
 
 
 def set_metrics(a, b) -> SetMetrics:
     """Similarity of two commodity sets (iterables of names, compared case-insensitively).
 
+    The overlap coefficient and the identifier overlap are None (undefined) when one set is
+    empty; Jaccard and Dice are then 0.
+
     >>> set_metrics({"Coal"}, {"Coal", "Gold"})
     SetMetrics(jaccard=0.5, dice=0.6666666666666666, overlap=1.0, id_overlap=1, match='partial')
+    >>> set_metrics(set(), {"Coal"})
+    SetMetrics(jaccard=0.0, dice=0.0, overlap=None, id_overlap=None, match='none')
     """
     a = {normalise_key(x) for x in a}
     b = {normalise_key(x) for x in b}
@@ -67,14 +76,16 @@ def set_metrics(a, b) -> SetMetrics:
     dice = 2.0 * inter / (len(a) + len(b))
     small = min(len(a), len(b))
     ovl = inter / small if small else None
+    idv = int(inter > 0) if small else None
     match = "full" if a == b else ("none" if inter == 0 else "partial")
-    return SetMetrics(jac, dice, ovl, int(inter > 0), match)
+    return SetMetrics(jac, dice, ovl, idv, match)
 
 
 @dataclass
 class ValidationResult:
     pairs: list          # dicts keyed by PAIR_FIELDS names, plus "index" (clustered polygon position)
-    summary: list        # dicts keyed by SUMMARY_FIELDS names: Mean, SD, Median, Count, Proportion
+    summary: list        # dicts keyed by SUMMARY_FIELDS names: Mean, SD, Median, Count,
+    #                      Proportion, Undefined (see `summarise_pairs`)
     n_skipped_reference: int      # intersecting pairs whose reference has no commodity
     n_skipped_unassigned: int     # pairs left out because the clustered polygon is unassigned
 
@@ -89,8 +100,12 @@ class ValidationResult:
         raise KeyError(statistic)
 
 
+def _defined(x):
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
 def _stats(values):
-    v = np.asarray([x for x in values if x is not None], dtype=float)
+    v = np.asarray([x for x in values if _defined(x)], dtype=float)
     if len(v) == 0:
         return None, None, None
     sd = float(np.std(v, ddof=1)) if len(v) > 1 else None
@@ -98,7 +113,10 @@ def _stats(values):
 
 
 def summarise_pairs(pairs) -> list:
-    """Table 4 rows: Mean, SD, Median of each metric; Count and Proportion (%) of each match."""
+    """Table 4 rows: Mean, SD, Median of each metric; Count and Proportion (%) of each match;
+    then "Undefined": per metric, the number of pairs whose value is undefined (NULL/NaN: the
+    overlap coefficient and identifier overlap of an unassigned polygon), which the Mean, SD and
+    Median leave out. Proportions are of all pairs (an unassigned pair is a "no match")."""
     rows = []
     stats = {m: _stats([p[m] for p in pairs]) for m in METRICS}
     empty = {"full_match": None, "partial_match": None, "no_match": None}
@@ -115,6 +133,10 @@ def summarise_pairs(pairs) -> list:
         for key, m in (("full_match", "full"), ("partial_match", "partial"), ("no_match", "none")):
             row[key] = float(counts[m]) if scale is None else (scale * counts[m] / n if n else None)
         rows.append(row)
+    row = {"statistic": "Undefined"}
+    row.update({m: float(sum(1 for p in pairs if not _defined(p[m]))) for m in METRICS})
+    row.update(empty)
+    rows.append(row)
     return rows
 
 

@@ -24,7 +24,11 @@ def test_metrics_coal_vs_coal_gold():
     ({"Gold", "Copper"}, {"Copper", "Gold"}, 1.0, 1.0, 1.0, 1, "full"),
     ({"Gold"}, {"Coal"}, 0.0, 0.0, 0.0, 0, "none"),
     ({"Gold", "Copper", "Silver"}, {"Copper", "Zinc"}, 0.25, 0.4, 0.5, 1, "partial"),
-    (set(), {"Coal"}, 0.0, 0.0, None, 0, "none"),                 # unassigned polygon
+    # unassigned polygon: |A∪B| = 1 and |A| + |B| = 1, so Jaccard = Dice = 0/1; min(|A|, |B|) = 0,
+    # so the overlap coefficient is undefined and with it the identifier overlap (the R code's
+    # `idoverlap = overlapcoeff > 0` is NA there)
+    (set(), {"Coal"}, 0.0, 0.0, None, None, "none"),
+    ({"Coal"}, set(), 0.0, 0.0, None, None, "none"),               # (and the other way round)
 ])
 def test_metrics_table(a, b, jac, dice, ovl, idv, match):
     m = va.set_metrics(a, b)
@@ -56,19 +60,54 @@ def test_pairs_and_summary_hand_case():
     assert mean["jaccard"] == pytest.approx(0.625)
     assert r.stat("Median")["jaccard"] == pytest.approx(0.75)
     assert r.stat("SD")["jaccard"] == pytest.approx((((0.375**2) * 2 + 0.125**2 + 0.625**2) / 3) ** 0.5)
-    # the overlap coefficient of the unassigned pair is undefined: mean over 3 pairs = 1
+    # the overlap coefficient and the identifier overlap of the unassigned pair are undefined:
+    # the three defined pairs share Coal with the reference, so both means are 3/3 = 1
     assert mean["overlap"] == pytest.approx(1.0)
-    assert mean["id_overlap"] == pytest.approx(0.75)
+    assert mean["id_overlap"] == pytest.approx(1.0)
+    assert [p["id_overlap"] for p in r.pairs] == [1, 1, 1, None]
     count, prop = r.stat("Count"), r.stat("Proportion")
     assert (count["full_match"], count["partial_match"], count["no_match"]) == (2, 1, 1)
     assert prop["full_match"] == pytest.approx(50.0)
-    assert [row["statistic"] for row in r.summary] == ["Mean", "SD", "Median", "Count", "Proportion"]
+    undefined = r.stat("Undefined")
+    assert (undefined["jaccard"], undefined["dice"], undefined["overlap"],
+            undefined["id_overlap"]) == (0, 0, 1, 1)
+    assert [row["statistic"] for row in r.summary] == [
+        "Mean", "SD", "Median", "Count", "Proportion", "Undefined"]
     assert set(r.summary[0]) == {n for n, _ in va.SUMMARY_FIELDS}
     assert set(r.pairs[0]) - {"index"} == {n for n, _ in va.PAIR_FIELDS}
 
     r2 = va.validate(clus, [10, 11, 12, 13], [1, 1, 2, 3], ["Coal", "Coal", None, "Gold"],
                      refs, [100, 200], ["Coal", "Coal, Iron"], include_unassigned=False)
     assert r2.n_pairs == 3 and r2.n_skipped_unassigned == 1
+
+
+def test_identifier_overlap_of_an_unassigned_polygon_is_undefined():
+    """An unassigned polygon's identifier overlap is NA, as in the R code, not 0.
+
+    Pairs against the reference {Coal}: Coal (shares Coal: 1), Gold (shares nothing: 0),
+    unassigned (undefined). Mean over the two defined pairs (1 + 0) / 2 = 0.5, SD (n - 1)
+    sqrt(((1 - 0.5)² + (0 - 0.5)²) / 1) = sqrt(0.5); the overlap coefficient is 1, 0, undefined:
+    the same figures. Jaccard is defined for all three (1, 0, 0): mean 1/3, nothing undefined.
+    """
+    b = [sq(0, 0), sq(2, 0), sq(4, 0)]
+    r = va.validate(b, [1, 2, 3], [1, 2, 3], ["Coal", "Gold", None], [shapely.box(-1, 0, 6, 1)],
+                    [9], ["Coal"])
+    assert [(p["feature_id"], p["id_overlap"], p["overlap"]) for p in r.pairs] == [
+        (1, 1, 1.0), (2, 0, 0.0), (3, None, None)]
+    mean, sd, median = r.stat("Mean"), r.stat("SD"), r.stat("Median")
+    for metric in ("id_overlap", "overlap"):
+        assert mean[metric] == pytest.approx(0.5)
+        assert sd[metric] == pytest.approx(0.5 ** 0.5)
+        assert median[metric] == pytest.approx(0.5)
+        assert r.stat("Undefined")[metric] == 1
+    assert mean["jaccard"] == pytest.approx(1 / 3) and r.stat("Undefined")["jaccard"] == 0
+    # the unassigned pair is still a "no match" among all three pairs
+    assert r.stat("Count")["no_match"] == 2
+    assert r.stat("Proportion")["no_match"] == pytest.approx(200 / 3)
+    # a NaN (e.g. read back from a layer) is undefined too
+    rows = va.summarise_pairs([dict(p, id_overlap=float("nan")) if p["id_overlap"] is None
+                               else p for p in r.pairs])
+    assert rows[0]["id_overlap"] == pytest.approx(0.5) and rows[-1]["id_overlap"] == 1
 
 
 def test_reference_without_commodity_is_skipped_and_harmonised():

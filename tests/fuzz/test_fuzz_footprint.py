@@ -183,7 +183,9 @@ def test_set_metrics_are_bounded_and_consistent(a, b):
     assert 0.0 <= m.jaccard <= m.dice <= 1.0
     assert m.overlap is None or m.dice <= m.overlap + 1e-12 <= 1.0 + 1e-12
     assert (m.match == "full") == (m.jaccard == 1.0)
-    assert (m.match == "none") == (m.id_overlap == 0)
+    # undefined (None) exactly when a set is empty, like the overlap coefficient
+    assert (m.id_overlap is None) == (m.overlap is None) == (not a or not b)
+    assert m.id_overlap is None or (m.match == "none") == (m.id_overlap == 0)
     assert set_metrics(b, a) == m if a or b else True
 
 
@@ -216,6 +218,9 @@ def test_validation_pairs_are_sound_and_order_free(case, refs, around, include, 
         assert g is not None and r is not None
         assert shapely.intersects(shapely.make_valid(g), shapely.make_valid(r))
         assert 0.0 <= p["jaccard"] <= 1.0 and p["match"] in ("full", "partial", "none")
+        # an unassigned polygon's overlap coefficient and identifier overlap are undefined
+        assert (p["id_overlap"] is None) == (p["overlap"] is None) == \
+            (p["primary_commodities"] is None)
     counts = res.stat("Count")
     assert counts["full_match"] + counts["partial_match"] + counts["no_match"] == res.n_pairs
     perm = data.draw(st.permutations(range(len(case["geoms"]))))

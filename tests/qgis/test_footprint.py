@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("qgis.core")
 
 from qgis.core import (  # noqa: E402
+    NULL,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsProcessingException,
@@ -297,10 +298,12 @@ def test_validate_against_gem_boundaries(clustered, tmp_path):
             assert p["match"] == "full" and p["jaccard"] == 1.0
         elif "Coal" in prim:
             assert p["match"] == "partial" and p["jaccard"] == pytest.approx(1 / len(prim))
-        else:
+        elif prim:
             assert p["match"] == "none" and p["id_overlap"] == 0
+        else:   # unassigned: no match, identifier overlap undefined
+            assert p["match"] == "none" and p["id_overlap"] == NULL
     summary = {r["statistic"]: r for r in rows(out["OUTPUT_SUMMARY"])}
-    assert list(summary) == ["Mean", "SD", "Median", "Count", "Proportion"]
+    assert list(summary) == ["Mean", "SD", "Median", "Count", "Proportion", "Undefined"]
     c = summary["Count"]
     assert c["full_match"] + c["partial_match"] + c["no_match"] == 25
     assert res["FULL_MATCH_PCT"] == pytest.approx(100.0 * c["full_match"] / 25)
