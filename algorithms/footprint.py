@@ -301,8 +301,10 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             "The grid has equal-area cells (exactly cell size² on the sphere R = 6,371,008.8 m, "
             "bounded by parallels and meridians, nearly square on the ground) holding the area "
             "per commodity and the dominant commodity, styled by it (Fig. 10).<br><br>"
-            "Table 2 counts clusters holding mine land; give the clustered points to count their "
-            "points. Table 3 needs a <i>sources</i> field (from the harmonise algorithm). "
+            "Table 2 counts every cluster and every point of the cluster output when the "
+            "clustered points are given (clusters of points only included, with no area), else "
+            "the clusters holding polygons. Table 3 needs a <i>sources</i> field (from the "
+            "harmonise algorithm). "
             "Tables can be saved as CSV; the HTML report embeds the plots and writes every table "
             "as CSV into a folder next to it.")
 
@@ -445,17 +447,22 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         points = self._source(parameters, self.POINTS, context, optional=True)
         if points is not None:
             pname = layer_name(parameters, self.POINTS, points)
-            if points.fields().lookupField("cluster_id") < 0:
-                raise QgsProcessingException(
-                    f"The clustered points layer '{pname}' has no 'cluster_id' field; use the "
-                    "'Clustered points' output of the cluster algorithm.")
-            point_clusters = []
-            for f in points.getFeatures():
+            for fld in ("cluster_id", "primary_commodities"):
+                if points.fields().lookupField(fld) < 0:
+                    raise QgsProcessingException(
+                        f"The clustered points layer '{pname}' has no '{fld}' field; use the "
+                        "'Clustered points' output of the cluster algorithm.")
+            point_clusters, point_primary = [], []
+            request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
+            request.setSubsetOfAttributes(["cluster_id", "primary_commodities"],
+                                          points.fields())
+            for f in points.getFeatures(request):
                 if feedback.isCanceled():
                     feedback.pushInfo(CANCELLED)
                     return {}
                 v = value_number(f["cluster_id"])
                 point_clusters.append(None if v is None else int(v))
+                point_primary.append(value_text(f["primary_commodities"]))
         steps.setCurrentStep(1)
         countries, stop = self._regions(parameters, self.COUNTRIES, self.COUNTRY_FIELD, context,
                                         feedback, "countries", "name")
@@ -481,7 +488,8 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                 layer=f"clustered polygons layer '{name}'")
             summary = fp.summarise(polys, countries, biomes, allocation, cell or None,
                                    point_clusters, progress=lambda r: steps.setProgress(100 * r),
-                                   should_stop=feedback.isCanceled)
+                                   should_stop=feedback.isCanceled,
+                                   point_primary=point_primary if points is not None else None)
         except Cancelled:
             feedback.pushInfo(CANCELLED)
             return {}

@@ -658,13 +658,23 @@ def region_table(polys: MinePolygons, regs: Optional[Regions], allocation="inter
     return rows
 
 
-def table2(polys: MinePolygons, point_cluster_ids=None) -> list:
+def table2(polys: MinePolygons, point_cluster_ids=None, point_primary=None) -> list:
     """The paper's Table 2: assigned vs unassigned clusters (rows Assigned, Unassigned, Total).
 
-    Clusters are those holding mine land (at least one polygon); `point_cluster_ids` (one per
-    point, e.g. the cluster algorithm's points output) counts the points of those clusters.
-    Without it the point columns are None. A cluster is assigned when it has at least one
-    primary commodity ("assigned" or "multiple").
+    As the R implementation's `summary_tbl` (every clustered feature grouped by cluster), the
+    table counts every cluster of the cluster output and every clustered point:
+
+    - with the points (`point_cluster_ids`, one cluster id per point of the cluster algorithm's
+      points output, and `point_primary`, the primary commodities written on each point), the
+      clusters are those of the polygons and of the points, so a cluster of points only (no
+      mine land, area 0) is counted, and `n_points` counts every point with a cluster id;
+    - without them, the clusters are those holding polygons and the point columns are None.
+
+    A cluster is assigned when it has a primary commodity (status "assigned" or "multiple");
+    a cluster without polygons takes the assignment written on its points. The averages are
+    over all the clusters of the row (points-only clusters count 0 km² and 0 polygons), as
+    R's `mean()` over the grouped clusters: area/cluster = area / clusters, polygons/cluster
+    = polygons / clusters, points/cluster = points / clusters; area/polygon = area / polygons.
     """
     assigned = np.array([s != "unassigned" for s in polys.status], dtype=bool)
     cl_status = {}
@@ -675,12 +685,34 @@ def table2(polys: MinePolygons, point_cluster_ids=None) -> list:
                              f"unchanged.")
     pts = None
     if point_cluster_ids is not None:
-        pts = {True: 0, False: 0}
-        for c in point_cluster_ids:
+        pids = [None if c is None or (isinstance(c, float) and math.isnan(c)) else int(c)
+                for c in point_cluster_ids]
+        _check_len_points(point_primary, len(pids))
+        pt_status = {}
+        for k, c in enumerate(pids):
             if c is None:
                 continue
-            c = int(c)
-            if c in cl_status:
+            if point_primary is None:
+                if c not in cl_status:
+                    raise InputError(
+                        f"Cluster {c} has points but no polygon; give the points' primary "
+                        f"commodities to tell whether it is assigned.")
+                continue
+            a = bool(split_commodities(point_primary[k]))
+            if c in cl_status and cl_status[c] != a:
+                raise InputError(
+                    f"Cluster {c} is {'un' if not cl_status[c] else ''}assigned in the clustered "
+                    f"polygons but {'un' if not a else ''}assigned in the clustered points; use "
+                    f"the polygons and points output of one run of the cluster algorithm.")
+            if pt_status.setdefault(c, a) != a:
+                raise InputError(f"Cluster {c} of the clustered points is both assigned and "
+                                 f"unassigned in field 'primary_commodities'; use the cluster "
+                                 f"algorithm's output unchanged.")
+        for c, a in pt_status.items():
+            cl_status.setdefault(c, a)
+        pts = {True: 0, False: 0}
+        for c in pids:
+            if c is not None:
                 pts[cl_status[c]] += 1
     tot_area = polys.total_area_m2
     tot_cl = len(cl_status)
@@ -704,6 +736,12 @@ def table2(polys: MinePolygons, point_cluster_ids=None) -> list:
             "polygon_area_km2": area / 1e6 / npol if npol else None,
         })
     return rows
+
+
+def _check_len_points(values, n):
+    if values is not None and len(values) != n:
+        raise InputError(f"The clustered points have {n} cluster ids but {len(values)} values of "
+                         f"'primary_commodities'; give one value per point.")
 
 
 def table3(polys: MinePolygons) -> list:
@@ -808,8 +846,10 @@ class FootprintSummary:
 
 def summarise(polys: MinePolygons, countries: Optional[Regions] = None,
               biomes: Optional[Regions] = None, allocation="intersection", cell_size_m=50000.0,
-              point_cluster_ids=None, progress=None, should_stop=None) -> FootprintSummary:
-    """Every footprint table; `cell_size_m=None` skips the grid. Raises InputError, Cancelled."""
+              point_cluster_ids=None, progress=None, should_stop=None,
+              point_primary=None) -> FootprintSummary:
+    """Every footprint table; `cell_size_m=None` skips the grid; the points for Table 2 as in
+    `table2`. Raises InputError, Cancelled."""
     if len(polys) == 0:
         raise InputError("The clustered polygons layer has no polygon; run the cluster "
                          "algorithm on mine polygons first.")
@@ -823,7 +863,7 @@ def summarise(polys: MinePolygons, countries: Optional[Regions] = None,
     if should_stop is not None and should_stop():
         raise Cancelled("Cancelled by the user.")
     com = commodity_table(polys)
-    t2 = table2(polys, point_cluster_ids)
+    t2 = table2(polys, point_cluster_ids, point_primary)
     t3 = table3(polys)
     ctry = region_table(polys, countries, allocation, part(0.0, 0.4), should_stop)
     biom = region_table(polys, biomes, allocation, part(0.4, 0.8), should_stop)

@@ -164,8 +164,11 @@ def footprint_report(summary, path, images=(), intro=(), csv_dir=None, top_rows=
                             "primary commodities is split equally among them; Unknown = "
                             "unassigned.", _HEADERS, top_rows)),
         ("table2", Table("Table 2: assigned and unassigned clusters", fp.TABLE2_FIELDS,
-                         summary.table2_rows, "Clusters holding mine land (at least one "
-                         "polygon) and the points in them.", _HEADERS, top_rows)),
+                         summary.table2_rows, "Every cluster and every point of the cluster "
+                         "output when the clustered points are given (a cluster of points only "
+                         "counts with no area and no polygon; averages are over all the row's "
+                         "clusters), else the clusters holding polygons and no point columns.",
+                         _HEADERS, top_rows)),
         ("table3", Table("Table 3: polygons by assignment status and data source",
                          fp.TABLE3_FIELDS, summary.table3_rows, "", _HEADERS, top_rows)),
         ("country", Table("Area by country and commodity", fp.REGION_FIELDS,

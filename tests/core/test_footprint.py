@@ -116,22 +116,79 @@ def test_region_without_name_and_bad_allocation():
 
 def test_table2_hand_case():
     # clusters: 1 (Coal; 2 polygons, 2 points), 2 (unassigned; 1 polygon), 3 (Gold,Copper; 1
-    # polygon, 1 point); one point in a points-only cluster 9 is not mine land
+    # polygon, 1 point), and two clusters of points only: 9 (Gold, 1 point) and 8 (no commodity,
+    # 1 point); a point without a cluster id is in no cluster
     p = polys([box(0, 0, .01, .01)] * 4, ["Coal", "Coal", None, "Copper,Gold"],
               cluster_ids=[1, 1, 2, 3], area=[2e6, 4e6, 1e6, 3e6])
-    rows = by(fp.table2(p, point_cluster_ids=[1, 1, 3, 9]), "status")
+    pids = [1, 1, 3, 9, 8, None]
+    pprim = ["Coal", "Coal", "Copper,Gold", "Gold", None, None]
+    rows = by(fp.table2(p, point_cluster_ids=pids, point_primary=pprim), "status")
     a, u, t = rows["Assigned"], rows["Unassigned"], rows["Total"]
-    assert (a["n_clusters"], a["n_polygons"], a["n_points"]) == (2, 3, 3)
-    assert (u["n_clusters"], u["n_polygons"], u["n_points"]) == (1, 1, 0)
+    # hand: assigned clusters {1, 3, 9}, unassigned {2, 8}: every cluster, points-only included
+    assert (a["n_clusters"], a["n_polygons"], a["n_points"]) == (3, 3, 4)
+    assert (u["n_clusters"], u["n_polygons"], u["n_points"]) == (2, 1, 1)
+    assert (t["n_clusters"], t["n_polygons"], t["n_points"]) == (5, 4, 5)
     assert a["area_km2"] == pytest.approx(9.0) and u["area_km2"] == pytest.approx(1.0)
     assert a["area_pct"] == pytest.approx(90.0)
-    assert a["cluster_area_km2"] == pytest.approx(4.5)
-    assert a["polygons_per_cluster"] == pytest.approx(1.5)
-    assert a["points_per_cluster"] == pytest.approx(1.5)
-    assert a["polygon_area_km2"] == pytest.approx(3.0)
-    assert t["area_km2"] == pytest.approx(10.0) and t["n_clusters"] == 3
-    # without points the point columns are empty
-    assert fp.table2(p)[0]["n_points"] is None
+    assert a["clusters_pct"] == pytest.approx(60.0) and a["points_pct"] == pytest.approx(80.0)
+    # averages over all the row's clusters (a points-only cluster has 0 km² and 0 polygons)
+    assert a["cluster_area_km2"] == pytest.approx(9.0 / 3)
+    assert a["polygons_per_cluster"] == pytest.approx(3 / 3)
+    assert a["points_per_cluster"] == pytest.approx(4 / 3)
+    assert a["polygon_area_km2"] == pytest.approx(9.0 / 3)
+    assert u["cluster_area_km2"] == pytest.approx(1.0 / 2)
+    assert u["polygons_per_cluster"] == pytest.approx(1 / 2)
+    assert u["points_per_cluster"] == pytest.approx(1 / 2)
+    assert t["area_km2"] == pytest.approx(10.0)
+    # without points: the clusters holding polygons, the point columns empty
+    rows = by(fp.table2(p), "status")
+    assert (rows["Assigned"]["n_clusters"], rows["Total"]["n_clusters"]) == (2, 3)
+    assert rows["Assigned"]["n_points"] is None
+    # points of a points-only cluster need their commodities to say whether it is assigned
+    with pytest.raises(InputError, match="Cluster 9 has points but no polygon"):
+        fp.table2(p, point_cluster_ids=[1, 9])
+    # points of polygon clusters alone need no commodities
+    assert by(fp.table2(p, point_cluster_ids=[1, 3]), "status")["Total"]["n_points"] == 2
+    # polygons and points of different runs are refused
+    with pytest.raises(InputError, match="Cluster 2 is unassigned in the clustered polygons "
+                                         "but assigned in the clustered points"):
+        fp.table2(p, point_cluster_ids=[2], point_primary=["Coal"])
+
+
+def test_table2_counts_every_cluster_of_the_real_sample():
+    """The bundled sample clustered by the engine: Table 2 counts the distinct cluster ids of
+    the polygons and of the points, and every point (counted here from the cluster output)."""
+    from realdata import read_gpkg
+
+    from mine_clusters.core import cluster_mines, prepare_features
+
+    sample = os.path.join(os.path.dirname(__file__), "..", "..", "resources", "sample")
+    pg, pp = read_gpkg(os.path.join(sample, "mine_polygons.gpkg"), "mine_polygons")
+    qg, qp = read_gpkg(os.path.join(sample, "mine_points.gpkg"), "mine_points")
+    res = cluster_mines(prepare_features(
+        polygons=pg, polygon_ids=[r["fid"] for r in pp], polygon_areas=[r["area_m2"] for r in pp],
+        points=qg, point_ids=[r["fid"] for r in qp], primary=[r["primary_commodity"] for r in qp],
+        commodities=[r["commodities"] for r in qp]))
+    t, q = res.polygons, res.points
+    # independent count: distinct cluster ids over polygons ∪ points, assigned when the
+    # cluster's primary commodity list is not empty
+    prim = {int(c): x for c, x in zip(t.cluster_id, t.primary_commodities)}
+    prim.update({int(c): x for c, x in zip(q.cluster_id, q.primary_commodities)})
+    every = set(prim)
+    assigned = {c for c, x in prim.items() if x}
+    points_only = every - {int(c) for c in t.cluster_id}
+    assert points_only                      # the sample has clusters of points only
+    p = fp.mine_polygons([pg[i] for i in t.index], t.feature_id, t.cluster_id,
+                         t.primary_commodities, status=t.status, area_m2=t.area_m2)
+    rows = by(fp.table2(p, q.cluster_id, q.primary_commodities), "status")
+    assert rows["Total"]["n_clusters"] == len(every)
+    assert rows["Assigned"]["n_clusters"] == len(assigned)
+    assert rows["Unassigned"]["n_clusters"] == len(every - assigned)
+    assert rows["Total"]["n_points"] == len(q.cluster_id)
+    assert rows["Assigned"]["n_points"] == sum(1 for c in q.cluster_id if int(c) in assigned)
+    assert rows["Total"]["n_polygons"] == len(pp)
+    assert rows["Total"]["area_km2"] * 1e6 == pytest.approx(sum(r["area_m2"] for r in pp),
+                                                            rel=1e-9)
 
 
 def test_table2_rejects_mixed_cluster_status():

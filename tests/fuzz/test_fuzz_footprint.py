@@ -80,6 +80,18 @@ def km2(rows, key="area_km2"):
     return sum(r[key] for r in rows) * 1e6
 
 
+def points_of(case):
+    """Clustered points as the cluster algorithm writes them: in clusters 1 and 2 (with their
+    polygons' primary commodities, if they have polygons), in no cluster, and alone in a
+    points-only cluster 99."""
+    prim = {}
+    for c, p in zip(case["cluster_ids"], case["primary"]):
+        prim.setdefault(c, p)
+    ids = [1, 2, None, 99]
+    return dict(point_cluster_ids=ids,
+                point_primary=[prim.get(c) for c in ids[:3]] + ["Gold"])
+
+
 def build(case):
     return mine_polygons(**case)
 
@@ -99,7 +111,7 @@ def test_footprint_tables_reconcile_with_the_total_area(case, allocation, cell, 
         polys = build(case)
         countries = regions(REGIONS, REGION_NAMES) if with_regions else None
         s = summarise(polys, countries=countries, biomes=None, allocation=allocation,
-                      cell_size_m=cell, point_cluster_ids=[1, 2, None, 99])
+                      cell_size_m=cell, **points_of(case))
     except InputError as exc:
         event("refused: " + re.sub(r"-?\d+", "N", str(exc))[:60])
         assert is_one_sentence(str(exc)), str(exc)
@@ -124,6 +136,9 @@ def test_footprint_tables_reconcile_with_the_total_area(case, allocation, cell, 
     assert s.table2_rows[-1]["area_km2"] * 1e6 == pytest.approx(total, **tol)
     assert km2(s.table2_rows[:2]) == pytest.approx(total, **tol)
     assert s.table2_rows[-1]["n_polygons"] == len(case["geoms"])
+    # every cluster (of polygons or points) and every point in a cluster
+    assert s.table2_rows[-1]["n_clusters"] == len(set(case["cluster_ids"]) | {1, 2, 99})
+    assert s.table2_rows[-1]["n_points"] == 3
     if case["sources"] is not None:
         assert km2(s.table3_rows) == pytest.approx(total, **tol)
     if s.grid is not None:
@@ -135,7 +150,7 @@ def test_footprint_tables_reconcile_with_the_total_area(case, allocation, cell, 
         assert all(not isinstance(v, float) or math.isfinite(v) for v in row.values()), row
     again = summarise(build(case), countries=regions(REGIONS, REGION_NAMES) if with_regions
                       else None, allocation=allocation, cell_size_m=cell,
-                      point_cluster_ids=[1, 2, None, 99])
+                      **points_of(case))
     assert tables(again) == tables(s)
 
 

@@ -165,12 +165,19 @@ def test_footprint_on_clustered_sample_with_countries_and_biomes(clustered, tmp_
     t2 = {r["status"]: r for r in rows(out["OUTPUT_TABLE2"])}
     assert t2["Assigned"]["n_polygons"] == sum(p["status"] != "unassigned" for p in polys)
     assert t2["Unassigned"]["n_polygons"] == sum(p["status"] == "unassigned" for p in polys)
+    # every cluster: the distinct cluster ids of the polygons and the points layers (the
+    # sample has clusters of points only), and every clustered point
+    points = rows(clustered["OUTPUT_POINTS"])
+    status = {f["cluster_id"]: f["status"] for f in polys + points}
+    assert len(status) > len({p["cluster_id"] for p in polys})
+    assert t2["Total"]["n_clusters"] == len(status)
+    assert t2["Assigned"]["n_clusters"] == sum(s != "unassigned" for s in status.values())
+    assert t2["Total"]["n_points"] == len(points)
+    assert t2["Assigned"]["n_points"] == sum(status[p["cluster_id"]] != "unassigned"
+                                             for p in points)
     clusters = rows(clustered["OUTPUT_CLUSTERS"])
-    with_land = [c for c in clusters if c["n_polygons"] > 0]
-    assert t2["Total"]["n_clusters"] == len(with_land)
-    assert t2["Total"]["n_points"] == sum(c["n_points"] for c in with_land)
     assert t2["Assigned"]["area_km2"] == pytest.approx(
-        sum(c["area_m2"] for c in with_land if c["status"] != "unassigned") / 1e6, rel=1e-9)
+        sum(c["area_m2"] for c in clusters if c["status"] != "unassigned") / 1e6, rel=1e-9)
     # Table 3: the sample's polygons carry 'sources' (harmonise): one source, both statuses
     t3 = rows(out["OUTPUT_TABLE3"])
     assert {r["sources"] for r in t3} == {"Maus et al. 2020 v1"}
