@@ -362,12 +362,29 @@ def _nearest_to_centroids(geoms, idx, regs, tree, should_stop=None):
     return idx[keep], region[keep], np.ones(int(keep.sum()), float)
 
 
+#: A polygon's part outside every region (share of its lon/lat area) below this, or below
+#: OUTSIDE_TOLERANCE_M2 m², is noise, not mine land outside the regions. The shares are taken in
+#: lon/lat, where clipping is exact up to rounding: a piece's vertices on the cut are rounded
+#: to ~1e-16 of a coordinate, so a covered polygon's pieces add up to its area within ~1e-12
+#: (measured on the sample: at most 2.5e-14 with the 10m countries, 7e-16 with the biomes),
+#: while a polygon really outside leaves a share far above 1e-9 (1 m² of a 1 km² polygon is
+#: 1e-6). The spherical pieces cannot decide it: each is measured in a projection centred on
+#: itself, in which the cut points lie off the whole polygon's straight edges, so a covered
+#: polygon's pieces miss a small share of it (2.8e-7, 0.03 m², for one sample polygon: the
+#: former 'Outside, Coal, 3.4e-08 km²'). 1e-3 m² is below any table's precision.
+OUTSIDE_TOLERANCE = 1e-9
+OUTSIDE_TOLERANCE_M2 = 1e-3
+
+
 def region_fractions(polys: MinePolygons, regs: Regions, allocation="intersection",
                      progress=None, should_stop=None):
     """(polygon index, region index, fraction) triples; fractions of a polygon sum to <= 1.
 
     "intersection": the spherical area of the polygon's intersection with each region over the
-    polygon's spherical area (scaled down if overlapping regions give more than 1).
+    polygon's spherical area (scaled down if overlapping regions give more than 1). A polygon
+    that the regions cover (its part outside them is below `OUTSIDE_TOLERANCE`, see there) has
+    fractions scaled to sum to exactly 1: the leftover is measurement noise, folded into the
+    regions it was clipped against in proportion to their pieces, so no spurious 'Outside'.
     "centroid": the whole polygon to the region containing its centroid, else to the region
     nearest to it on the Earth (nearest boundary point by planar lon/lat search, measured with
     the haversine formula).
@@ -393,6 +410,7 @@ def region_fractions(polys: MinePolygons, regs: Regions, allocation="intersectio
     pi, ri = pi[order], ri[order]
     inside = shapely.contains_properly(regs.geoms[ri], geoms[pi])
     frac = np.where(inside, 1.0, 0.0)
+    flat = np.where(inside, 1.0, 0.0)        # the same share of the lon/lat (planar) area
     todo = np.flatnonzero(~inside)
     whole = {}
     tick = _ticker(progress, should_stop, 0.0, 1.0, len(todo))
@@ -400,16 +418,22 @@ def region_fractions(polys: MinePolygons, regs: Regions, allocation="intersectio
         tick(k)
         p = int(pi[j])
         if p not in whole:
-            whole[p] = float(geodesic_area_m2([geoms[p]])[0])
-        if whole[p] <= 0:
+            whole[p] = (float(geodesic_area_m2([geoms[p]])[0]), float(shapely.area(geoms[p])))
+        if whole[p][0] <= 0:
             continue
         piece = shapely.intersection(geoms[p], regs.geoms[ri[j]])
         piece = _polygonal(piece)
         if piece is not None:
-            frac[j] = float(geodesic_area_m2([piece])[0]) / whole[p]
-    # a polygon properly inside one region takes it whole; overlapping regions are scaled down
+            frac[j] = float(geodesic_area_m2([piece])[0]) / whole[p][0]
+            flat[j] = float(shapely.area(piece)) / whole[p][1] if whole[p][1] > 0 else 0.0
+    # a polygon properly inside one region takes it whole; overlapping regions are scaled down;
+    # a polygon the regions cover (in lon/lat, where the clip is exact) is scaled up to 1
     tot = np.bincount(pi, weights=frac, minlength=len(geoms))
-    scale = np.where(tot > 1.0, 1.0 / np.where(tot > 0, tot, 1.0), 1.0)
+    left = 1.0 - np.bincount(pi, weights=flat, minlength=len(geoms))
+    area = polys.area_m2[idx]
+    covered = (left * area < OUTSIDE_TOLERANCE_M2) | (left < OUTSIDE_TOLERANCE)
+    scale = np.where((tot > 1.0) | (covered & (tot > 0)),
+                     1.0 / np.where(tot > 0, tot, 1.0), 1.0)
     frac = np.minimum(frac * scale[pi], 1.0)
     keep = frac > 0
     return idx[pi[keep]], ri[keep], frac[keep]

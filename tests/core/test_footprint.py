@@ -393,6 +393,64 @@ def test_real_biomes_reconcile():
     assert regions <= set(names) | {fp.OUTSIDE}
 
 
+def _biomes():
+    osgeo = pytest.importorskip("osgeo.ogr")
+    path = os.path.join(DATA, "resolve-ecoregions2017-simplified", "biomes.shp")
+    if not os.path.exists(path):
+        pytest.skip("shared data not found")
+    ds = osgeo.Open(path)
+    geoms, names = [], []
+    for f in ds.GetLayer(0):
+        geoms.append(shapely.from_wkb(bytes(f.GetGeometryRef().ExportToWkb())))
+        names.append(f.GetField("BIOME_NAME"))
+    return geoms, names
+
+
+def test_no_spurious_outside_on_the_real_sample(countries_10m):
+    """The bundled sample with the 10m countries and the biomes: every polygon lies inside them
+    (checked here in lon/lat with shapely), so no 'Outside' row, and the tables still add up
+    to the total area. A clipped polygon's spherical pieces used to miss ~1e-7 of it: an
+    'Outside, Coal, 3.4e-08 km²' row."""
+    from realdata import read_gpkg
+
+    sample = os.path.join(os.path.dirname(__file__), "..", "..", "resources", "sample")
+    pg, pp = read_gpkg(os.path.join(sample, "mine_polygons.gpkg"), "mine_polygons")
+    path = os.path.join(DATA, "natural-earth-countries", "world-atlas-2.0.2", "countries-10m.json")
+    cg, cn = _topojson_countries(path)
+    bg, bn = _biomes()
+    area = [r["area_m2"] for r in pp]
+    p = fp.mine_polygons(pg, range(len(pg)), range(len(pg)), ["Coal"] * len(pg), area_m2=area)
+    for geoms, regs in ((cg, countries_10m), (bg, fp.regions(bg, bn))):
+        cover = shapely.union_all([shapely.make_valid(g) for g in geoms
+                                   if shapely.intersects(g, shapely.box(84, 20, 88, 25))])
+        assert all(shapely.difference(g, cover).area == 0 for g in pg)
+        rows = fp.region_table(p, regs)
+        assert fp.OUTSIDE not in {r["region"] for r in rows}
+        assert sum(r["area_km2"] for r in rows) * 1e6 == pytest.approx(sum(area), rel=1e-12)
+
+
+def test_outside_is_kept_for_a_polygon_really_outside(countries_10m):
+    """A polygon at sea (Bay of Bengal) is all 'Outside'; one across the coast of West Bengal
+    has its sea part 'Outside' (about half, measured here on the difference with India)."""
+    from mine_clusters.core.geodesy import geodesic_area_m2
+
+    path = os.path.join(DATA, "natural-earth-countries", "world-atlas-2.0.2", "countries-10m.json")
+    cg, cn = _topojson_countries(path)
+    india = cg[cn.index("India")]
+    sea, coast = box(88.5, 17.0, 88.52, 17.02), box(87.5, 21.6, 87.55, 21.65)
+    assert not shapely.intersects(sea, india)
+    wet = geodesic_area_m2([shapely.difference(coast, india)])[0] / geodesic_area_m2([coast])[0]
+    assert 0.3 < wet < 0.7
+    p = polys([sea, coast], ["Coal", "Gold"], area=[2e6, 3e6])
+    rows = by(fp.region_table(p, countries_10m), "region", "commodity")
+    assert rows[(fp.OUTSIDE, "Coal")]["area_km2"] == pytest.approx(2.0, rel=1e-12)
+    assert rows[(fp.OUTSIDE, "Gold")]["area_km2"] == pytest.approx(3.0 * wet, rel=1e-5)
+    assert rows[("India", "Gold")]["area_km2"] == pytest.approx(3.0 * (1 - wet), rel=1e-5)
+    assert sum(r["area_km2"] for r in rows.values()) == pytest.approx(5.0, rel=1e-12)
+    biomes = by(fp.region_table(p, fp.regions(*_biomes())), "region", "commodity")
+    assert biomes[(fp.OUTSIDE, "Coal")]["area_km2"] == pytest.approx(2.0, rel=1e-12)
+
+
 # ------------------------------------------------------------------ plots and report
 
 def test_plots_and_report_are_written(tmp_path):

@@ -160,6 +160,8 @@ def test_footprint_on_clustered_sample_with_countries_and_biomes(clustered, tmp_
         > 0.99 * total_km2
     biome = {r["region"] for r in rows(out["OUTPUT_BIOME"])}
     assert "Tropical & Subtropical Dry Broadleaf Forests" in biome
+    # every sample polygon lies inside India and the biomes: no 'Outside' from clipping noise
+    assert "Outside" not in country and "Outside" not in biome
 
     # Table 2 reconciles with the cluster output
     t2 = {r["status"]: r for r in rows(out["OUTPUT_TABLE2"])}
