@@ -127,54 +127,118 @@ def test_errors_and_cancel():
                     should_stop=lambda: True)
 
 
-def _gem_boundaries(country):
+def _gem_boundaries():
+    """Every GEM coal mine boundary polygon (the lease boundaries, not the methane points)."""
     path = os.path.join(DATA, "gem-coal-mine-boundaries-v1.0.2", "coal-mine-boundaries-methane.geojson")
     if not os.path.exists(path):
         pytest.skip("shared data not found")
-    feats = [f for f in json.load(open(path))["features"]
-             if f["geometry"] and f["geometry"]["type"] in ("Polygon", "MultiPolygon")
-             and f["properties"]["Country / Area"] == country]
+    with open(path, encoding="utf-8") as fh:
+        feats = [f for f in json.load(fh)["features"]
+                 if f["geometry"] and f["geometry"]["type"] in ("Polygon", "MultiPolygon")]
     return [shapely.from_geojson(json.dumps(f["geometry"])) for f in feats]
 
 
-def test_gem_boundaries_against_clusters_of_real_india_data():
-    """Real case: the sample India polygons and points clustered by the engine, against GEM."""
-    core = pytest.importorskip("mine_clusters.core")
-    if not hasattr(core, "cluster_mines"):
-        pytest.skip("cluster engine not available")
-    path = os.path.join(DATA, "maus2020-v1-india-brazil", "indian_polygon_with_grId.geojson")
-    pts_path = os.path.join(DATA, "gem-global-coal-mine-tracker-2022-07",
-                            "Global-Coal-Mine-Tracker-July-2022.csv")
-    if not (os.path.exists(path) and os.path.exists(pts_path)):
-        pytest.skip("shared data not found")
+def _india_clusters():
+    """The Maus v1 India polygons clustered (engine defaults) with every ICMM, Jasansky and GEM
+    point within their box widened by 0.5°, harmonised with the plugin's default table, as the
+    harmonise and cluster algorithms do (scripts/make_sample_data.py)."""
     import csv
-    feats = json.load(open(path))["features"]
-    polys = [shapely.from_geojson(json.dumps(f["geometry"])) for f in feats]
-    pts, prim = [], []
-    with open(pts_path, encoding="cp1252") as f:
-        for row in csv.DictReader(f):
-            if row["Country"] != "India":
-                continue
+
+    from realdata import read_geojson, read_gpkg, shared_path
+
+    from mine_clusters.core import cluster_mines, prepare_features
+    from mine_clusters.core.harmonise import PointSource, harmonise_points
+
+    paths = [shared_path("maus2020-v1-india-brazil", "indian_polygon_with_grId.geojson"),
+             shared_path("icmm-global-mining-dataset-2025", "mines.geojson"),
+             shared_path("jasansky2022-facilities-prerelease", "facilities.gpkg"),
+             shared_path("gem-global-coal-mine-tracker-2022-07",
+                         "Global-Coal-Mine-Tracker-July-2022.csv")]
+    if not all(os.path.exists(p) for p in paths):
+        pytest.skip("shared data not found")
+    polys, props = read_geojson(paths[0])
+    x0, y0, x1, y1 = shapely.total_bounds(polys)
+    bbox = (x0 - 0.5, y0 - 0.5, x1 + 0.5, y1 + 0.5)
+    g, p = read_geojson(paths[1], bbox)
+    icmm = PointSource("ICMM 2025", g, [q["id"] for q in p], [q.get("primaryCommodity") for q in p],
+                       [[q.get("secondaryCommodity") for q in p],
+                        [q.get("otherCommodities") for q in p]])
+    g, p = read_gpkg(paths[2], "facilities", bbox)
+    jas = PointSource("Jasansky et al. 2022", g, [q["fid"] for q in p],
+                      [q.get("primary_commodity") for q in p],
+                      [[q.get("commodities_products") for q in p]])
+    g, ids = [], []
+    with open(paths[3], encoding="latin-1") as fh:
+        for row in csv.DictReader(fh):
             try:
-                pts.append(shapely.Point(float(row["Longitude"]), float(row["Latitude"])))
+                x, y = float(row["Longitude"]), float(row["Latitude"])
             except ValueError:
                 continue
-            prim.append("Coal")
-    features = core.prepare_features(polygons=polys, polygon_ids=list(range(len(polys))),
-                                     points=pts, point_ids=list(range(len(pts))), primary=prim)
-    res = core.cluster_mines(features)
-    t = res.polygons
-    gem = _gem_boundaries("India")
-    assert len(gem) == 13
-    r = va.validate([polys[i] for i in t.index], t.feature_id, t.cluster_id,
-                    t.primary_commodities, gem, list(range(len(gem))), ["Coal"] * len(gem))
-    # all points are coal, so an assigned polygon can only be a full match: every pair is either
-    # a full match or an unassigned polygon (no match); 24 India polygons touch a GEM boundary
-    assert r.n_pairs >= 24
-    assert {p["match"] for p in r.pairs} <= {"full", "none"}
+            if bbox[0] <= x <= bbox[2] and bbox[1] <= y <= bbox[3]:
+                g.append(shapely.Point(x, y))
+                ids.append(row["Mine IDs"])
+    gem = PointSource("GEM GCMT 2022-07", g, ids, ["Coal"] * len(g))   # its mines are coal mines
+    pts = harmonise_points([icmm, jas, gem])
+    assert set(pts.source) == {"ICMM 2025", "Jasansky et al. 2022", "GEM GCMT 2022-07"}
+    res = cluster_mines(prepare_features(
+        polygons=polys, polygon_ids=[q["fid"] for q in props], points=pts.points,
+        point_ids=list(pts.point_id), primary=pts.primary_commodity, commodities=pts.commodities))
+    return polys, res.polygons
+
+
+def _names(text):
+    return {x.strip().casefold() for x in (text or "").split(",") if x.strip()}
+
+
+def test_gem_boundaries_against_clusters_of_all_real_india_points():
+    """Real case: India's polygons clustered with all the shared inventories (ICMM, Jasansky,
+    GEM: coal, iron, bauxite, gold, ...) against the GEM coal mine boundaries (reference {Coal}).
+    A cluster near a coal mine may hold other commodities, so any match is possible; pairs
+    and metrics are derived here apart from core: pairs with shapely, metrics with set
+    arithmetic, statistics with the statistics module."""
+    import statistics
+
+    polys, t = _india_clusters()
+    # the clusters are not all coal: a partial or no match is possible
+    sets = {frozenset(_names(x)) for x in t.primary_commodities}
+    assert {frozenset({"coal"}), frozenset()} < sets
+    assert any(s and s != {"coal"} for s in sets)
+    gem = _gem_boundaries()
+    cg = [polys[i] for i in t.index]
+    r = va.validate(cg, t.feature_id, t.cluster_id, t.primary_commodities, gem,
+                    list(range(len(gem))), ["Coal"] * len(gem))
+    # pairs: every clustered polygon and GEM boundary that intersect
+    a, b = shapely.STRtree(shapely.make_valid(gem)).query(shapely.make_valid(cg),
+                                                          predicate="intersects")
+    expected = sorted((int(t.feature_id[i]), int(j)) for i, j in zip(a, b))
+    assert len(expected) > 10
+    assert [(p["feature_id"], p["reference_id"]) for p in r.pairs] == expected
+    # metrics of each pair from its sets A (primary) and B = {coal}
+    B = {"coal"}
+    want = {m: [] for m in ("jaccard", "dice", "overlap", "id_overlap")}
+    matches = []
     for p in r.pairs:
-        assert (p["match"] == "full") == (p["primary_commodities"] == "Coal")
-    assert r.stat("Count")["full_match"] > 0
+        A = _names(t.primary_commodities[list(t.feature_id).index(p["feature_id"])])
+        inter, union = len(A & B), len(A | B)
+        jac, dice = inter / union, 2 * inter / (len(A) + len(B))
+        ovl = inter / min(len(A), len(B)) if A else None
+        idv = (1 if inter else 0) if A else None
+        match = "full" if A == B else "none" if not inter else "partial"
+        assert (p["jaccard"], p["dice"], p["overlap"], p["id_overlap"], p["match"]) == \
+            (pytest.approx(jac), pytest.approx(dice), ovl if ovl is None else pytest.approx(ovl),
+             idv, match)
+        for m, v in zip(want, (jac, dice, ovl, idv)):
+            if v is not None:
+                want[m].append(v)
+        matches.append(match)
+    for m, values in want.items():
+        assert r.stat("Mean")[m] == pytest.approx(statistics.mean(values))
+        assert r.stat("Median")[m] == pytest.approx(statistics.median(values))
+        assert r.stat("SD")[m] == pytest.approx(statistics.stdev(values))
+        assert r.stat("Undefined")[m] == len(r.pairs) - len(values)
+    count = r.stat("Count")
+    assert (count["full_match"], count["partial_match"], count["no_match"]) == (
+        matches.count("full"), matches.count("partial"), matches.count("none"))
 
 
 def test_validation_report_and_plot(tmp_path):
