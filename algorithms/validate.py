@@ -16,6 +16,7 @@ from qgis.core import (
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
+    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterString,
     QgsWkbTypes,
@@ -45,6 +46,7 @@ class ValidateAlgorithm(MineClustersAlgorithm):
     REFERENCE_FIELD = "REFERENCE_FIELD"
     REFERENCE_COMMODITIES = "REFERENCE_COMMODITIES"
     INCLUDE_UNASSIGNED = "INCLUDE_UNASSIGNED"
+    TABLE = "TABLE"
     OUTPUT = "OUTPUT"
     OUTPUT_SUMMARY = "OUTPUT_SUMMARY"
     PLOT = "PLOT"
@@ -76,7 +78,9 @@ class ValidateAlgorithm(MineClustersAlgorithm):
             "match: nothing shared; partial: the rest. The summary gives mean, SD (n - 1) and "
             "median of each metric and the count and share of each match.<br><br>"
             "Reference commodities come from a field (comma list) or, for a single-commodity "
-            "reference such as coal mine boundaries, from the fixed list given. Pairs whose "
+            "reference such as coal mine boundaries, from the fixed list given, and are read "
+            "through the harmonisation table (the one the harmonise algorithms use, or yours), "
+            "so that e.g. 'Lignite' meets the clusters' 'Coal'. Pairs whose "
             "reference has no commodity are skipped. An unassigned clustered polygon counts as "
             "no match unless you leave unassigned polygons out; its overlap coefficient and "
             "identifier overlap are undefined (NULL), left out of their mean, SD and median "
@@ -97,6 +101,10 @@ class ValidateAlgorithm(MineClustersAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             self.INCLUDE_UNASSIGNED, "Count unassigned clustered polygons as no match",
             defaultValue=True))
+        self.addParameter(QgsProcessingParameterFile(
+            self.TABLE, "Harmonisation table for the reference commodities (CSV: raw name, "
+            "harmonised name; empty = the table shipped with the plugin)", extension="csv",
+            optional=True))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, "Compared pairs", QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterFeatureSink(
@@ -155,6 +163,14 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                 raise QgsProcessingException(
                     f"The {label} layer '{lname}' has no features; choose a layer with polygons.")
         include = self.parameterAsBool(parameters, self.INCLUDE_UNASSIGNED, context)
+        table_path = self.parameterAsFile(parameters, self.TABLE, context)
+        try:
+            table = va.reference_harmonisation(table_path or None)
+        except InputError as exc:
+            raise QgsProcessingException(str(exc))
+        feedback.pushInfo("Reference commodities harmonised with "
+                          f"{table_path or 'the table shipped with the plugin'} "
+                          f"({len(table)} names).")
 
         steps = QgsProcessingMultiStepFeedback(3, feedback)
         read = read_layer(source, to_wgs84(source, context, feedback, "clustered polygons"),
@@ -177,7 +193,8 @@ class ValidateAlgorithm(MineClustersAlgorithm):
             result = va.validate(
                 geoms, ids, [value_number(v) for v in values["cluster_id"]],
                 [value_text(v) for v in values["primary_commodities"]], rgeoms, rids, ref_comm,
-                include_unassigned=include, progress=lambda r: steps.setProgress(100 * r),
+                harmonisation=table, include_unassigned=include,
+                progress=lambda r: steps.setProgress(100 * r),
                 should_stop=feedback.isCanceled)
         except Cancelled:
             feedback.pushInfo(CANCELLED)

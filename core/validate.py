@@ -28,8 +28,9 @@ from typing import Optional
 import numpy as np
 import shapely
 
-from .commodities import normalise_key, parse_commodities
+from .commodities import normalise_key, parse_commodities, split_tokens
 from .errors import Cancelled, InputError
+from .harmonise import DEFAULT_NON_COMMODITIES, read_harmonisation_table
 
 PAIR_FIELDS = (
     ("feature_id", "int"), ("cluster_id", "int"), ("reference_id", "int"),
@@ -44,6 +45,21 @@ SUMMARY_FIELDS = (
 )
 METRICS = ("jaccard", "dice", "overlap", "id_overlap")
 MATCHES = ("full", "partial", "none")
+
+
+def reference_harmonisation(path: Optional[str] = None) -> dict:
+    """The table that reads reference commodities like the harmonised cluster output: the CSV at
+    `path`, by default the table the harmonise algorithms ship (core/data/
+    commodity_harmonisation.csv), as {raw name: harmonised name}. Values the harmonise
+    algorithms treat as non-commodities ("Not relevant", "Processing") map to "", so such a
+    name is dropped, as it is from the clustered points. Raises InputError for an unreadable
+    table."""
+    non = {normalise_key(v) for v in DEFAULT_NON_COMMODITIES}
+    table = {k: ",".join(t for t in split_tokens(v) if normalise_key(t) not in non)
+             for k, v in read_harmonisation_table(path).items()}
+    for v in non:
+        table.setdefault(v, "")
+    return table
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,25 @@ def test_reference_without_commodity_is_skipped_and_harmonised():
     assert r.pairs[0]["match"] == "full"
 
 
+def test_reference_harmonisation_is_the_plugins_table():
+    """The default table for the reference is core/data/commodity_harmonisation.csv, read here
+    with the csv module: 'Lignite' is Coal there, 'Aggregates' is 'Not relevant' (dropped, as
+    the harmonise algorithms drop it from the points)."""
+    import csv
+
+    path = os.path.join(os.path.dirname(va.__file__), "data", "commodity_harmonisation.csv")
+    with open(path, encoding="utf-8") as fh:
+        rows = {r["material"]: r["material_harmonized"] for r in csv.DictReader(fh)}
+    assert rows["Lignite"] == "Coal" and rows["Aggregates"] == "Not relevant"
+    table = va.reference_harmonisation()
+    assert table["lignite"] == "Coal" and table["aggregates"] == "" and table["processing"] == ""
+    # a reference naming Lignite matches a Coal cluster only once harmonised
+    args = ([sq(0, 0)], [1], [1], ["Coal"], [sq(0.5, 0.5)], [7], ["Lignite, Aggregates"])
+    assert va.validate(*args).pairs[0]["match"] == "none"
+    pair = va.validate(*args, harmonisation=table).pairs[0]
+    assert (pair["match"], pair["reference_commodities"]) == ("full", "Coal")
+
+
 def test_errors_and_cancel():
     with pytest.raises(InputError, match="no polygon to validate"):
         va.validate([], [], [], [], [sq(0, 0)], [1], ["Coal"])

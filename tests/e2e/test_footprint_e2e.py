@@ -128,8 +128,8 @@ def test_help_lists_parameters(env):
                  "PLOT_BIOME", "REPORT", "TOTAL_AREA_KM2", "ASSIGNED_AREA_PCT"):
         assert name in proc.stdout
     proc = qgis_process(env, "help", "mineclusters:validate")
-    for name in ("INPUT", "REFERENCE", "REFERENCE_FIELD", "REFERENCE_COMMODITIES", "OUTPUT",
-                 "OUTPUT_SUMMARY", "N_PAIRS", "MEAN_JACCARD"):
+    for name in ("INPUT", "REFERENCE", "REFERENCE_FIELD", "REFERENCE_COMMODITIES", "TABLE",
+                 "OUTPUT", "OUTPUT_SUMMARY", "N_PAIRS", "MEAN_JACCARD"):
         assert name in proc.stdout
 
 

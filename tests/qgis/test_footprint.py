@@ -17,6 +17,7 @@ from qgis.core import (  # noqa: E402
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
+    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProject,
@@ -124,6 +125,9 @@ def test_validate_definitions(qgis_app):
     alg.initAlgorithm()
     assert alg.name() == "validate"
     assert alg.parameterDefinition("REFERENCE_FIELD").parentLayerParameterName() == "REFERENCE"
+    table = alg.parameterDefinition("TABLE")
+    assert isinstance(table, QgsProcessingParameterFile) and table.flags() & table.FlagOptional
+    assert table.extension() == "csv"
     assert {o.name() for o in alg.outputDefinitions()} >= {
         "N_PAIRS", "FULL_MATCH_PCT", "NO_MATCH_PCT", "MEAN_JACCARD", "OUTPUT", "OUTPUT_SUMMARY"}
 
@@ -307,9 +311,12 @@ def _gem_pairs(polygons_path):
     return sorted((fids[i], int(j)) for i, j in zip(a, b))
 
 
-def test_validate_against_gem_boundaries(clustered, tmp_path):
+@pytest.mark.parametrize("reference", ["Coal", "Lignite, Aggregates"])
+def test_validate_against_gem_boundaries(clustered, tmp_path, reference):
     """The sample (ICMM, Jasansky and GEM points) clustered, against the GEM coal mine
-    boundaries as {Coal}: pairs counted with shapely, metrics from the commodity sets."""
+    boundaries as {Coal}: pairs counted with shapely, metrics from the commodity sets. Given
+    as 'Lignite, Aggregates', the reference reads {Coal} through the default harmonisation
+    table (Lignite -> Coal, Aggregates -> Not relevant)."""
     import statistics
 
     need(GEM)
@@ -318,7 +325,7 @@ def test_validate_against_gem_boundaries(clustered, tmp_path):
     fb = LogFeedback()
     res = prun(va_alg(), dict(INPUT=clustered["OUTPUT_POLYGONS"],
                                         REFERENCE=GEM + "|geometrytype=Polygon",
-                                        REFERENCE_COMMODITIES="Coal", **out), feedback=fb)
+                                        REFERENCE_COMMODITIES=reference, **out), feedback=fb)
     pairs = rows(out["OUTPUT"])
     expected = _gem_pairs(clustered["OUTPUT_POLYGONS"])
     assert len(expected) > 10
@@ -327,6 +334,7 @@ def test_validate_against_gem_boundaries(clustered, tmp_path):
     defined = {"jaccard": [], "id_overlap": []}
     matches = []
     for p in pairs:
+        assert p["reference_commodities"] == "Coal"
         text = p["primary_commodities"]
         A = set() if text == NULL else {x.strip().casefold() for x in text.split(",")}
         inter = len(A & {"coal"})
@@ -348,7 +356,34 @@ def test_validate_against_gem_boundaries(clustered, tmp_path):
         matches.count("full"), matches.count("partial"), matches.count("none"))
     assert res["FULL_MATCH_PCT"] == pytest.approx(100.0 * matches.count("full") / len(pairs))
     assert res["MEAN_JACCARD"] == pytest.approx(statistics.mean(defined["jaccard"]))
-    assert os.path.exists(out["PLOT"]) and "Table 4" in open(out["REPORT"], encoding="utf-8").read()
+    with open(out["REPORT"], encoding="utf-8") as fh:
+        assert os.path.exists(out["PLOT"]) and "Table 4" in fh.read()
+
+
+def test_validate_harmonises_the_reference_field(qgis_app, tmp_path):
+    """A reference field naming 'Lignite' matches a 'Coal' cluster through the default table;
+    a user table (TABLE) that maps it elsewhere gives no match; an unreadable one is an error."""
+    clus = memory_layer("Polygon", "EPSG:4326", [("cluster_id", "integer"),
+                                                 ("primary_commodities", "string")],
+                        [("POLYGON((85 22,85.01 22,85.01 22.01,85 22.01,85 22))", [1, "Coal"])])
+    ref = memory_layer("Polygon", "EPSG:4326", [("commodity", "string")],
+                       [("POLYGON((85 22,85.02 22,85.02 22.02,85 22.02,85 22))", ["Lignite"])])
+    params = dict(INPUT=clus, REFERENCE=ref, REFERENCE_FIELD="commodity",
+                  OUTPUT=str(tmp_path / "pairs.gpkg"), OUTPUT_SUMMARY="", PLOT="", REPORT="")
+    res = prun(va_alg(), params)
+    pair = rows(str(tmp_path / "pairs.gpkg"))[0]
+    assert (pair["reference_commodities"], pair["match"]) == ("Coal", "full")
+    assert res["FULL_MATCH_PCT"] == 100.0
+    table = tmp_path / "mine.csv"
+    table.write_text("raw,harmonised\nLignite,Brown coal\n", encoding="utf-8")
+    res = prun(va_alg(), dict(params, TABLE=str(table), OUTPUT=str(tmp_path / "p2.gpkg")))
+    pair = rows(str(tmp_path / "p2.gpkg"))[0]
+    assert (pair["reference_commodities"], pair["match"]) == ("Brown coal", "none")
+    assert res["NO_MATCH_PCT"] == 100.0
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(QgsProcessingException, match="harmonisation table .* is empty"):
+        prun(va_alg(), dict(params, TABLE=str(empty), OUTPUT=str(tmp_path / "p3.gpkg")))
 
 
 def test_validate_needs_reference_commodities(clustered, tmp_path):
