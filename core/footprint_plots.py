@@ -24,11 +24,13 @@ def colour_for(name: str) -> str:
     return commodity_colour(name)
 
 
-def _figure(width, height):
+def _figure(width, height, constrained=False):
+    """A Figure on an Agg canvas; `constrained` lays out titles (a suptitle included) so that
+    nothing overlaps."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=110)
+    fig = Figure(figsize=(width, height), dpi=110, constrained_layout=constrained)
     FigureCanvasAgg(fig)
     return fig
 
@@ -132,14 +134,15 @@ def regions_plot(region_rows, commodity_rows, path, title, top_n=15, rest_label=
 
 def validation_figure(pairs, title="Similarity of primary commodities to the reference"):
     """Histograms of the four metrics over the compared pairs."""
-    fig = _figure(9.0, 2.6)
+    fig = _figure(9.0, 2.6, constrained=True)     # the suptitle clear of the subplot titles
     for k, (key, label) in enumerate((("jaccard", "Jaccard"), ("dice", "Dice"),
                                       ("overlap", "Overlap coefficient"),
                                       ("id_overlap", "ID overlap"))):
         ax = fig.add_subplot(1, 4, k + 1)
-        vals = [p[key] for p in pairs if p[key] is not None]
+        vals = [p[key] for p in pairs if p[key] is not None and p[key] == p[key]]
         ax.hist(vals, bins=[i / 10 for i in range(11)], color="#4c72b0", edgecolor="white")
-        ax.set_title(label, fontsize=8)
+        undefined = len(pairs) - len(vals)
+        ax.set_title(label + (f" ({undefined} undefined)" if undefined else ""), fontsize=8)
         ax.set_xlim(0, 1)
         ax.tick_params(labelsize=7)
         if k == 0:

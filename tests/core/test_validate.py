@@ -270,3 +270,21 @@ def test_validation_report_and_plot(tmp_path):
                 encoding="utf-8").read()
     assert "Table 4" in page and "data:image/png;base64," in page
     assert "Proportion" in page and "50.0" in page
+
+
+def test_validation_plot_suptitle_clear_of_the_subplot_titles():
+    """The suptitle used to overlap the middle subplots' titles; the undefined pairs are named."""
+    from mine_clusters.core import footprint_plots
+
+    r = va.validate([sq(0, 0), sq(2, 0)], [1, 2], [1, 2], ["Coal", None], [shapely.box(-1, 0, 4, 1)],
+                    [9], ["Coal"])
+    fig = footprint_plots.validation_figure(r.pairs)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    top = fig._suptitle.get_window_extent(renderer)
+    titles = [ax.title for ax in fig.axes]
+    assert len(titles) == 4
+    for t in titles:
+        assert not t.get_window_extent(renderer).overlaps(top), t.get_text()
+    assert [t.get_text() for t in titles] == [
+        "Jaccard", "Dice", "Overlap coefficient (1 undefined)", "ID overlap (1 undefined)"]
