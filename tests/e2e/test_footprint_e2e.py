@@ -54,70 +54,21 @@ def env(tmp_path_factory, plugins_dir):
     return e
 
 
-def _cluster_with_core(polygons_path, points_path, out_path):
-    """The cluster algorithm's polygons output, made with the core engine and GDAL."""
-    import shapely
-    from osgeo import ogr, osr
-
-    from mine_clusters.core import cluster_mines, prepare_features
-
-    def read(path):
-        ds = ogr.Open(path)
-        lyr = ds.GetLayer(0)
-        feats = [(f.GetFID(), shapely.from_wkb(bytes(f.GetGeometryRef().ExportToWkb())),
-                  f.items()) for f in lyr]
-        return feats
-
-    polys, pts = read(polygons_path), read(points_path)
-    res = cluster_mines(prepare_features(
-        polygons=[g for _, g, _ in polys], polygon_ids=[i for i, _, _ in polys],
-        points=[g for _, g, _ in pts], point_ids=[i for i, _, _ in pts],
-        primary=[a["primary_commodity"] for _, _, a in pts],
-        commodities=[a["commodities"] for _, _, a in pts]))
-    t = res.polygons
-    drv = ogr.GetDriverByName("GPKG")
-    ds = drv.CreateDataSource(out_path)
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(4326)
-    lyr = ds.CreateLayer("polygons", srs, ogr.wkbMultiPolygon)
-    kinds = {"int": ogr.OFTInteger64, "double": ogr.OFTReal, "string": ogr.OFTString}
-    from mine_clusters.core import FEATURE_FIELDS
-    for name, kind in FEATURE_FIELDS:
-        lyr.CreateField(ogr.FieldDefn(name, kinds[kind]))
-    for k in range(len(t.feature_id)):
-        f = ogr.Feature(lyr.GetLayerDefn())
-        g = shapely.multipolygons(shapely.get_parts(polys[t.index[k]][1]))
-        f.SetGeometry(ogr.CreateGeometryFromWkb(shapely.to_wkb(g, output_dimension=2)))
-        for name, _kind in FEATURE_FIELDS:
-            v = getattr(t, name)[k]
-            if v is not None:
-                f.SetField(name, v.item() if hasattr(v, "item") else v)
-        lyr.CreateFeature(f)
-    ds = None
-    return out_path
-
-
 @pytest.fixture(scope="module")
 def clustered(env, tmp_path_factory, sample_polygons, sample_points):
-    """The sample data through `qgis_process run mineclusters:clusterlocaloptimum`; if that
-    step fails, the same output made with the core engine, so that this file tests the footprint
-    and validation algorithms whatever the state of the cluster wrapper."""
+    """The sample data through `qgis_process run mineclusters:clusterlocaloptimum`, as users
+    chain the algorithms; a failure of that step fails the tests that need it."""
     d = tmp_path_factory.mktemp("clustered")
     out = {"OUTPUT_POLYGONS": d / "polygons.gpkg", "OUTPUT_POINTS": d / "points.gpkg",
            "OUTPUT_CLUSTERS": d / "clusters.gpkg", "OUTPUT_SENSITIVITY": d / "sensitivity.gpkg"}
     proc = qgis_process(env, "--json", "run", "mineclusters:clusterlocaloptimum", "--",
                         f"POLYGONS={sample_polygons}", f"POINTS={sample_points}",
                         *[f"{k}={v}" for k, v in out.items()])
-    result = {k: str(v) for k, v in out.items()}
-    if proc.returncode != 0:
-        import warnings
-        warnings.warn("qgis_process could not run the cluster algorithm; the clustered "
-                      "polygons were made with the core engine instead.")
-        for p in d.iterdir():
-            p.unlink()
-        result = {"OUTPUT_POLYGONS": _cluster_with_core(sample_polygons, sample_points,
-                                                        str(d / "core_polygons.gpkg"))}
-    return result
+    assert proc.returncode == 0, ("qgis_process could not run the cluster algorithm on the "
+                                  "sample:\n" + proc.stderr[-2000:] + proc.stdout[-2000:])
+    for key, path in out.items():
+        assert path.exists(), key
+    return {k: str(v) for k, v in out.items()}
 
 
 def test_help_lists_parameters(env):
@@ -143,9 +94,9 @@ def test_footprint_summary_with_countries_and_biomes(env, clustered, tmp_path):
     out.update({"PLOT_COMMODITY": tmp_path / "commodity.png",
                 "PLOT_COUNTRY": tmp_path / "countries.png", "PLOT_BIOME": tmp_path / "biomes.svg",
                 "REPORT": tmp_path / "report.html"})
-    points = {"POINTS": clustered["OUTPUT_POINTS"]} if "OUTPUT_POINTS" in clustered else {}
     res = run_json(env, "mineclusters:footprintsummary", INPUT=clustered["OUTPUT_POLYGONS"],
-                   COUNTRIES=COUNTRIES, COUNTRY_FIELD="name", BIOMES=BIOMES, **points, **out)
+                   POINTS=clustered["OUTPUT_POINTS"], COUNTRIES=COUNTRIES, COUNTRY_FIELD="name",
+                   BIOMES=BIOMES, **out)
     for key, path in out.items():
         assert os.path.exists(path), key
     assert res["N_POLYGONS"] == 302                    # the sample's polygons (SOURCE.md)
@@ -164,6 +115,18 @@ def test_footprint_summary_with_countries_and_biomes(env, clustered, tmp_path):
         biome = list(csv.DictReader(f))
     assert "Outside" not in {r["region"] for r in ctry + biome}
     assert com[0]["commodity"] == "Coal"
+    # Table 2: every cluster (distinct ids of the clustered polygons and points) and point
+    from osgeo import ogr
+    ids = {}
+    for key in ("OUTPUT_POLYGONS", "OUTPUT_POINTS"):
+        ds = ogr.Open(clustered[key])
+        ids[key] = [f.GetField("cluster_id") for f in ds.GetLayer(0)]
+        ds = None
+    with open(os.path.join(tables, "table2.csv"), encoding="utf-8") as f:
+        t2 = {r["status"]: r for r in csv.DictReader(f)}
+    assert int(t2["Total"]["n_clusters"]) == len(set(ids["OUTPUT_POLYGONS"])
+                                                 | set(ids["OUTPUT_POINTS"]))
+    assert int(t2["Total"]["n_points"]) == len(ids["OUTPUT_POINTS"])
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Table 2" in page and "India" in page
 
