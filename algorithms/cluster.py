@@ -3,6 +3,8 @@
 Reads the two layers, transforms them to EPSG:4326, calls ``core.cluster_mines`` and writes
 the outputs in the input layers' CRS. Nothing scientific happens here.
 """
+import queue
+import threading
 import time
 
 from qgis.core import (
@@ -35,6 +37,7 @@ from .base import MineClustersAlgorithm
 from . import styles
 
 SKIP_CHECKS = QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks
+_BATCH = 2000  # features handed to a sink per call (fewer Python -> C++ crossings)
 
 
 def _text(value):
@@ -399,6 +402,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             return {}
 
         timings["cluster"] = time.perf_counter() - t0
+        del features, shp_points  # what writing does not need (peak memory at planet scale)
         t0 = time.perf_counter()
         dropped = list(result.dropped)
         for layer in ("polygons", "points"):
@@ -418,74 +422,104 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         # ---- outputs ---------------------------------------------------------------------
         steps.setCurrentStep(2)
         outputs = {}
-        poly_fields, poly_keep = _output_fields(polys.fields(), FEATURE_FIELDS, rename_fid=False)
-        sink, outputs[self.OUTPUT_POLYGONS] = self._sink(
-            parameters, self.OUTPUT_POLYGONS, context, poly_fields,
-            QgsWkbTypes.multiType(polys.wkbType())
-            if polys.wkbType() != QgsWkbTypes.Unknown else QgsWkbTypes.MultiPolygon,
-            polys.sourceCrs())
-        if not self._write_elements(sink, polys, result.polygons, poly_fields, poly_keep,
-                                    FEATURE_FIELDS, feedback, steps, parts=False):
-            del sink
+        writers = []  # each layer's features go to its sink on a thread of its own
+
+        def cancelled():
+            for w in writers:
+                w.close(discard=True)
+            writers.clear()
             return compat.discard_outputs(outputs, feedback)
 
-        # A multipoint gives one row per part, so an input 'fid' would repeat: keep it renamed.
-        point_fields, point_keep = _output_fields(points.fields(), FEATURE_FIELDS, rename_fid=True)
-        point_type = QgsWkbTypes.singleType(points.wkbType())
-        if QgsWkbTypes.geometryType(point_type) != QgsWkbTypes.PointGeometry:
-            point_type = QgsWkbTypes.Point
-        sink, outputs[self.OUTPUT_POINTS] = self._sink(
-            parameters, self.OUTPUT_POINTS, context, point_fields, point_type, points.sourceCrs())
-        if sink is not None and not self._write_elements(
-                sink, points, result.points, point_fields, point_keep, FEATURE_FIELDS,
-                feedback, steps, parts=True):
+        try:
+            poly_fields, poly_keep = _output_fields(polys.fields(), FEATURE_FIELDS,
+                                                    rename_fid=False)
+            sink, outputs[self.OUTPUT_POLYGONS] = self._sink(
+                parameters, self.OUTPUT_POLYGONS, context, poly_fields,
+                QgsWkbTypes.multiType(polys.wkbType())
+                if polys.wkbType() != QgsWkbTypes.Unknown else QgsWkbTypes.MultiPolygon,
+                polys.sourceCrs())
+            writers.append(_Writer(sink, outputs[self.OUTPUT_POLYGONS]))
             del sink
-            return compat.discard_outputs(outputs, feedback)
+            if not self._write_elements(writers[-1], polys, result.polygons, poly_fields,
+                                        poly_keep, FEATURE_FIELDS, feedback, steps, parts=False):
+                return cancelled()
 
-        cluster_fields = compat.fields_from_schema(CLUSTER_FIELDS)
-        sink, outputs[self.OUTPUT_CLUSTERS] = self._sink(
-            parameters, self.OUTPUT_CLUSTERS, context, cluster_fields, QgsWkbTypes.MultiPolygon,
-            polys.sourceCrs())
-        back = None
-        if polys.sourceCrs().isValid() and polys.sourceCrs() != wgs84:
-            back = QgsCoordinateTransform(wgs84, polys.sourceCrs(), context.transformContext())
-        table = result.clusters
-        if sink is not None:
-            row_of = {cid: i for i, cid in enumerate(table.cluster_id.tolist())}
-            columns = [_column(getattr(table, name)) for name, _kind in CLUSTER_FIELDS]
-            ids, geoms = [], []
-            for cid, geom in result.cluster_polygons(shp_polys):
-                if feedback.isCanceled():
-                    del sink
-                    return compat.discard_outputs(outputs, feedback)
-                ids.append(cid)
-                geoms.append(geom)
-            wkbs = shapely.to_wkb(geoms, output_dimension=2) if geoms else []
-            del geoms
-            for cid, wkb in zip(ids, wkbs):
-                i = row_of[cid]
-                f = QgsFeature(cluster_fields)
-                f.setAttributes([c[i] for c in columns])
-                g = QgsGeometry()
-                g.fromWkb(wkb)
-                g.convertToMultiType()
-                if back is not None:
-                    g.transform(back)
-                f.setGeometry(g)
+            # A multipoint gives one row per part, so an input 'fid' would repeat: keep it
+            # renamed.
+            point_fields, point_keep = _output_fields(points.fields(), FEATURE_FIELDS,
+                                                      rename_fid=True)
+            point_type = QgsWkbTypes.singleType(points.wkbType())
+            if QgsWkbTypes.geometryType(point_type) != QgsWkbTypes.PointGeometry:
+                point_type = QgsWkbTypes.Point
+            sink, outputs[self.OUTPUT_POINTS] = self._sink(
+                parameters, self.OUTPUT_POINTS, context, point_fields, point_type,
+                points.sourceCrs())
+            if sink is not None:
+                writers.append(_Writer(sink, outputs[self.OUTPUT_POINTS]))
+                del sink
+                if not self._write_elements(writers[-1], points, result.points, point_fields,
+                                            point_keep, FEATURE_FIELDS, feedback, steps,
+                                            parts=True):
+                    return cancelled()
+
+            cluster_fields = compat.fields_from_schema(CLUSTER_FIELDS)
+            sink, outputs[self.OUTPUT_CLUSTERS] = self._sink(
+                parameters, self.OUTPUT_CLUSTERS, context, cluster_fields,
+                QgsWkbTypes.MultiPolygon, polys.sourceCrs())
+            back = None
+            if polys.sourceCrs().isValid() and polys.sourceCrs() != wgs84:
+                back = QgsCoordinateTransform(wgs84, polys.sourceCrs(),
+                                              context.transformContext())
+            if sink is not None:
+                writers.append(_Writer(sink, outputs[self.OUTPUT_CLUSTERS]))
+                del sink
+                table = result.clusters
+                row_of = {cid: i for i, cid in enumerate(table.cluster_id.tolist())}
+                rows = list(zip(*[_column(getattr(table, name)) for name, _kind in CLUSTER_FIELDS]))
+                ids, geoms = [], []
+                # The unions run here while the threads above are still writing polygons and points.
+                for cid, geom in result.cluster_polygons(shp_polys):
+                    if feedback.isCanceled():
+                        return cancelled()
+                    ids.append(cid)
+                    geoms.append(geom)
+                wkbs = shapely.to_wkb(geoms, output_dimension=2) if geoms else []
+                del geoms
+                batch = []
+                for cid, wkb in zip(ids, wkbs):
+                    f = QgsFeature(cluster_fields)
+                    f.setAttributes(list(rows[row_of[cid]]))
+                    g = QgsGeometry()
+                    g.fromWkb(wkb)
+                    g.convertToMultiType()
+                    if back is not None:
+                        g.transform(back)
+                    f.setGeometry(g)
+                    batch.append(f)
+                    if len(batch) == _BATCH:
+                        if feedback.isCanceled():
+                            return cancelled()
+                        writers[-1].add(batch)
+                        batch = []
+                writers[-1].add(batch)
+                del wkbs, batch
+
+            sens_fields = compat.fields_from_schema(SENSITIVITY_FIELDS)
+            sink, outputs[self.OUTPUT_SENSITIVITY] = self._sink(
+                parameters, self.OUTPUT_SENSITIVITY, context, sens_fields, QgsWkbTypes.NoGeometry,
+                QgsCoordinateReferenceSystem())
+            for row in (result.sensitivity_rows() if sink is not None else ()):
+                f = QgsFeature(sens_fields)
+                f.setAttributes([_py(row[name]) for name, _kind in SENSITIVITY_FIELDS])
                 sink.addFeature(f, QgsFeatureSink.FastInsert)
-            del wkbs
             compat.finish_sink(sink)
-
-        sens_fields = compat.fields_from_schema(SENSITIVITY_FIELDS)
-        sink, outputs[self.OUTPUT_SENSITIVITY] = self._sink(
-            parameters, self.OUTPUT_SENSITIVITY, context, sens_fields, QgsWkbTypes.NoGeometry,
-            QgsCoordinateReferenceSystem())
-        for row in (result.sensitivity_rows() if sink is not None else ()):
-            f = QgsFeature(sens_fields)
-            f.setAttributes([_py(row[name]) for name, _kind in SENSITIVITY_FIELDS])
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
-        compat.finish_sink(sink)
-        del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
+            del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
+        except BaseException:
+            for w in writers:
+                w.close(discard=True)
+            raise
+        while writers:
+            writers.pop(0).close()
 
         timings["write"] = time.perf_counter() - t0
         if feedback.isCanceled():
@@ -504,6 +538,8 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         outputs[self.OUTPUT_HISTOGRAM] = hist_path or None
 
         timings["plots"] = time.perf_counter() - t0
+        if feedback.isCanceled():
+            return compat.discard_outputs(outputs, feedback)
         feedback.pushInfo("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
                           + ".")
         self._style_targets = [(outputs[self.OUTPUT_POLYGONS], "polygons"),
@@ -543,40 +579,94 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         return {}
 
     @staticmethod
-    def _write_elements(sink, source, table, fields, keep, schema, feedback, steps, parts):
-        """Reads `source` again and writes one feature per core row (per part for points):
-        the input attributes (`keep`) first, then the schema's fields."""
-        columns = [_column(getattr(table, name)) for name, _kind in schema]
+    def _write_elements(writer, source, table, fields, keep, schema, feedback, steps, parts):
+        """Reads `source` again and hands `writer` one feature per core row (per part for
+        points): the input attributes (`keep`) first, then the schema's fields. False when
+        cancelled."""
+        added = list(zip(*[_column(getattr(table, name)) for name, _kind in schema]))
         rows = {}
         for i, fid in enumerate(table.feature_id.tolist()):
             rows.setdefault(fid, []).append(i)
         part_of = table.part.tolist()
-        n = max(len(table.feature_id), 1)
-        every = max(1, n // 100)
+        n = max(len(added), 1)
+        size = max(1, min(_BATCH, n // 100))  # about once per per cent: progress and cancel
         done = 0
+        all_kept = keep == list(range(len(source.fields())))
+        batch = []
         for f in source.getFeatures(QgsFeatureRequest(), SKIP_CHECKS):
-            if feedback.isCanceled():
-                return False
             mine = rows.get(f.id())
             if not mine:
                 continue  # dropped (reported) feature
             attrs = f.attributes()
-            base = [attrs[k] for k in keep]
+            base = attrs if all_kept else [attrs[k] for k in keep]
             g = f.geometry()
             if parts:
                 pieces = g.asGeometryCollection() if g.isMultipart() else [g]
+                for i in mine:
+                    out = QgsFeature(fields)
+                    out.setAttributes(base + list(added[i]))
+                    out.setGeometry(pieces[part_of[i]])
+                    batch.append(out)
             else:
-                g.convertToMultiType()
-            for i in mine:
-                out = QgsFeature(fields)
-                out.setAttributes(base + [c[i] for c in columns])
-                out.setGeometry(pieces[part_of[i]] if parts else g)
-                sink.addFeature(out, QgsFeatureSink.FastInsert)
+                # One row per polygon: the source feature itself is rewritten (as multi).
+                if not g.isMultipart():
+                    g.convertToMultiType()
+                    f.setGeometry(g)
+                f.setFields(fields, False)
+                f.setAttributes(base + list(added[mine[0]]))
+                batch.append(f)
             done += len(mine)
-            if done // every != (done - len(mine)) // every:  # about once per per cent
+            if len(batch) >= size:
+                if feedback.isCanceled():
+                    return False
+                writer.add(batch)
+                batch = []
                 steps.setProgress(100.0 * done / n)
-        compat.finish_sink(sink)
+        if feedback.isCanceled():
+            return False
+        writer.add(batch)
         return True
+
+
+class _Writer:
+    """Hands batches of features to a sink on a thread of its own. QGIS writes them with the
+    GIL released, so the writing overlaps with building the next features (and with the
+    cluster unions) on the algorithm's thread. Each sink is used by one thread at a time."""
+
+    def __init__(self, sink, dest):
+        self.sink, self.dest, self.error, self.discard = sink, dest, None, False
+        self.queue = queue.Queue(maxsize=4)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            batch = self.queue.get()
+            if batch is None:
+                return
+            if self.error is None and not self.discard and batch:
+                if not self.sink.addFeatures(batch, QgsFeatureSink.FastInsert):
+                    self.error = self.sink.lastError() or "the features could not be written"
+
+    def add(self, batch):
+        if self.error is not None:
+            self.close()  # raises the sink's error
+        self.queue.put(batch)
+
+    def close(self, discard=False):
+        """Waits for the batches handed over, finishes the sink and lets it go (a GeoPackage
+        is committed when its sink is destroyed on QGIS 3.40). With `discard`, batches not yet
+        written are skipped."""
+        if self.sink is None:
+            return
+        self.discard = self.discard or discard
+        self.queue.put(None)
+        self.thread.join()
+        if not self.discard and self.error is None:
+            compat.finish_sink(self.sink)
+        self.sink = None
+        if self.error is not None and not discard:
+            raise QgsProcessingException(f"Could not write {self.dest}: {self.error}")
 
 
 def _output_fields(base, schema, rename_fid):
