@@ -7,7 +7,8 @@ Two independent steps, both pure Python (numpy, scipy, shapely; never qgis):
   polygon (the union of a connected component of the "intersects" graph); each output polygon
   keeps the names of its sources (in input order, joined with "/", the paper's
   "Maus/Tang/OSM"), the ids of the input polygons merged into it, their number and its
-  geodesic area.
+  area on the sphere (:data:`AREA_EDGE_MODEL`). Polygons that touch or overlap across the
+  antimeridian merge too: the output is a MultiPolygon with parts on both sides of +/-180.
 - :func:`harmonise_points`: inventory points from several databases get one schema
   (``POINT_FIELDS``) and commodity names mapped through a harmonisation table.
 
@@ -32,7 +33,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 from .commodities import join_names, normalise_key, split_tokens
 from .errors import Cancelled, InputError
 
-from .geodesy import geodesic_area_m2
+from .geodesy import EARTH_RADIUS_M
 
 #: Output schema of the merged polygons (name, kind).
 POLYGON_FIELDS = (
@@ -42,6 +43,21 @@ POLYGON_FIELDS = (
     ("input_ids", "string"),
     ("area_m2", "double"),
 )
+
+#: Schema of the optional table of dropped features: one row per input feature left out.
+DROPPED_FIELDS = (
+    ("source", "string"),
+    ("source_id", "string"),
+    ("reason", "string"),
+)
+
+#: How ``area_m2`` treats a polygon's edges (the area of a lon/lat polygon depends on it).
+AREA_EDGE_MODEL = (
+    "area_m2 is the area on the sphere R = 6,371,008.8 m of the polygon as it is stored in "
+    "EPSG:4326, with every edge a straight line in longitude/latitude (the edges the merge "
+    "itself uses, so that merged areas add up whatever vertices the union inserts); QGIS's "
+    "ellipsoidal measurements take edges as great-circle arcs instead, which gives up to 0.1 % "
+    "more or less for the longest edges of the GEM coal lease boundaries.")
 
 #: Output schema of the harmonised points: the names the cluster algorithm takes by default.
 POINT_FIELDS = (
@@ -68,6 +84,8 @@ SLIVER_AREA_DEG2 = 1e-12
 
 SOURCE_SEPARATOR = "/"
 ID_SEPARATOR = ";"
+#: Joins a source name and a feature id in ``input_ids`` ("Maus:12").
+SOURCE_ID_SEPARATOR = ":"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -102,6 +120,14 @@ def _check_coordinates(geom, what: str, fid) -> None:
         x, y = xy[np.flatnonzero(out)[0]]
         raise InputError(f"Feature {fid} of the {what} has the coordinate ({x}, {y}) outside "
                          f"longitude -360..360 / latitude -90..90; give lon/lat in degrees.")
+
+
+def dropped_rows(dropped):
+    """One dict per dropped feature with the keys of DROPPED_FIELDS: its source, its id as
+    text (as in the outputs) and the reason."""
+    for source, fid, reason in dropped:
+        yield {"source": source, "source_id": None if fid is None else str(fid),
+               "reason": reason}
 
 
 # --------------------------------------------------------------------------- antimeridian
@@ -199,11 +225,13 @@ def _polygon_parts(geom) -> list:
 
 
 def _polygonal(geom):
-    """The geometry itself when it is a Polygon or MultiPolygon, else a MultiPolygon of its
-    polygons (None when it has none)."""
+    """The geometry itself when it is a Polygon or MultiPolygon (without empty parts), else a
+    MultiPolygon of its polygons (None when it has none)."""
     if geom is None or geom.is_empty:
         return None
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
+    if geom.geom_type == "Polygon":
+        return geom
+    if geom.geom_type == "MultiPolygon" and not any(g.is_empty for g in geom.geoms):
         return geom
     parts = _polygon_parts(geom)
     if not parts:
@@ -262,6 +290,71 @@ class PolygonMergeResult:
         return lines
 
 
+def check_polygon_source_name(name) -> None:
+    """InputError unless `name` can be written into ``sources`` and ``input_ids``: not empty,
+    and none of '/', ';' and ':' (they separate names and ids there)."""
+    seps = (SOURCE_SEPARATOR, ID_SEPARATOR, SOURCE_ID_SEPARATOR)
+    if not name or not name.strip() or any(c in name for c in seps):
+        raise InputError(f"The polygon source name '{name}' is empty or holds one of "
+                         f"'{SOURCE_SEPARATOR}', '{ID_SEPARATOR}' and '{SOURCE_ID_SEPARATOR}', "
+                         f"which separate names and ids in the output ('Maus/Tang', "
+                         f"'Maus:12;Tang:5'); choose another name.")
+
+
+def _antimeridian_pairs(tree, kept, tolerance):
+    """Pairs (i, j) of polygons that touch or overlap across the antimeridian: each polygon
+    that reaches +180 is shifted by -360 degrees and matched against those that reach -180."""
+    bounds = shapely.bounds(kept)
+    reach = max(tolerance, 0.0)
+    east = np.flatnonzero(bounds[:, 2] >= 180.0 - reach)
+    if len(east) == 0 or not np.any(bounds[:, 0] <= -180.0 + reach):
+        return np.zeros((2, 0), dtype=np.int64)
+    shifted = shapely.transform(kept[east], lambda c: c - np.array([360.0, 0.0]))
+    if tolerance > 0:
+        q = tree.query(shifted, predicate="dwithin", distance=tolerance)
+    else:
+        q = tree.query(shifted, predicate="intersects")
+    q[0] = east[q[0]]
+    return q[:, q[0] != q[1]]
+
+
+def polygon_area_m2(geoms) -> np.ndarray:
+    """Area (m²) of each valid lon/lat Polygon or MultiPolygon (parts within -180..180, none
+    around a pole) on the sphere R = EARTH_RADIUS_M, with every edge a straight line in
+    longitude/latitude (:data:`AREA_EDGE_MODEL`). None, empty and non-polygon geometries: 0.
+
+    Closed form, no projection: along a straight lon/lat edge the latitude is linear in the
+    longitude, so the ring integral of sin(lat) d(lon) that gives the area is, per edge,
+    dlon * sin(mid-latitude) * sinc(dlat / 2), exactly. (pyproj and QGIS measure great-circle
+    edges; core.geodesy's projection gives their area too.)
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    area = np.zeros(len(geoms))
+    for start in range(0, len(geoms), AREA_CHUNK):  # bounded temporary memory
+        chunk = geoms[start:start + AREA_CHUNK]
+        parts, owner = shapely.get_parts(chunk, return_index=True)
+        ok = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)   # 3: Polygon
+        parts, owner = parts[ok], owner[ok]
+        if len(parts) == 0:
+            continue
+        rings, part_of = shapely.get_rings(parts, return_index=True)   # exterior ring first
+        exterior = np.ones(len(rings), dtype=bool)
+        exterior[1:] = part_of[1:] != part_of[:-1]
+        xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+        lon, lat = np.radians(xy[:, 0]), np.radians(xy[:, 1])
+        edge = ring_of[1:] == ring_of[:-1]          # consecutive vertices of one ring
+        lat0, lat1 = lat[:-1][edge], lat[1:][edge]
+        term = (np.diff(lon)[edge] * np.sin((lat0 + lat1) / 2.0)
+                * np.sinc((lat1 - lat0) / (2.0 * np.pi)))        # np.sinc(x) = sin(pi x)/(pi x)
+        ring_area = np.abs(np.bincount(ring_of[1:][edge], weights=term, minlength=len(rings)))
+        part_area = np.bincount(part_of, weights=np.where(exterior, ring_area, -ring_area),
+                                minlength=len(parts))
+        area[start:start + len(chunk)] = (EARTH_RADIUS_M ** 2
+                                          * np.bincount(owner, weights=part_area,
+                                                        minlength=len(chunk)))
+    return area
+
+
 def merge_polygons(sources: Sequence[PolygonSource],
                    touch_tolerance_deg: float = TOUCH_TOLERANCE_DEG,
                    progress: Optional[Callable[[float], None]] = None,
@@ -273,14 +366,14 @@ def merge_polygons(sources: Sequence[PolygonSource],
     with an area is left). Two polygons that overlap or touch end in the same output polygon,
     and so do chains of them; distinct output polygons do not touch. Polygons closer than
     ``touch_tolerance_deg`` (default 1e-9 degrees, about 0.1 mm) count as touching: a shared
-    edge stays shared after a reprojection only up to floating-point noise.
+    edge stays shared after a reprojection only up to floating-point noise. Touching and
+    overlapping count across the antimeridian too (a polygon ending at +180 and one starting at
+    -180 on a common stretch of it merge into one MultiPolygon with a part on each side).
+    ``area_m2``: see :data:`AREA_EDGE_MODEL`.
     """
     names = [s.name for s in sources]
     for n in names:
-        if not n or not n.strip() or SOURCE_SEPARATOR in n or ID_SEPARATOR in n:
-            raise InputError(f"The polygon source name '{n}' is empty or holds "
-                             f"'{SOURCE_SEPARATOR}' or '{ID_SEPARATOR}', which separate names "
-                             f"and ids in the output; choose another name.")
+        check_polygon_source_name(n)
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise InputError(f"Two polygon sources are both named '{dup}'; give each source its "
@@ -367,6 +460,8 @@ def merge_polygons(sources: Sequence[PolygonSource],
             q[0] += start
             pairs.append(q[:, q[0] < q[1]])
             _progress(progress, 0.2 + 0.3 * min(1.0, (start + chunk) / n))
+        # the same "touches or overlaps" across +/-180 degrees: one polygon on each side
+        pairs.append(_antimeridian_pairs(tree, kept, touch_tolerance_deg))
         pairs = np.concatenate(pairs, axis=1)
         graph = coo_matrix((np.ones(pairs.shape[1], dtype=np.int8), (pairs[0], pairs[1])),
                            shape=(n, n))
@@ -398,10 +493,7 @@ def merge_polygons(sources: Sequence[PolygonSource],
         out_ids.append(ID_SEPARATOR.join(f"{s}:{i}" for s, i in pairs_))
         out_n.append(len(members))
     _check_stop(should_stop)
-    area = np.zeros(len(out_geoms))
-    out_array = np.asarray(out_geoms, dtype=object)
-    for start in range(0, len(out_geoms), AREA_CHUNK):  # bounded temporary memory
-        area[start:start + AREA_CHUNK] = geodesic_area_m2(out_array[start:start + AREA_CHUNK])
+    area = polygon_area_m2(out_geoms)
     _progress(progress, 1.0)
     return PolygonMergeResult(
         geometries=out_geoms, polygon_id=np.arange(1, len(out_geoms) + 1, dtype=np.int64),
@@ -468,9 +560,10 @@ class CommodityHarmoniser:
         self.table = {_key(k): v for k, v in self.table.items()}
         self._non = {_key(v) for v in self.non_commodities if v and v.strip()}
         self.unknown = Counter()        # case-folded unknown name -> count
-        self.not_commodity = Counter()  # name mapped to "" or in the non-commodity rule
+        self.not_commodity = Counter()  # case-folded name mapped to "" or a non-commodity
         self.mapped = Counter()         # harmonised name -> count
         self._spelling = {}             # case-folded unknown name -> spelling sorting first
+        self._spelling_non = {}         # the same for the names that are not commodities
         # the table's own spelling of each harmonised name wins over raw case variants
         self._output = {_key(t): t for v in self.table.values() for t in split_tokens(v)}
 
@@ -481,12 +574,11 @@ class CommodityHarmoniser:
         for token in split_tokens(text):
             k = _key(token)
             if k in self._non:
-                self.not_commodity[token] += 1
+                self._not_a_commodity(k, token)
                 continue
             if k not in self.table:
                 self.unknown[k] += 1
-                if k not in self._spelling or token < self._spelling[k]:
-                    self._spelling[k] = token
+                self._keep_first_spelling(self._spelling, k, token)
                 if k not in seen:
                     seen.add(k)
                     out.append(token)
@@ -494,7 +586,7 @@ class CommodityHarmoniser:
             targets = split_tokens(self.table[k])
             kept = [t for t in targets if _key(t) not in self._non]
             if not kept:
-                self.not_commodity[token] += 1
+                self._not_a_commodity(k, token)
                 continue
             for t in kept:
                 self.mapped[t] += 1
@@ -502,6 +594,15 @@ class CommodityHarmoniser:
                     seen.add(_key(t))
                     out.append(t)
         return out
+
+    @staticmethod
+    def _keep_first_spelling(spellings, key, token):
+        if key not in spellings or token < spellings[key]:
+            spellings[key] = token
+
+    def _not_a_commodity(self, key, token):
+        self.not_commodity[key] += 1
+        self._keep_first_spelling(self._spelling_non, key, token)
 
     def respell(self, text):
         """A joined list with every name in its one spelling: the table's, else the one sorting
@@ -514,6 +615,11 @@ class CommodityHarmoniser:
     def unknown_names(self) -> Counter:
         """Names not in the table with their counts (spelling: the one that sorts first)."""
         return Counter({self._spelling[k]: n for k, n in self.unknown.items()})
+
+    def not_commodity_names(self) -> Counter:
+        """Values removed as not commodities with their counts, case-folded like the unknown
+        names ("steel" and "Steel" count as one; spelling: the one that sorts first)."""
+        return Counter({self._spelling_non[k]: n for k, n in self.not_commodity.items()})
 
 
 @dataclass(frozen=True)
@@ -656,4 +762,4 @@ def harmonise_points(sources: Sequence[PointSource],
         source_id=sid, primary_commodity=prim, commodities=comm,
         n_in=sum(n_by_source.values()), n_in_by_source=dict(n_by_source),
         n_parts_exploded=n_extra, dropped=dropped, unknown=harm.unknown_names(),
-        not_commodity=harm.not_commodity, no_primary=no_primary)
+        not_commodity=harm.not_commodity_names(), no_primary=no_primary)

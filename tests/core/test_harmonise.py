@@ -7,6 +7,7 @@ import collections
 import csv
 import json
 import os
+import re
 import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -16,12 +17,12 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, box, shape
 
+from harmonise_checks import dense_area, great_circle_area, lonlat_box_area, union_area
 from mine_clusters.core.errors import Cancelled, InputError
-from mine_clusters.core.geodesy import geodesic_area_m2
 from mine_clusters.core.harmonise import (
-    DEFAULT_TABLE_PATH, POINT_FIELDS, POLYGON_FIELDS, CommodityHarmoniser, PointSource,
-    PolygonSource, fix_antimeridian, harmonise_points, merge_polygons, parse_harmonisation_table,
-    read_harmonisation_table)
+    DEFAULT_TABLE_PATH, DROPPED_FIELDS, POINT_FIELDS, POLYGON_FIELDS, CommodityHarmoniser,
+    PointSource, PolygonSource, dropped_rows, fix_antimeridian, harmonise_points, merge_polygons,
+    parse_harmonisation_table, read_harmonisation_table)
 
 DATA = Path(os.environ.get("MINE_CLUSTERS_SHARED_DATA",
                            Path(__file__).resolve().parents[3] / "shared" / "data"))
@@ -67,18 +68,6 @@ def r_table():
     return table
 
 
-def area_of_union(geoms):
-    """Independent area: every input repaired, one union of everything, measured part by part."""
-    polys = []
-    for g in geoms:
-        if g is None or g.is_empty:
-            continue
-        g = shapely.make_valid(g)
-        polys.extend(p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon"))
-    union = shapely.union_all(polys)
-    return float(geodesic_area_m2(shapely.get_parts(union)).sum())
-
-
 def check_traceability(result, sources):
     """Every input id is in exactly one output id list or in the dropped report."""
     seen = collections.Counter()
@@ -95,6 +84,10 @@ def check_disjoint(result):
     tree = shapely.STRtree(geoms)
     pairs = tree.query(geoms, predicate="intersects")
     assert np.all(pairs[0] == pairs[1]), "two merged polygons still touch or overlap"
+    # nor across the antimeridian: the parts at +180 moved to -180 meet no other polygon
+    shifted = shapely.transform(geoms, lambda c: c - np.array([360.0, 0.0]))
+    pairs = tree.query(shifted, predicate="intersects")
+    assert np.all(pairs[0] == pairs[1]), "two merged polygons touch across the antimeridian"
 
 
 # --------------------------------------------------------------------------- polygons
@@ -104,6 +97,7 @@ def sq(x0, y0, size=0.01):
 
 
 def test_schemas():
+    assert [n for n, _ in DROPPED_FIELDS] == ["source", "source_id", "reason"]
     assert [n for n, _ in POINT_FIELDS] == ["point_id", "source", "source_id",
                                             "primary_commodity", "commodities"]
     assert [n for n, _ in POLYGON_FIELDS] == ["polygon_id", "sources", "n_inputs", "input_ids",
@@ -127,8 +121,7 @@ def test_sources_on_hand_made_overlaps():
     assert result.sources[0] == "Maus/Tang/OSM"                  # ordered by first member
     assert result.input_ids[0] == "Maus:1;Tang:1;OSM:7"
     # the merged area is the area of the union: 0.025 x 0.01 degrees for the chain
-    chain = box(10, 0, 10.025, 0.01)
-    assert result.area_m2[0] == pytest.approx(geodesic_area_m2([chain])[0], rel=1e-7)
+    assert result.area_m2[0] == pytest.approx(lonlat_box_area(10, 0, 10.025, 0.01), rel=1e-7)
     check_disjoint(result)
 
 
@@ -161,7 +154,7 @@ def test_bad_geometries_repaired_or_dropped():
     assert result.n_in == 6
     assert sorted(m for ms in result.members for m in ms) == [("S", 1), ("S", 6)]
     # the repaired bow tie is two triangles of a quarter square each
-    assert result.area_m2[0] == pytest.approx(geodesic_area_m2([sq(0, 0)])[0] / 2, rel=1e-6)
+    assert result.area_m2[0] == pytest.approx(lonlat_box_area(0, 0, 0.01, 0.01) / 2, rel=1e-6)
     assert "Invalid geometries repaired: 1." in result.summary_lines()
 
 
@@ -170,10 +163,20 @@ def test_duplicate_source_names_are_an_input_error():
         merge_polygons([PolygonSource("A", [sq(0, 0)], [1]), PolygonSource("A", [sq(1, 1)], [1])])
 
 
-@pytest.mark.parametrize("name", ["", "Maus/Tang", "a;b"])
+@pytest.mark.parametrize("name", ["", "Maus/Tang", "a;b", "GEM:2022"])
 def test_source_names_must_be_usable(name):
-    with pytest.raises(InputError, match="choose another name"):
+    """':' joins source and id in input_ids ("Maus:12"): a name holding it is refused too."""
+    with pytest.raises(InputError, match=r"^The polygon source name '.*' is empty or holds one "
+                                         r"of '/', ';' and ':'.*choose another name\.$"):
         merge_polygons([PolygonSource(name, [sq(0, 0)], [1])])
+
+
+def test_input_ids_split_back_into_source_and_id():
+    """Ids may hold ':' (only source names may not): the first ':' separates them."""
+    result = merge_polygons([PolygonSource("OSM", [sq(0, 0), sq(0.005, 0)],
+                                           ["way:12", "relation:7"])])
+    assert [tuple(t.split(":", 1)) for t in result.input_ids[0].split(";")] == [
+        ("OSM", "way:12"), ("OSM", "relation:7")]
 
 
 def test_core_module_does_not_import_qgis():
@@ -216,8 +219,7 @@ def test_antimeridian_polygon_written_with_a_jump_stays_small():
     minx, miny, maxx, maxy = geom.bounds
     assert minx >= -180 and maxx <= 180
     assert len(geom.geoms) == 2                          # split at the antimeridian
-    east_west = box(179.9, -17.0, 180.1, -16.9)         # the same area drawn continuously
-    expected = float(geodesic_area_m2([east_west])[0])
+    expected = lonlat_box_area(179.9, -17.0, 180.1, -16.9)   # the same box drawn continuously
     assert result.area_m2[0] == pytest.approx(expected, rel=1e-6)
     assert result.antimeridian == [("S", 1)]
 
@@ -229,7 +231,7 @@ def test_antimeridian_polygon_beyond_180_and_neighbours_merge():
     result = merge_polygons([PolygonSource("A", [beyond], ["a"]),
                              PolygonSource("B", [west, far], ["w", "f"])])
     assert result.sources == ["A/B", "B"]
-    expected = float(geodesic_area_m2([box(179.9, -17.0, 180.2, -16.9)])[0])
+    expected = lonlat_box_area(179.9, -17.0, 180.2, -16.9)
     assert result.area_m2[0] == pytest.approx(expected, rel=1e-6)
     check_disjoint(result)
 
@@ -239,8 +241,140 @@ def test_polygon_split_at_the_antimeridian_is_left_alone():
     fixed, changed = fix_antimeridian(np.array([split], dtype=object))
     assert not changed[0]
     result = merge_polygons([PolygonSource("S", [split], [1])])
-    assert result.area_m2[0] == pytest.approx(
-        float(geodesic_area_m2([box(179.9, -17.0, 180.1, -16.9)])[0]), rel=1e-6)
+    assert result.area_m2[0] == pytest.approx(lonlat_box_area(179.9, -17.0, 180.1, -16.9),
+                                              rel=1e-6)
+
+
+def sides(geom):
+    """(parts east of 179, parts west of -179) of a merged polygon."""
+    parts = list(shapely.get_parts(geom))
+    return ([p for p in parts if p.bounds[0] >= 179.0], [p for p in parts if p.bounds[2] <= -179.0])
+
+
+def test_polygons_touching_at_the_antimeridian_merge():
+    """Regression: X ends at +180, Y starts at -180 on the same stretch of the line; they used
+    to stay two polygons."""
+    east = box(179.8, -17.0, 180.0, -16.9)
+    west = box(-180.0, -17.0, -179.8, -16.9)
+    result = merge_polygons([PolygonSource("X", [east], [1]), PolygonSource("Y", [west], [1])])
+    assert result.sources == ["X/Y"] and list(result.n_inputs) == [2]
+    assert result.input_ids == ["X:1;Y:1"]
+    geom = result.geometries[0]
+    assert geom.geom_type == "MultiPolygon"
+    e, w = sides(geom)
+    assert len(e) == 1 and len(w) == 1 and len(geom.geoms) == 2
+    assert e[0].equals(east) and w[0].equals(west)
+    assert result.area_m2[0] == pytest.approx(lonlat_box_area(179.8, -17.0, 180.2, -16.9),
+                                              rel=1e-6)
+    check_disjoint(result)
+
+
+def test_polygons_touching_the_antimeridian_within_the_tolerance_merge():
+    """A reprojected edge on the line is off by floating-point noise: within 1e-9 degrees
+    it touches, as everywhere else; 1e-6 degrees (0.1 m) away it does not."""
+    east = box(179.8, -17.0, 180.0 - 5e-10, -16.9)
+    west = box(-180.0, -17.0, -179.8, -16.9)
+    assert merge_polygons([PolygonSource("X", [east], [1]),
+                           PolygonSource("Y", [west], [1])]).sources == ["X/Y"]
+    apart = box(179.8, -17.0, 180.0 - 1e-6, -16.9)
+    assert merge_polygons([PolygonSource("X", [apart], [1]),
+                           PolygonSource("Y", [west], [1])]).sources == ["X", "Y"]
+
+
+def test_polygons_overlapping_across_the_antimeridian_merge():
+    """X crosses the line written with a jump (as read from a projected CRS), Y lies past it
+    in 180..360 longitudes: both end on both sides and overlap on [180, 180.1]."""
+    x = Polygon([(179.8, -17.0), (-179.9, -17.0), (-179.9, -16.9), (179.8, -16.9)])
+    y = box(180.0, -17.0, 180.2, -16.9)
+    result = merge_polygons([PolygonSource("X", [x], [1]), PolygonSource("Y", [y], [2])])
+    assert result.sources == ["X/Y"] and list(result.n_inputs) == [2]
+    e, w = sides(result.geometries[0])
+    assert len(e) == 1 and len(w) == 1
+    assert e[0].equals(box(179.8, -17.0, 180.0, -16.9))
+    assert w[0].equals(box(-180.0, -17.0, -179.8, -16.9))
+    assert result.area_m2[0] == pytest.approx(lonlat_box_area(179.8, -17.0, 180.2, -16.9),
+                                              rel=1e-6)
+    check_disjoint(result)
+
+
+def test_split_polygon_chains_across_the_antimeridian():
+    """P is already split at the line (a MultiPolygon); Q touches P's eastern part; R touches
+    only Q, across the line (R lies above P's western part). One polygon of the three."""
+    p = MultiPolygon([box(179.9, -17.0, 180.0, -16.9), box(-180.0, -17.0, -179.9, -16.9)])
+    q = box(179.95, -16.9, 180.0, -16.8)
+    r = box(-180.0, -16.85, -179.99, -16.8)
+    assert not r.intersects(p) and not r.intersects(q)           # not in lon/lat: only at ±180
+    result = merge_polygons([PolygonSource("A", [p], ["p"]), PolygonSource("B", [q], ["q"]),
+                             PolygonSource("C", [r], ["r"])])
+    assert result.sources == ["A/B/C"] and result.input_ids == ["A:p;B:q;C:r"]
+    expected = (lonlat_box_area(179.9, -17.0, 180.1, -16.9)
+                + lonlat_box_area(179.95, -16.9, 180.0, -16.8)
+                + lonlat_box_area(180.0, -16.85, 180.01, -16.8))
+    assert result.area_m2[0] == pytest.approx(expected, rel=1e-6)
+    check_disjoint(result)
+
+
+def test_polygons_on_both_sides_of_the_antimeridian_that_do_not_meet_stay_apart():
+    east = box(179.8, -17.0, 180.0, -16.9)
+    north_west = box(-180.0, -16.8, -179.8, -16.7)        # on the line, 0.1 degrees north
+    far_west = box(-179.5, -17.0, -179.3, -16.9)          # same latitudes, off the line
+    result = merge_polygons([PolygonSource("X", [east], [1]),
+                             PolygonSource("Y", [north_west, far_west], [1, 2])])
+    assert result.sources == ["X", "Y", "Y"] and list(result.n_inputs) == [1, 1, 1]
+
+
+# ---- the edge model of area_m2
+
+def test_area_edges_are_straight_in_lonlat():
+    """A lease-like triangle with a long east-west edge at 43° N: area_m2 is its area with
+    edges straight in lon/lat (pyproj on short pieces) to 1e-7; with great-circle edges between
+    its three vertices (pyproj, QGIS's ellipsoidal measure) it is 9e-4 smaller
+    (core.harmonise.AREA_EDGE_MODEL)."""
+    tri = Polygon([(10.0, 43.0), (10.26, 43.0), (10.13, 43.06)])
+    result = merge_polygons([PolygonSource("GEM", [tri], ["M1"])])
+    straight = dense_area(tri)
+    assert result.area_m2[0] == pytest.approx(straight, rel=1e-7)
+    assert (great_circle_area(tri) - straight) / straight == pytest.approx(-9.0e-4, abs=0.5e-4)
+
+
+def test_area_of_a_small_triangle_near_the_antimeridian_and_of_holes():
+    """Edge model at every size: a 100 m triangle at 45° N (great-circle edges would give
+    6e-6 more), a box with a hole at 60° N, a box split at +/-180."""
+    tri = Polygon([(-180.0, 45.0), (-179.999, 45.0), (-180.0, 45.001)])
+    holed = Polygon(box(0, 60, 1, 61).exterior.coords, [box(0.2, 60.2, 0.4, 60.4).exterior.coords])
+    split = MultiPolygon([box(179.9, -17.0, 180.0, -16.9), box(-180.0, -17.0, -179.9, -16.9)])
+    result = merge_polygons([PolygonSource("S", [tri, holed, split], [1, 2, 3])])
+    area = dict(zip([m[0][1] for m in result.members], result.area_m2))
+    assert area[1] == pytest.approx(dense_area(tri), rel=1e-7)
+    assert area[2] == pytest.approx(lonlat_box_area(0, 60, 1, 61)
+                                    - lonlat_box_area(0.2, 60.2, 0.4, 60.4), rel=1e-9)
+    assert area[3] == pytest.approx(lonlat_box_area(179.9, -17.0, 180.1, -16.9), rel=1e-9)
+
+
+def test_merged_area_does_not_depend_on_the_vertices_the_union_adds():
+    """P's top edge and Q's bottom edge lie on one parallel; the union replaces them by a part
+    of P's edge (a new vertex at 179.95). With straight lon/lat edges the merged area is the
+    sum of the two (with great-circle edges the merged polygon measures 2e-5 more than its
+    two inputs did)."""
+    p = box(179.9, -17.0, 180.0, -16.9)
+    q = box(179.95, -16.9, 180.0, -16.8)
+    result = merge_polygons([PolygonSource("A", [p, q], [1, 2])])
+    assert len(result.geometries) == 1
+    expected = lonlat_box_area(179.9, -17.0, 180.0, -16.9) + lonlat_box_area(179.95, -16.9,
+                                                                           180.0, -16.8)
+    assert result.area_m2[0] == pytest.approx(expected, rel=1e-9)
+    gc_inputs = great_circle_area(p) + great_circle_area(q)
+    assert (great_circle_area(result.geometries[0]) - gc_inputs) / gc_inputs == pytest.approx(
+        2.0e-5, abs=2e-6)
+
+
+def test_the_independent_measures_agree_with_each_other():
+    """The test's own measures, checked against each other: pyproj on short pieces against the
+    exact box area, and against pyproj's great-circle area where pieces are already short."""
+    assert dense_area(box(3, 50, 4, 51)) == pytest.approx(lonlat_box_area(3, 50, 4, 51),
+                                                          rel=1e-9)
+    tiny = Polygon([(10.0, 43.0), (10.0001, 43.0), (10.00005, 43.0001)])
+    assert dense_area(tiny) == pytest.approx(great_circle_area(tiny), rel=1e-6)
 
 
 # ---- real polygon sources
@@ -275,7 +409,7 @@ def test_each_real_polygon_source_conserves_area(name):
     result = merge_polygons([src])
     check_traceability(result, [src])
     check_disjoint(result)
-    assert result.area_m2.sum() == pytest.approx(area_of_union(src.geometries), rel=1e-6)
+    assert result.area_m2.sum() == pytest.approx(union_area(src.geometries), rel=1e-6)
     assert set(result.sources) == {name}
 
 
@@ -288,6 +422,9 @@ def test_gem_boundaries_keep_the_333_polygons_and_drop_the_rest():
     assert int(result.n_inputs.sum()) == n_boundaries == 333
     assert len(result.dropped) == len(props) - 333
     assert all(r.startswith("not a polygon") for _, _, r in result.dropped)
+    # each polygon's area with straight lon/lat edges, to 1e-6 (great-circle edges: up to 9e-4)
+    for geom, area in zip(result.geometries, result.area_m2):
+        assert area == pytest.approx(dense_area(geom), rel=1e-6)
 
 
 @needs_data
@@ -308,7 +445,7 @@ def test_all_real_polygon_sources_together():
     check_traceability(result, sources)
     check_disjoint(result)
     everything = [g for s in sources for g in s.geometries]
-    assert result.area_m2.sum() == pytest.approx(area_of_union(everything), rel=1e-6)
+    assert result.area_m2.sum() == pytest.approx(union_area(everything), rel=1e-6)
     # Maus v1 India and GEM coal lease boundaries overlap in India's coal fields
     assert "maus_india/gem_boundaries" in result.sources
     # each combination's polygons really touch a polygon of each source named
@@ -346,7 +483,18 @@ def test_icmm_names_through_the_table():
     assert h.names("lead; Gold ,NA,  ") == ["Lead", "Gold"]
     assert h.names("barium, Barium") == ["barium"]              # unknown: kept, case-folded once
     assert h.unknown_names() == {"Barium": 2}
-    assert h.not_commodity == {"steel": 1, "Aggregates": 1}
+    assert h.not_commodity_names() == {"steel": 1, "Aggregates": 1}
+
+
+def test_non_commodities_are_counted_case_folded():
+    """Regression: the log listed "steel (83)" and "Steel (1)" apart, while unknown names were
+    case-folded; now both are one name each (spelled as the spelling sorting first)."""
+    src = PointSource("inv", [Point(0, 0), Point(1, 1), Point(2, 2)], [1, 2, 3],
+                      ["Gold", "Gold", "Gold"], [["steel", "Steel", " STEEL; processing"]])
+    result = harmonise_points([src], table={"gold": "Gold", "steel": ""})
+    assert result.not_commodity == {"STEEL": 3, "processing": 1}
+    assert ("Not commodities, removed from the lists: STEEL (3), processing (1)."
+            in result.summary_lines())
 
 
 def test_non_commodity_rule_is_configurable():
@@ -444,6 +592,47 @@ def test_jasansky_points_empty_geometries_and_multipoints():
             assert parts_by_id[r["facility_id"]] >= len(shapely.get_parts(g))
     coal = [r for r in result.rows() if r["source_id"] == "COM00003.00"]
     assert coal and coal[0]["primary_commodity"] == "Coal"
+    # the dropped rows name every feature that is not in the output: together, every facility
+    dropped = list(dropped_rows(result.dropped))
+    assert all(list(d) == [n for n, _ in DROPPED_FIELDS] for d in dropped)
+    dropped_ids = collections.Counter(d["source_id"] for d in dropped)
+    assert sum(dropped_ids.values()) == 518 + processing
+    # (one facility id, COM00125.01, is in the file twice)
+    assert set(collections.Counter(r["facility_id"] for r in rows) - dropped_ids) == set(
+        result.source_id)
+
+
+def tokens(text):
+    return [" ".join(t.split()) for t in re.split(r"[,;]", text or "")]
+
+
+@needs_data
+def test_steel_of_icmm_and_jasansky_is_one_non_commodity():
+    """ICMM writes "steel", Jasansky "Steel"; the table maps it to nothing: one line entry with
+    the count of both files (Jasansky's dropped facilities, without a location or processing
+    plants, are not read for commodities)."""
+    geoms, ids, props = read_geojson(DATA / "icmm-global-mining-dataset-2025/mines.geojson", "id")
+    icmm = PointSource("ICMM", geoms, ids, [p.get("primaryCommodity") for p in props],
+                       [[p.get("secondaryCommodity") for p in props],
+                        [p.get("otherCommodities") for p in props]])
+    jgeoms, _, rows = read_gpkg(DATA / "jasansky2022-facilities-prerelease/facilities.gpkg",
+                                "facilities",
+                                ("facility_id", "primary_commodity", "commodities_products"))
+    jas = PointSource("Jasansky", jgeoms, [r["facility_id"] for r in rows],
+                      [r["primary_commodity"] for r in rows],
+                      [[r["commodities_products"] for r in rows]])
+    result = harmonise_points([icmm, jas])
+    n_icmm = sum(t.casefold() == "steel" for p in props
+                 for k in ("primaryCommodity", "secondaryCommodity", "otherCommodities")
+                 for t in tokens(p.get(k)))
+    n_jas = sum(t.casefold() == "steel" for g, r in zip(jgeoms, rows)
+                if g is not None and not g.is_empty and r["primary_commodity"] != "Processing"
+                for k in ("primary_commodity", "commodities_products") for t in tokens(r[k]))
+    assert n_icmm == 83 and n_jas > 0
+    assert {k: v for k, v in result.not_commodity.items() if k.casefold() == "steel"} == {
+        "Steel": n_icmm + n_jas}
+    line = [x for x in result.summary_lines() if x.startswith("Not commodities")][0]
+    assert f"Steel ({n_icmm + n_jas})" in line and "steel (" not in line
 
 
 @needs_data
