@@ -1,11 +1,20 @@
 """Exact single linkage up to ``H_limit`` without a dense distance matrix.
 
-1. Candidate pairs: an STRtree of the elements' lon/lat boxes, queried with each box widened by
+0. Linkage elements are *parts*: every part of a (Multi)Polygon feature and every point
+   (:func:`split_parts`). The parts of one feature start in one component (they are joined at
+   distance 0 before any pair is measured), so a feature's distance to another is the smallest
+   distance between their parts and a feature's cluster is its parts' cluster. Each part is
+   measured near its own position, however far apart the parts of its feature lie.
+1. Candidate pairs: an STRtree of the parts' lon/lat boxes, queried with each box widened by
    ``H_limit`` (conservatively: wider in longitude at high latitude, all longitudes near a pole,
    repeated across ±180).
 2. Distances (METHOD.md): point-point pairs by the haversine formula; pairs involving a polygon by
-   shapely in a spherical azimuthal-equidistant projection centred on the 1° tile of the pair's first
-   element (relative error ~1e-5 against the sphere up to 20 km). 0 when geometries touch or overlap.
+   shapely in a spherical azimuthal-equidistant projection centred on the 1° tile of the pair's
+   *anchor*: the part with the smaller box (then the smaller tile key, then the smaller box
+   coordinates), a choice made from the geometries alone, so the distance of a pair does not
+   depend on the order or ids of the features. The anchor is the smaller part, so every point
+   that matters lies within its extent plus ~100 km of the projection's centre: relative error
+   ~1e-5 against the sphere up to 20 km for mine-sized parts. 0 when geometries touch or overlap.
 3. Single linkage = the minimum spanning forest of the graph of pairs at distance <= ``H_limit``:
    cutting it at any h <= ``H_limit`` gives exactly the clusters of a full dendrogram cut at h.
    It is built by Kruskal's algorithm in rounds, measuring only pairs that can still join two
@@ -23,7 +32,7 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from .errors import Cancelled
 from .features import POINT, Features
-from .geodesy import EARTH_RADIUS_M, aeqd_forward, haversine_m, project
+from .geodesy import EARTH_RADIUS_M, aeqd_forward, bounds_centres, haversine_m, project, unwrapped_bounds
 from .parallel import run_parallel
 
 #: Links at a distance within this of a threshold count as at the threshold (ties join, like
@@ -58,7 +67,63 @@ class Forest:
         return connected_components(graph, directed=False)[1].astype(np.int64)
 
 
-def tiles(features: Features):
+@dataclass
+class Parts:
+    """The linkage elements of some features: every polygon part and every point (see module
+    docstring), in the order of their features."""
+
+    owner: np.ndarray      # int64: the feature element (index into Features) of each part
+    kind: np.ndarray       # int8: POLYGON or POINT
+    geoms: np.ndarray      # shapely Polygons / Points, lon/lat
+    bounds: np.ndarray     # (n, 4) lon/lat boxes, longitudes unwrapped across ±180
+    ref_lon: np.ndarray    # box centre, [-180, 180)
+    ref_lat: np.ndarray
+    rank: np.ndarray = None  # int64: anchor order (see :func:`anchor_rank`)
+
+    def __len__(self):
+        return len(self.owner)
+
+
+def split_parts(features: Features) -> Parts:
+    """The parts of the features' geometries: a MultiPolygon gives one part per non-empty polygon,
+    any other element one part (itself). Parts are ordered by feature, then by part."""
+    n = len(features)
+    multi = shapely.get_type_id(features.geoms) == 6 if n else np.zeros(0, bool)
+    if not multi.any():
+        parts = Parts(np.arange(n, dtype=np.int64), features.kind, features.geoms, features.bounds,
+                      features.ref_lon, features.ref_lat)
+    else:
+        idx = np.flatnonzero(multi)
+        geoms, which = shapely.get_parts(features.geoms[idx], return_index=True)
+        keep = ~shapely.is_empty(geoms)
+        geoms, owner_m = geoms[keep], idx[which[keep]]
+        single = np.flatnonzero(~multi)
+        owner = np.r_[single, owner_m].astype(np.int64)
+        order = np.argsort(owner, kind="stable")
+        bounds = np.concatenate([features.bounds[single], unwrapped_bounds(geoms).reshape(-1, 4)])[order]
+        ref_lon, ref_lat = bounds_centres(bounds)
+        parts = Parts(owner[order], features.kind[owner[order]],
+                      np.concatenate([features.geoms[single], geoms])[order], bounds, ref_lon, ref_lat)
+    parts.rank = anchor_rank(parts)
+    return parts
+
+
+def anchor_rank(parts: Parts) -> np.ndarray:
+    """Rank of each part by (box diagonal in metres, tile key, box coordinates): a pair is measured
+    in the tile of its part of lower rank. The keys come from the geometry alone, never from ids or
+    input order; two parts with equal keys have the same box, so they meet (distance 0)."""
+    b = parts.bounds
+    if len(b) == 0:
+        return np.zeros(0, dtype=np.int64)
+    size = haversine_m(b[:, 0], b[:, 1], b[:, 2], b[:, 3])
+    tile = tiles(parts)[0]
+    order = np.lexsort((b[:, 3], b[:, 2], b[:, 1], b[:, 0], tile, size))
+    rank = np.empty(len(b), dtype=np.int64)
+    rank[order] = np.arange(len(b))
+    return rank
+
+
+def tiles(features):
     """Tile id and tile centre (lon, lat) of each element's reference point."""
     lat_i = np.clip(np.floor(features.ref_lat / TILE_DEG), -90 / TILE_DEG, 90 / TILE_DEG - 1)
     lon_i = np.floor(features.ref_lon / TILE_DEG)
@@ -67,10 +132,10 @@ def tiles(features: Features):
     return tile, (lon_i + 0.5) * TILE_DEG, (lat_i + 0.5) * TILE_DEG
 
 
-def reach_m(features: Features, own=None, tile_info=None) -> np.ndarray:
-    """Distance from each element's reference point to its farthest vertex (metres).
+def reach_m(features, own=None, tile_info=None) -> np.ndarray:
+    """Distance from each part's reference point to its farthest vertex (metres).
 
-    Measured in the element's own-tile projection (``own``, see :func:`own_tile_projections`)
+    Measured in the part's own-tile projection (``own``, see :func:`own_tile_projections`)
     when given, which is close to the great-circle distance (relative error ~1e-4), else by the
     haversine formula.
     """
@@ -105,59 +170,81 @@ def query_boxes(bounds: np.ndarray, h_limit_m: float) -> np.ndarray:
     return np.column_stack([minx, miny, maxx, maxy])
 
 
-def own_tile_projections(features: Features, tile_info, should_stop=None):
-    """Every element projected once into the azimuthal-equidistant plane of its own tile."""
+def own_tile_projections(parts: Parts, tile_info, should_stop=None):
+    """Every part projected once into the azimuthal-equidistant plane of its own tile."""
     _, cx, cy = tile_info
-    n = len(features)
+    n = len(parts)
     chunks = [np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)]
-    parts = run_parallel(chunks, lambda r: project(features.geoms[r], cx[r], cy[r], aeqd_forward), should_stop)
-    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+    out = run_parallel(chunks, lambda r: project(parts.geoms[r], cx[r], cy[r], aeqd_forward), should_stop)
+    return np.concatenate(out) if out else np.empty(0, dtype=object)
 
 
-def pair_distances(features: Features, i: np.ndarray, j: np.ndarray, tile_info=None, own=None) -> np.ndarray:
-    """Distance in metres of each pair (i[k], j[k]) with i[k] < j[k], by the model above.
+def part_distances(parts: Parts, i: np.ndarray, j: np.ndarray, tile_info=None, own=None) -> np.ndarray:
+    """Distance in metres of each pair of parts (i[k], j[k]), by the model above.
 
-    ``own``: the elements projected into their own tiles (:func:`own_tile_projections`), reused
-    when given; a pair is measured in the plane of its first element's tile.
+    ``own``: the parts projected into their own tiles (:func:`own_tile_projections`), reused when
+    given. A pair is measured in the plane of its anchor's tile (:func:`anchor_rank`), so
+    ``part_distances(p, i, j) == part_distances(p, j, i)`` exactly.
     """
     i = np.asarray(i, dtype=np.int64)
     j = np.asarray(j, dtype=np.int64)
     d = np.empty(len(i))
     if len(i) == 0:
         return d
-    tile, cx, cy = tile_info if tile_info is not None else tiles(features)
-    both_points = (features.kind[i] == POINT) & (features.kind[j] == POINT)
+    tile, cx, cy = tile_info if tile_info is not None else tiles(parts)
+    both_points = (parts.kind[i] == POINT) & (parts.kind[j] == POINT)
     if both_points.any():
         a, b = i[both_points], j[both_points]
-        d[both_points] = haversine_m(features.ref_lon[a], features.ref_lat[a],
-                                     features.ref_lon[b], features.ref_lat[b])
+        d[both_points] = haversine_m(parts.ref_lon[a], parts.ref_lat[a], parts.ref_lon[b], parts.ref_lat[b])
     rest = np.flatnonzero(~both_points)
     if len(rest) == 0:
         return d
     ii, jj = i[rest], j[rest]
+    swap = parts.rank[jj] < parts.rank[ii]
+    ii, jj = np.where(swap, jj, ii), np.where(swap, ii, jj)   # ii: the anchor of each pair
     if own is None:
         need = np.unique(np.r_[ii, jj])
-        own = np.empty(len(features), dtype=object)
-        own[need] = project(features.geoms[need], cx[need], cy[need], aeqd_forward)
+        own = np.empty(len(parts), dtype=object)
+        own[need] = project(parts.geoms[need], cx[need], cy[need], aeqd_forward)
     other = own[jj]
     cross = np.flatnonzero(tile[ii] != tile[jj])
     if len(cross):
-        # Partners from another tile, projected into the first element's tile, each (j, tile) once.
+        # Partners from another tile, projected into the anchor's tile, each (j, tile) once.
         key = jj[cross] * (1 << 24) + (tile[ii[cross]] - tile.min())
         ukey, first, inv = np.unique(key, return_index=True, return_inverse=True)
-        owner = ii[cross][first]
-        other[cross] = project(features.geoms[ukey >> 24], cx[owner], cy[owner], aeqd_forward)[inv]
+        anchor = ii[cross][first]
+        other[cross] = project(parts.geoms[ukey >> 24], cx[anchor], cy[anchor], aeqd_forward)[inv]
     with np.errstate(invalid="ignore"):  # GEOS noise on degenerate rings; results are finite
         d[rest] = shapely.distance(own[ii], other)
     return d
 
 
-def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, progress=None, radius=None,
+def pair_distances(features: Features, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Distance in metres between features i[k] and j[k]: the smallest distance of their parts."""
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    parts = split_parts(features)
+    if len(parts) == len(features):
+        return part_distances(parts, i, j)
+    count = np.bincount(parts.owner, minlength=len(features))
+    start = np.r_[0, np.cumsum(count)[:-1]]
+    per_pair = count[i] * count[j]
+    pair = np.repeat(np.arange(len(i)), per_pair)
+    within = np.arange(len(pair)) - np.repeat(np.r_[0, np.cumsum(per_pair)[:-1]], per_pair)
+    pa = start[i][pair] + within // count[j][pair]
+    pb = start[j][pair] + within % count[j][pair]
+    out = np.full(len(i), np.inf)
+    np.minimum.at(out, pair, part_distances(parts, pa, pb))
+    return out
+
+
+def candidate_pairs(features: Parts, h_limit_m: float, should_stop=None, progress=None, radius=None,
                     tile=None, own_bounds=None):
-    """Pairs (i, j), i < j, that may be within ``h_limit_m``, with a lower bound of their distance.
+    """Pairs of parts (i, j), i < j, of different features that may be within ``h_limit_m``, with
+    a lower bound of their distance.
 
     Returns (i, j, lower, n_candidates): the pairs within the bound, sorted by ``lower`` (the
-    great-circle distance of the two reference points minus both elements' reach, see
+    great-circle distance of the two reference points minus both parts' reach, see
     :func:`reach_m`, at least 0), and the number of pairs whose query boxes met.
     """
     n = len(features)
@@ -177,6 +264,8 @@ def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, prog
             ci.append(i)
             cj.append(j)
         i, j = np.concatenate(ci), np.concatenate(cj)
+        other = features.owner[i] != features.owner[j]    # parts of one feature are joined anyway
+        i, j = i[other], j[other]
         centres = haversine_m(features.ref_lon[i], features.ref_lat[i], features.ref_lon[j], features.ref_lat[j])
         # Margins (0.1 %, 1 m) far above the projected distances' error against the sphere (~1e-4).
         lower = np.maximum(centres * (1 - 1e-3) - (radius[i] + radius[j]) * (1 + 1e-3) - 1.0, 0.0)
@@ -199,17 +288,34 @@ def candidate_pairs(features: Features, h_limit_m: float, should_stop=None, prog
     return i[order], j[order], lower[order], sum(r[0] for r in res)
 
 
-def _measure(features, i, j, tile_info, own, should_stop):
-    """Exact distances of many pairs, in batches on threads, each batch sorted by tile."""
+def _measure(parts, i, j, tile_info, own, should_stop):
+    """Exact distances of many pairs of parts, in batches on threads, each sorted by anchor tile."""
     if len(i) == 0:
         return np.empty(0)
-    order = np.argsort(tile_info[0][i], kind="stable")
+    anchor = np.where(parts.rank[j] < parts.rank[i], j, i)
+    order = np.argsort(tile_info[0][anchor], kind="stable")
     batches = [order[k:k + _PAIR_BATCH] for k in range(0, len(order), _PAIR_BATCH)]
     out = np.empty(len(i))
-    parts = run_parallel(batches, lambda b: pair_distances(features, i[b], j[b], tile_info, own), should_stop)
-    for b, d in zip(batches, parts):
+    done = run_parallel(batches, lambda b: part_distances(parts, i[b], j[b], tile_info, own), should_stop)
+    for b, d in zip(batches, done):
         out[b] = d
     return out
+
+
+def _prepare(parts, h_limit_m, should_stop=None, progress=None, stats=None, timings=None):
+    """Tiles, own-tile projections and the candidate pairs of the parts (timed into ``timings``)."""
+    clock = time.perf_counter()
+    tile_info = tiles(parts)
+    own = own_tile_projections(parts, tile_info, should_stop)
+    radius = reach_m(parts, own, tile_info)
+    timings["projection"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    i, j, lower, n_candidates = candidate_pairs(parts, h_limit_m, should_stop, progress, radius,
+                                                tile_info[0], shapely.bounds(own))
+    stats["candidate_pairs"] = int(n_candidates)
+    stats["pairs_within_bound"] = int(len(i))
+    timings["candidate_pairs"] = time.perf_counter() - clock
+    return tile_info, own, i, j, lower
 
 
 def single_linkage_forest(features: Features, h_limit_m: float, progress=None, should_stop=None,
@@ -220,29 +326,24 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
     still join two components: a pair whose ends are already joined by links shorter than its lower
     bound cannot be in the forest (cycle property). In dense mining districts most pairs are
     skipped this way, and the forest is still exactly the one of the full distance graph.
+    It runs on the parts (:func:`split_parts`), each feature's parts forming one component from
+    the start; the forest's edges join features.
     """
     n = len(features)
     stats = {} if stats is None else stats
     timings = {} if timings is None else timings
     report = progress if progress is not None else (lambda r: None)
-    clock = time.perf_counter()
-    tile_info = tiles(features)
-    own = own_tile_projections(features, tile_info, should_stop)
-    radius = reach_m(features, own, tile_info)
-    timings["projection"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    i, j, lower, n_candidates = candidate_pairs(features, h_limit_m, should_stop,
-                                                lambda r: report(0.15 * r), radius,
-                                                tile_info[0], shapely.bounds(own))
-    stats["candidate_pairs"] = int(n_candidates)
-    stats["pairs_within_bound"] = int(len(i))
-    timings["candidate_pairs"] = time.perf_counter() - clock
+    parts = split_parts(features)
+    stats["parts"] = int(len(parts))
+    tile_info, own, i, j, lower = _prepare(parts, h_limit_m, should_stop, lambda r: report(0.15 * r),
+                                           stats, timings)
     timings["distances"] = 0.0
     clock = time.perf_counter()
     cutoffs = np.unique(np.r_[np.quantile(lower, np.linspace(0, 1, _ROUNDS + 1)[1:]) if len(lower) else [],
                               h_limit_m])
     cutoffs = cutoffs[cutoffs <= h_limit_m]
-    comp = np.arange(n)
+    owner = parts.owner
+    comp = owner.copy()      # component of each part: its feature's, to begin with
     fu, fv, fw = [], [], []
     pend_i, pend_j, pend_d = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
     measured, start = 0, 0
@@ -255,7 +356,7 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
         open_ = comp[bi] != comp[bj]
         bi, bj = bi[open_], bj[open_]
         t_measure = time.perf_counter()
-        d = _measure(features, bi, bj, tile_info, own, should_stop)
+        d = _measure(parts, bi, bj, tile_info, own, should_stop)
         timings["distances"] += time.perf_counter() - t_measure
         measured += len(bi)
         near = d <= h_limit_m + TIE_TOLERANCE_M
@@ -267,14 +368,14 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
         ready = pend_d <= cut if r < len(cutoffs) - 1 else np.ones(len(pend_d), bool)
         if ready.any():
             a, b, w = _kruskal_on_components(comp, pend_i[ready], pend_j[ready], pend_d[ready])
-            fu.append(a)
-            fv.append(b)
+            fu.append(owner[a])
+            fv.append(owner[b])
             fw.append(w)
             pend_i, pend_j, pend_d = pend_i[~ready], pend_j[~ready], pend_d[~ready]
             u = np.concatenate(fu)
             v = np.concatenate(fv)
             g = sp.coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n, n)).tocsr()
-            comp = connected_components(g, directed=False)[1]
+            comp = connected_components(g, directed=False)[1][owner]
         report(0.15 + 0.85 * (r + 1) / len(cutoffs))
     stats["measured_pairs"] = int(measured)
     timings["forest"] = time.perf_counter() - clock - timings["distances"]
@@ -284,6 +385,22 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
     order = np.argsort(w, kind="stable")
     stats["forest_edges"] = int(len(w))
     return Forest(n, u[order], v[order], w[order], h_limit_m)
+
+
+def distance_graph(features: Features, h_limit_m: float):
+    """Every pair of features within ``h_limit_m`` with its distance: (i, j, d), i < j.
+
+    The full graph that the forest avoids measuring (for the baseline benchmark and tests)."""
+    parts = split_parts(features)
+    tile_info, own, i, j, _lower = _prepare(parts, h_limit_m, stats={}, timings={})
+    d = _measure(parts, i, j, tile_info, own, None)
+    keep = d <= h_limit_m + TIE_TOLERANCE_M
+    a, b, d = parts.owner[i[keep]], parts.owner[j[keep]], d[keep]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    key = lo * max(len(features), 1) + hi
+    order = np.lexsort((d, key))
+    first = order[np.r_[True, np.diff(key[order]) != 0]] if len(order) else order
+    return lo[first], hi[first], d[first]
 
 
 def _kruskal_on_components(comp, a, b, d):
@@ -331,7 +448,7 @@ def _candidates_rows(tree, boxes, rows, tree_minx, tree_maxx):
 
 
 def dense_distance_matrix(features: Features, indices) -> np.ndarray:
-    """Brute force: the full distance matrix of the given elements, by the same distance model.
+    """Brute force: the full distance matrix of the given features, by the same distance model.
 
     For tests and the baseline benchmark only: it needs n² memory.
     """

@@ -65,3 +65,12 @@ def random_layout(rng, lon, lat, n_polygons, n_points, spread_m, touching=True):
             pts.append(shapely.Point(destination(p0.x, p0.y, rng.uniform(0, 360), 1000.0 * k)))
     primary = [COMMODITY_CHOICES[i] for i in rng.integers(0, len(COMMODITY_CHOICES), len(pts))]
     return polys, pts, primary
+
+
+def multipart_pair(far_lon, lat=50.0, near_lon=10.0, gap_m=5000.0):
+    """A MultiPolygon with 500 m squares at `near_lon` and `far_lon` (latitude `lat`), its near
+    part, and a 500 m square about `gap_m` north of that part."""
+    a = box_m(near_lon, lat, 0.0, 0.0, 500.0, 500.0)
+    b = box_m(far_lon, lat, 0.0, 0.0, 500.0, 500.0)
+    q = box_m(*destination(near_lon, lat, 0.0, 500.0 + gap_m), 0.0, 0.0, 500.0, 500.0)
+    return shapely.MultiPolygon([a, b]), a, q

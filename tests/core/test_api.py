@@ -2,10 +2,13 @@
 import numpy as np
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mine_clusters.core import Cancelled, InputError, cluster_mines, prepare_features
+from mine_clusters.core.linkage import single_linkage_forest
 
-from layouts import random_layout
+from layouts import box_m, destination, offset, random_layout
 
 
 def _layout(seed=3, lon=25.0, lat=60.0):
@@ -152,3 +155,45 @@ def test_cluster_polygons_equal_the_union_of_each_cluster():
         expected = shapely.union_all(members)
         assert out[cid].geom_type == "MultiPolygon"
         assert shapely.symmetric_difference(out[cid], expected).area <= 1e-9 * max(expected.area, 1e-12)
+
+
+def _corner_pair(lon, lat, east, north, bearing, gap):
+    """Two boxes whose nearest points are a corner of each, exactly `gap` metres apart on the
+    sphere: A ends at (lon, lat) + (east, north) m, B starts `gap` away along `bearing` (0-90°)."""
+    o = offset(lon, lat, east, north)
+    a = box_m(*o, -300.0, -200.0, 300.0, 200.0)
+    b = box_m(*destination(*o, bearing, gap), 0.0, 0.0, 250.0, 350.0)
+    return a, b
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(corners=st.lists(st.tuples(st.integers(-180, 179), st.sampled_from([-89, -86, -70, 60, 75, 85, 86, 88]),
+                                  st.floats(-700.0, 700.0), st.floats(-700.0, 700.0), st.floats(15.0, 75.0),
+                                  st.integers(1, 3)), min_size=1, max_size=4),
+       data=st.data())
+def test_shuffled_features_without_ids_give_the_same_partition(corners, data):
+    """Pairs of polygons across 1° tile boundaries (high latitudes, ±180) at exactly 1-3 km: the
+    partition does not depend on the input order when ids are omitted (nor on the ids)."""
+    polys = []
+    for lon, lat, east, north, bearing, km in corners:
+        polys += _corner_pair(float(lon), float(lat), east, north, bearing, 1000.0 * km)
+    perm = data.draw(st.permutations(range(len(polys))))
+
+    def partition(order, ids):
+        geoms = [polys[k] for k in order]
+        f = prepare_features(geoms, ids, [1.0] * len(geoms))
+        r = cluster_mines(f, h_limit_m=3000.0, thresholds_m=[1000.0, 2000.0, 3000.0], method="global",
+                          max_threshold_m=1000.0)
+        forest_labels = single_linkage_forest(f, 3000.0)
+        cuts = {h: frozenset(frozenset(shapely.to_wkb(f.geoms[e]) for e in np.flatnonzero(lab == c))
+                             for c in np.unique(lab))
+                for h in (1000.0, 2000.0, 3000.0) for lab in [forest_labels.labels(h)]}
+        final = frozenset(frozenset(shapely.to_wkb(geoms[k]) for k in r.polygons.index[r.polygons.cluster_id == c])
+                          for c in np.unique(r.polygons.cluster_id))
+        return cuts, final
+
+    first = partition(range(len(polys)), None)
+    assert partition(perm, None) == first
+    assert partition(list(reversed(range(len(polys)))), None) == first
+    assert partition(range(len(polys)), [10 ** 6 - k for k in range(len(polys))]) == first

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import shapely
 
-from mine_clusters.core import prepare_features
+from mine_clusters.core import cluster_mines, prepare_features
 from mine_clusters.core.geodesy import EARTH_RADIUS_M, geodesic_area_m2, haversine_m
-from mine_clusters.core.linkage import pair_distances
+from mine_clusters.core.linkage import pair_distances, single_linkage_forest
 
-from layouts import box_m, destination
+from layouts import box_m, destination, multipart_pair
 
 LATS = [0.0, 60.0, 85.0, -85.0]
 
@@ -111,3 +111,32 @@ def test_area_of_holes_and_multipolygons():
     assert a_poly == pytest.approx(a_outer - a_hole, rel=1e-9)
     both = geodesic_area_m2([shapely.MultiPolygon([outer, box_m(30.0, -20.0, 5000.0, 0.0, 1000.0, 1000.0)])])[0]
     assert both == pytest.approx(2e6, rel=1e-3)
+
+
+@pytest.mark.parametrize("far_lon, lat, near_lon", [(12.0, 50.0, 10.0), (60.0, 50.0, 10.0), (100.0, 50.0, 10.0),
+                                                    (-150.0, 65.0, 170.0), (60.0, 85.0, 10.0),
+                                                    (10.5, -70.0, 10.0)])
+def test_multipolygon_parts_far_apart_are_measured_where_they_are(far_lon, lat, near_lon):
+    """A MultiPolygon with parts up to 100° apart: its distance to a square 5 km from one part is
+    that part's distance on the sphere (densified brute force)."""
+    multi, part, q = multipart_pair(far_lon, lat, near_lon, gap_m=5000.0)
+    f = prepare_features([multi, q], [1, 2], None, [], [], [])
+    ours = pair_distances(f, np.array([0]), np.array([1]))[0]
+    ref = _brute_distance(part, q)
+    assert abs(ours - ref) / ref < 1e-4, (ours, ref)     # METHOD.md: 0.5 %; measured ~1e-5
+    assert pair_distances(f, np.array([1]), np.array([0]))[0] == ours
+
+
+@pytest.mark.parametrize("far_lon", [60.0, 100.0, -150.0])
+@pytest.mark.parametrize("gap, joined", [(4975.0, True), (5025.0, False)])
+def test_a_far_part_does_not_change_a_cut(far_lon, gap, joined):
+    """0.5 % either side of h = 5 km, a square joins the near part of a MultiPolygon exactly when
+    it would join that part alone."""
+    multi, part, q = multipart_pair(far_lon, 50.0, 10.0, gap_m=gap)
+    assert (_brute_distance(part, q) <= 5000.0) == joined
+    for first in (multi, part):
+        f = prepare_features([first, q], [1, 2], [1.0, 1.0], [], [], [])
+        forest = single_linkage_forest(f, 10000.0)
+        assert (len(set(forest.labels(5000.0))) == 1) == joined
+        res = cluster_mines(f, h_limit_m=10000.0, thresholds_m=[5000.0, 10000.0], method="global")
+        assert len(res.polygons) == 2 and list(res.polygons.feature_id) == [1, 2]
