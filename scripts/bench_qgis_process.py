@@ -22,8 +22,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
+def harmonised(values, table):
+    """Comma lists through the benchmark's harmonisation table (as bench_core.py gives the core),
+    so the points arrive as the harmonise algorithm would write them."""
+    folded = {k.strip().casefold(): v for k, v in table.items()}
+    out = []
+    for v in values:
+        names = [n.strip() for n in (v or "").split(",") if n.strip()]
+        out.append(",".join(dict.fromkeys(folded.get(n.casefold(), n) for n in names)) or None)
+    return out
+
+
 def write_inputs(d, workdir):
     from osgeo import ogr, osr
+
+    import bench_core
+    import generate
 
     ogr.UseExceptions()
     srs = osr.SpatialReference()
@@ -31,6 +45,8 @@ def write_inputs(d, workdir):
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     import shapely
 
+    table = bench_core.harmonisation(generate.DEFAULT_DATA_DIR)
+    primary, commodities = harmonised(d["primary"], table), harmonised(d["commodities"], table)
     paths = {}
     for kind, geoms, ids in (("polygons", d["polygons"], d["polygon_ids"]),
                              ("points", d["points"], d["point_ids"])):
@@ -52,8 +68,8 @@ def write_inputs(d, workdir):
             f = ogr.Feature(defn)
             f.SetField("src_id", int(ids[i]))
             if kind == "points":
-                f.SetField("primary_commodity", d["primary"][i] or None)
-                f.SetField("commodities", d["commodities"][i] or None)
+                f.SetField("primary_commodity", primary[i])
+                f.SetField("commodities", commodities[i])
             f.SetGeometry(ogr.CreateGeometryFromWkb(bytes(wkb)))
             lyr.CreateFeature(f)
         lyr.CommitTransaction()
@@ -68,7 +84,7 @@ def main(variant="planet", workdir=None):
     workdir = workdir or tempfile.mkdtemp(prefix="mc_bench_")
     os.makedirs(workdir, exist_ok=True)
     paths = {k: os.path.join(workdir, f"planet_{k}.gpkg") for k in ("polygons", "points")}
-    meta = os.path.join(workdir, f"{variant}.json")
+    meta = os.path.join(workdir, f"{variant}-harmonised.json")
     if all(os.path.exists(p) for p in paths.values()) and os.path.exists(meta):
         n_poly, n_pt = json.load(open(meta))  # inputs written by an earlier run
     else:
