@@ -5,7 +5,8 @@ import math
 
 import shapely
 
-from mine_clusters.core.geodesy import EARTH_RADIUS_M
+#: METHOD.md's sphere (metres), written here so that the layouts do not lean on the engine.
+EARTH_RADIUS_M = 6371008.8
 
 
 def destination(lon, lat, bearing_deg, distance_m):
@@ -37,8 +38,13 @@ def box_m(lon, lat, east_m, north_m, width_m, height_m):
 COMMODITY_CHOICES = ["Gold", "Copper", "Coal", "Gold,Copper", "Zinc, Lead", None, "NA", " gold "]
 
 
-def random_layout(rng, lon, lat, n_polygons, n_points, spread_m, touching=True):
-    """Polygons (some touching or overlapping, a MultiPolygon), points (a duplicate, a MultiPoint)."""
+def random_layout(rng, lon, lat, n_polygons, n_points, spread_m, touching=True, far_parts=False):
+    """Polygons (some touching or overlapping, a MultiPolygon), points (a duplicate, a MultiPoint).
+
+    ``far_parts``: also a second site 5-100° of longitude away (across ±180 for some centres),
+    with a MultiPolygon that has a part at each site, polygons 0.5-6 km from its far part and
+    points at 0.3 % from a whole number of kilometres from it.
+    """
     polys = []
     for k in range(n_polygons):
         e, n = rng.uniform(-spread_m, spread_m, 2)
@@ -63,6 +69,20 @@ def random_layout(rng, lon, lat, n_polygons, n_points, spread_m, touching=True):
         p0 = pts[0]
         for k in (1, 2, 3):
             pts.append(shapely.Point(destination(p0.x, p0.y, rng.uniform(0, 360), 1000.0 * k)))
+    if far_parts:
+        far = ((lon + rng.choice([-1, 1]) * rng.uniform(5.0, 100.0) + 180.0) % 360.0 - 180.0, lat)
+        here = box_m(lon, lat, *rng.uniform(-spread_m, spread_m, 2), *rng.uniform(100, 1500, 2))
+        there = box_m(*far, 0.0, 0.0, *rng.uniform(100, 1500, 2))
+        polys.append(shapely.MultiPolygon([here, there]))
+        for _ in range(int(rng.integers(1, 3))):     # neighbours of the far part, 0.5-6 km away
+            bearing, gap = rng.uniform(0, 360), rng.uniform(500.0, 6000.0)
+            polys.append(box_m(*destination(*there.centroid.coords[0], bearing, gap + 1000.0),
+                               0.0, 0.0, *rng.uniform(50, 800, 2)))
+        for _ in range(int(rng.integers(1, 4))):
+            # A point 0.3 % nearer or farther than a whole number of km from the far part's
+            # south-west corner, on the corner's outer side (so the corner is its nearest point).
+            gap = 1000.0 * rng.integers(1, 6) * (1.0 + rng.choice([-3e-3, 3e-3]))
+            pts.append(shapely.Point(destination(*there.exterior.coords[0], rng.uniform(200, 250), gap)))
     primary = [COMMODITY_CHOICES[i] for i in rng.integers(0, len(COMMODITY_CHOICES), len(pts))]
     return polys, pts, primary
 
