@@ -99,6 +99,7 @@ class _HarmoniseBase(MineClustersAlgorithm):
     ID_FIELDS = "ID_FIELDS"
     EXTENT = "EXTENT"
     OUTPUT = "OUTPUT"
+    OUTPUT_DROPPED = "OUTPUT_DROPPED"
 
     def group(self):
         return "Data preparation"
@@ -140,10 +141,11 @@ class _HarmoniseBase(MineClustersAlgorithm):
         return names
 
     @staticmethod
-    def _read_layer(layer, name, id_field, context, feedback, expected, extra_fields=(),
+    def _read_layer(layer, name, id_field, context, feedback, steps, expected, extra_fields=(),
                     extent=None):
         """(ids, shapely geometries in lon/lat, {field: values}) of one layer; None if cancelled.
-        With `extent` (a QgsRectangle in the layer CRS), only the features that intersect it."""
+        With `extent` (a QgsRectangle in the layer CRS), only the features that intersect it.
+        Progress goes to `steps` (this layer's step), cancel and warnings to `feedback`."""
         crs = layer.crs()
         wgs84 = QgsCoordinateReferenceSystem(WGS84)
         transform = None
@@ -182,7 +184,7 @@ class _HarmoniseBase(MineClustersAlgorithm):
                             f"longitude/latitude ({exc}); fix its geometry or the layer CRS.")
                 geoms.append(g)
             if i % 2000 == 0:
-                feedback.setProgress(100.0 * i / total)
+                steps.setProgress(min(100.0, 100.0 * i / total))
         return ids, compat.to_shapely(geoms), values
 
     def _add_extent(self):
@@ -197,30 +199,51 @@ class _HarmoniseBase(MineClustersAlgorithm):
         rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
         return None if rect.isNull() else rect
 
-    def _write(self, parameters, context, feedback, steps, schema, wkb_type, rows, geoms, multi):
-        """One output feature per core row into OUTPUT (EPSG:4326); its destination, or None when
-        cancelled (what was written is then deleted)."""
-        fields = compat.fields_from_schema(schema)
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, wkb_type,
-                                             QgsCoordinateReferenceSystem(WGS84))
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        n = len(geoms)
-        every = max(1, n // 100)
-        for i, row in enumerate(rows):
-            if feedback.isCanceled():
-                del sink
-                compat.discard_outputs({self.OUTPUT: dest_id}, feedback)
-                return None
-            f = QgsFeature(fields)
-            f.setAttributes([row[name] for name, _kind in schema])
-            f.setGeometry(_to_qgis(geoms[i], multi=multi))
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
-            if i % every == 0:
-                steps.setProgress(100.0 * i / n)
-        compat.finish_sink(sink)
-        del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
-        return dest_id
+    def _add_dropped_output(self):
+        # Optional, created by default in the dialog; under qgis_process written only when
+        # named (qgis_process gives absent sinks no default), like the cluster algorithm's.
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_DROPPED, "Dropped features", QgsProcessing.TypeVector,
+            optional=True, createByDefault=True))
+
+    def _write(self, parameters, context, feedback, steps, schema, wkb_type, rows, geoms, multi,
+               dropped):
+        """One output feature per core row into OUTPUT (EPSG:4326) and, when asked for, one row
+        per dropped feature into OUTPUT_DROPPED; {name: destination}, or None when cancelled
+        (what was written is then deleted)."""
+        from ..core.harmonise import DROPPED_FIELDS, dropped_rows
+
+        wgs84 = QgsCoordinateReferenceSystem(WGS84)
+        jobs = [(self.OUTPUT, schema, wkb_type, rows, geoms, multi, len(geoms))]
+        if parameters.get(self.OUTPUT_DROPPED):
+            jobs.append((self.OUTPUT_DROPPED, DROPPED_FIELDS, QgsWkbTypes.NoGeometry,
+                         dropped_rows(dropped), None, False, len(dropped)))
+        total = max(1, sum(job[-1] for job in jobs))
+        every = max(1, total // 100)
+        done = 0
+        written = {self.OUTPUT: None, self.OUTPUT_DROPPED: None}
+        for name, fields_schema, wkb, job_rows, job_geoms, job_multi, _n in jobs:
+            fields = compat.fields_from_schema(fields_schema)
+            sink, dest_id = self.parameterAsSink(parameters, name, context, fields, wkb, wgs84)
+            if sink is None:
+                raise QgsProcessingException(self.invalidSinkError(parameters, name))
+            written[name] = dest_id
+            for i, row in enumerate(job_rows):
+                if feedback.isCanceled():
+                    del sink
+                    compat.discard_outputs({k: v for k, v in written.items() if v}, feedback)
+                    return None
+                f = QgsFeature(fields)
+                f.setAttributes([row[n] for n, _kind in fields_schema])
+                if job_geoms is not None:
+                    f.setGeometry(_to_qgis(job_geoms[i], multi=job_multi))
+                sink.addFeature(f, QgsFeatureSink.FastInsert)
+                done += 1
+                if done % every == 0:
+                    steps.setProgress(100.0 * done / total)
+            compat.finish_sink(sink)
+            del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
+        return written
 
     @staticmethod
     def _log(feedback, lines, dropped):
@@ -230,7 +253,9 @@ class _HarmoniseBase(MineClustersAlgorithm):
         for source, fid, reason in dropped:
             by_reason.setdefault((source, reason), []).append(str(fid))
         for (source, reason), ids in sorted(by_reason.items()):
-            shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+            shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more (every one is in the "
+                                           f"'Dropped features' output)"
+                                           if len(ids) > 20 else "")
             feedback.pushWarning(f"Dropped {len(ids)} feature(s) of '{source}' ({reason}): "
                                  f"{shown}.")
 
@@ -256,16 +281,20 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
             "<br><br>Each layer is one source, named after the layer unless 'Source names' says "
             "otherwise. Polygons that overlap or touch, within a source or across sources, and "
             "chains of them, become one output polygon. Layers in any CRS; the output is in "
-            "EPSG:4326. Polygons crossing the antimeridian are split at 180° and stay right. "
-            "Invalid geometries are repaired; empty, null and non-polygon features (e.g. the "
-            "points of a mixed layer) are dropped. The log lists the counts, the dropped "
-            "features with their reasons and the area per combination of sources (paper "
-            "Table 3). 'Only features that intersect this extent' (advanced) cuts a regional "
+            "EPSG:4326. Polygons crossing the antimeridian are split at 180° and stay right; "
+            "polygons that touch or overlap across it merge into one polygon with a part on "
+            "each side. Invalid geometries are repaired; empty, null and non-polygon features "
+            "(e.g. the points of a mixed layer) are dropped. The log lists the counts, the "
+            "dropped features with their reasons and the area per combination of sources "
+            "(paper Table 3); 'Dropped features' (optional) is a table of every dropped "
+            "feature (source, source_id, reason). 'Only features that intersect this extent' "
+            "(advanced) cuts a regional "
             "subset.<br><br><b>Output fields</b>: polygon_id; sources (the contributing "
             "source names in layer order, joined with '/', e.g. 'Maus/Tang/OSM'); n_inputs; "
             "input_ids ('source:id' of every merged input polygon, joined with ';'; the id is "
             "the first of the 'Id fields' the layer has, else the feature id); area_m2 "
-            "(geodesic, on the sphere R = 6,371,008.8 m).<br><br>This is one of two harmonise "
+            "(on the sphere R = 6,371,008.8 m, each edge a great-circle arc as in QGIS's "
+            "ellipsoidal measurements).<br><br>This is one of two harmonise "
             "algorithms: polygons and points are separate so that a model can chain each into "
             "the matching input of 'Cluster mine features'. The other is 'Harmonise mine "
             "points'.")
@@ -288,14 +317,24 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
         self.addOutput(QgsProcessingOutputNumber(self.N_REPAIRED, "Repaired geometries"))
         self.addOutput(QgsProcessingOutputNumber(self.N_DROPPED, "Dropped features"))
         self.addOutput(QgsProcessingOutputNumber(self.AREA_KM2, "Total area (km²)"))
+        self._add_dropped_output()
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         self.require_packages()
         from ..core.errors import Cancelled, InputError
-        from ..core.harmonise import POLYGON_FIELDS, PolygonSource, merge_polygons
+        from ..core.harmonise import (
+            POLYGON_FIELDS, PolygonSource, check_polygon_source_name, merge_polygons)
 
         layers = self._layers(parameters, context, "polygon")
         names = self._source_names(parameters, context, layers)
+        for k, n in enumerate(names):
+            try:
+                check_polygon_source_name(n)
+            except InputError:
+                raise QgsProcessingException(
+                    f"The source name '{n}' of layer {k + 1} is empty or holds '/', ';' or "
+                    f"':', which separate names and ids in the output; give each layer a name "
+                    f"without them in 'Source names'.")
         id_candidates = _names(self.parameterAsString(parameters, self.ID_FIELDS, context))
         steps = QgsProcessingMultiStepFeedback(len(layers) + 2, feedback)
         sources = []
@@ -311,7 +350,7 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
             id_field = _find_field(layer.fields(), id_candidates)
             feedback.pushInfo(f"Reading {layer.featureCount()} features of '{name}' (ids: "
                               f"{id_field or 'feature id'}).")
-            read = self._read_layer(layer, name, id_field, context, feedback,
+            read = self._read_layer(layer, name, id_field, context, feedback, steps,
                                     QgsWkbTypes.PolygonGeometry,
                                     extent=self._extent(parameters, context, layer))
             if read is None:
@@ -331,12 +370,13 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
         self._log(feedback, result.summary_lines(), result.dropped)
 
         steps.setCurrentStep(len(layers) + 1)
-        dest_id = self._write(parameters, context, feedback, steps, POLYGON_FIELDS,
-                              QgsWkbTypes.MultiPolygon, result.rows(), result.geometries, multi=True)
-        if dest_id is None:
+        written = self._write(parameters, context, feedback, steps, POLYGON_FIELDS,
+                              QgsWkbTypes.MultiPolygon, result.rows(), result.geometries,
+                              multi=True, dropped=result.dropped)
+        if written is None:
             return {}
         n = len(result.geometries)
-        return {self.OUTPUT: dest_id, self.N_INPUT: result.n_in, self.N_POLYGONS: n,
+        return {**written, self.N_INPUT: result.n_in, self.N_POLYGONS: n,
                 self.N_REPAIRED: len(result.repaired), self.N_DROPPED: len(result.dropped),
                 self.AREA_KM2: float(result.area_m2.sum()) / 1e6}
 
@@ -378,7 +418,9 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
             "the 'Non-commodity values', are removed. Points whose raw primary commodity is one "
             "of 'Drop points whose primary commodity is' (default Processing, i.e. processing "
             "plants) are left out. Multipoints become one point per part, each with the source "
-            "id of its feature; empty and null geometries are dropped and reported. 'Only "
+            "id of its feature; empty and null geometries are dropped and reported ('Dropped "
+            "features', optional, is a table of every dropped feature: source, source_id, "
+            "reason). 'Only "
             "features that intersect this extent' (advanced) keeps whole features that meet it. "
             "Layers in any CRS (a CSV through QGIS's delimited-text provider too); the output "
             "is in EPSG:4326.<br><br><b>Output fields</b>: point_id, source, source_id, "
@@ -424,6 +466,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
         self.addOutput(QgsProcessingOutputNumber(self.N_DROPPED, "Dropped features"))
         self.addOutput(QgsProcessingOutputNumber(self.N_UNKNOWN_NAMES,
                                                  "Commodity names not in the table"))
+        self._add_dropped_output()
 
     def _default_commodity(self, parameters, context, names):
         """{source name: constant primary commodity} for layers without a primary field."""
@@ -505,7 +548,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
                    if others else "")
                 + f", ids from {repr(id_field) if id_field else 'feature id'}.")
             wanted = ([primary_field] if primary_field else []) + others
-            read = self._read_layer(layer, name, id_field, context, feedback,
+            read = self._read_layer(layer, name, id_field, context, feedback, steps,
                                     QgsWkbTypes.PointGeometry, wanted,
                                     extent=self._extent(parameters, context, layer))
             if read is None:
@@ -533,11 +576,12 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
         self._log(feedback, result.summary_lines(), result.dropped)
 
         steps.setCurrentStep(len(layers) + 1)
-        dest_id = self._write(parameters, context, feedback, steps, POINT_FIELDS, QgsWkbTypes.Point,
-                              result.rows(), result.points, multi=False)
-        if dest_id is None:
+        written = self._write(parameters, context, feedback, steps, POINT_FIELDS,
+                              QgsWkbTypes.Point, result.rows(), result.points, multi=False,
+                              dropped=result.dropped)
+        if written is None:
             return {}
         n = len(result.points)
-        return {self.OUTPUT: dest_id, self.N_INPUT: result.n_in, self.N_POINTS: n,
+        return {**written, self.N_INPUT: result.n_in, self.N_POINTS: n,
                 self.N_DROPPED: len(result.dropped), self.N_UNKNOWN_NAMES: len(result.unknown)}
 
