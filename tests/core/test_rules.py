@@ -6,8 +6,10 @@ import pytest
 import shapely
 
 from mine_clusters.core import cluster_mines, prepare_features
-from mine_clusters.core.geodesy import EARTH_RADIUS_M
 from mine_clusters.core.optimise import choose, pareto_distance
+
+#: METHOD.md's sphere (metres), written here rather than imported from the engine.
+EARTH_RADIUS_M = 6371008.8
 
 
 def east(km):
@@ -75,12 +77,55 @@ def test_three_primaries_count_area_twice():
     assert r.clusters.primary_commodities == ["Copper,Gold,Zinc"]
 
 
+def two_sites(group_a, group_b, thresholds, **kw):
+    """Polygons and points of two sites 50 km apart: each site's items are (km east of its start,
+    area for a polygon or commodity for a point)."""
+    polys, areas, pts, prim = [], [], [], []
+    for start, items in ((0.0, group_a), (50.0, group_b)):
+        for x, what in items:
+            if isinstance(what, str):
+                pts.append(shapely.Point(east(start + x), 0))
+                prim.append(what)
+            else:
+                polys.append(tiny_square(start + x))
+                areas.append(what)
+    f = prepare_features(polys, range(len(polys)), areas, pts, range(len(pts)), prim)
+    return cluster_mines(f, h_limit_m=max(thresholds), thresholds_m=thresholds, **kw)
+
+
+def test_the_optimised_curve_counts_area_times_primaries_minus_one():
+    """Site A: polygon P (100 m²) with Gold and Copper at 0.2-0.3 km, Zinc at 1.5 km; site B:
+    polygon Q (100 m²) alone, Gold at 1.5 km. At h = 1 km: A_m = 100 (P with 2 primaries),
+    A_u = 100 (Q). At 2 km: A_m = 200 (P with 3 primaries counts its area twice), A_u = 0.
+    w = 0.6: E = [sqrt(0.4² + (0.6 x 0.5)²), 0.6 x 1] = [0.5, 0.6] -> 1 km. Counting P once at
+    2 km would give norm(A_m) = [1, 1], E = [0.72, 0.6] and choose 2 km."""
+    r = two_sites([(0.0, 100.0), (0.2, "Gold"), (0.3, "Copper"), (1.5, "Zinc")],
+                  [(0.0, 100.0), (1.5, "Gold")], [1000.0, 2000.0], method="global", weight=0.6)
+    np.testing.assert_allclose(r.global_curve.area_multi_pct, [50.0, 100.0])
+    np.testing.assert_allclose(r.global_curve.area_unassigned_pct, [50.0, 0.0])
+    np.testing.assert_allclose(r.global_curve.distance, [0.5, 0.6])
+    assert r.global_threshold_m == 1000.0
+    assert r.area_multi_pct == pytest.approx(50.0)
+
+
 def test_normalisation_floor_for_tiny_areas():
     # With areas of 1e-6 m² the normalisation must still use max(x), not a floor of 1:
     # norm(A_u) = [1, 0, 0], norm(A_m) = [0, 1, 1] exactly as with large areas.
     r = chain(polygon_areas=(1e-7, 3e-7), weight=0.4)
     np.testing.assert_allclose(r.global_curve.distance, [0.6, 0.4, 0.4])
     assert r.global_threshold_m == 2000.0
+
+
+def test_the_normalisation_floor_is_1e_12():
+    """P1 = 4e-12 m², P2 = 3e-13 m²: A_u = [3e-13, 0, 0] is below the floor, so norm(A_u) =
+    3e-13 / 1e-12 = [0.3, 0, 0]; A_m = [0, 4.3e-12, 4.3e-12] is above it: norm(A_m) = [0, 1, 1].
+    w = 0.4: E = [0.6 x 0.3, 0.4, 0.4] = [0.18, 0.4, 0.4] -> 1 km. Without the floor (max(A_u) =
+    3e-13) E would be [0.6, 0.4, 0.4] and 2 km would win."""
+    r = chain(polygon_areas=(4e-12, 3e-13), weight=0.4)
+    np.testing.assert_allclose(r.global_curve.distance, [0.18, 0.4, 0.4], rtol=1e-9)
+    assert r.global_threshold_m == 1000.0
+    np.testing.assert_allclose(pareto_distance(np.array([3e-13, 0.0]), np.array([0.0, 2e-13]), 0.5),
+                               [0.15, 0.1], rtol=1e-12)
 
 
 def test_floor_when_an_objective_is_zero_everywhere():
@@ -91,9 +136,22 @@ def test_floor_when_an_objective_is_zero_everywhere():
 
 
 def test_ties_within_float_noise_go_to_the_smallest_h():
-    e = np.array([0.3 + 1e-17, 0.1 + 0.2, 0.30000000000000004])
-    assert choose(e)[0] == 0
-    assert choose(np.array([0.5, 0.5 * (1 - 1e-6), 0.5]))[0] == 1  # a real difference is not a tie
+    assert choose(np.array([0.5, 0.5 * (1 - 1e-12), 0.5]))[0] == 0   # noise: a tie
+    assert choose(np.array([0.5, 0.5 * (1 - 1e-8), 0.5]))[0] == 1    # a real difference is not a tie
+    assert choose(np.array([0.5, 0.5 * (1 - 1e-6), 0.5]))[0] == 1
+
+
+def test_sums_in_another_order_do_not_decide_the_threshold():
+    """Three unassigned polygons of 0.1, 0.2 and 0.3 m²: apart at h = 1 km, the last two one
+    cluster at 2 km. A_u is the same area at both thresholds, but summed per cluster it is
+    (0.1 + 0.2) + 0.3 = 0.6000000000000001 at 1 km and 0.1 + (0.2 + 0.3) = 0.6 at 2 km, so E(2 km)
+    is smaller by float noise. That is a tie (METHOD.md), and ties go to 1 km."""
+    r = two_sites([(0.0, 0.1)], [(0.0, 0.2), (1.5, 0.3)], [1000.0, 2000.0], method="global")
+    au = r.global_curve.area_unassigned_pct * r.total_area_m2 / 100.0
+    assert au[1] < au[0] and r.global_curve.distance[1] < r.global_curve.distance[0]   # the noise is real
+    assert r.global_curve.distance[0] - r.global_curve.distance[1] < 1e-9 * r.global_curve.distance[0]
+    assert r.global_threshold_m == 1000.0
+    assert r.max_threshold_m == 1000.0
 
 
 def test_points_only_groups_take_the_smallest_h_and_add_nothing():
