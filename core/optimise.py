@@ -20,6 +20,14 @@ def pareto_distance(a_u: np.ndarray, a_m: np.ndarray, weight: float = 0.5, formu
 
     ``formula="eq1"``: sqrt(((1-w) norm(A_u))² + (w norm(A_m))²), the paper's Eq. 1.
     ``formula="r"``: norm(A_m) + norm(A_u)², what the published R code computes (w is not used).
+
+    The R code (github.com/vwmaus/mining-spatial-data-integration, 02-optimize-cluster-threshold.R
+    at commit ee6c1f1, line 89 for the global curve and the same line in the local one):
+        distances = sqrt(perc_area_multi_count/max(c(perc_area_multi_count, 1e-12)))^2
+                    + (perc_area_unknown/max(c(perc_area_unknown, 1e-12)))^2
+    sqrt(x)^2 = x, so a = A_m (area_multi_count: area x (n_primary - 1)) and b = A_u
+    (area_unknown). Its percentages of one total normalise like areas; only its 1e-12 floor
+    applies to a fraction there and to m² here, as METHOD.md defines norm().
     """
     u, m = normalise(a_u), normalise(a_m)
     if formula == "eq1":

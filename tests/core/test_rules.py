@@ -154,6 +154,36 @@ def test_sums_in_another_order_do_not_decide_the_threshold():
     assert r.max_threshold_m == 1000.0
 
 
+def test_published_r_formula_maps_a_to_multiple_and_b_to_unassigned():
+    """The R code's distances = sqrt(A_m/max A_m)^2 + (A_u/max A_u)^2 (see core/optimise.py).
+    Four groups 50 km apart give A_u = [100, 30, 0] and A_m = [0, 85, 100] over 1, 2, 3 km:
+    U1 (70 m²) meets Gold at 2 km, U2 (30 m²) meets Gold at 3 km, M1 (85 m², Gold) meets Copper at
+    2 km, M2 (15 m², Gold) meets Copper at 3 km. norm(A_u) = [1, 0.3, 0], norm(A_m) = [0, 0.85, 1]:
+    E_R = norm(A_m) + norm(A_u)² = [1, 0.94, 1] -> 2 km; with a and b swapped it would be
+    norm(A_u) + norm(A_m)² = [1, 1.0225, 1] -> 1 km."""
+    sites = [[(0.0, 70.0), (1.5, "Gold")], [(0.0, 30.0), (2.5, "Gold")],
+             [(0.0, 85.0), (0.2, "Gold"), (1.5, "Copper")], [(0.0, 15.0), (0.2, "Gold"), (2.5, "Copper")]]
+    polys, areas, pts, prim = [], [], [], []
+    for s, items in enumerate(sites):
+        for x, what in items:
+            if isinstance(what, str):
+                pts.append(shapely.Point(east(50.0 * s + x), 0))
+                prim.append(what)
+            else:
+                polys.append(tiny_square(50.0 * s + x))
+                areas.append(what)
+    f = prepare_features(polys, range(len(polys)), areas, pts, range(len(pts)), prim)
+    r = cluster_mines(f, h_limit_m=3000.0, threshold_step_m=1000.0, method="global", formula="r")
+    np.testing.assert_allclose(r.global_curve.area_unassigned_pct, [50.0, 15.0, 0.0])
+    np.testing.assert_allclose(r.global_curve.area_multi_pct, [0.0, 42.5, 50.0])
+    np.testing.assert_allclose(r.global_curve.distance, [1.0, 0.94, 1.0])
+    assert r.global_threshold_m == 2000.0
+    u, m = np.array([1.0, 0.3, 0.0]), np.array([0.0, 0.85, 1.0])
+    assert int(np.argmin(u + m ** 2)) == 0                       # the swapped mapping would differ
+    e1 = cluster_mines(f, h_limit_m=3000.0, threshold_step_m=1000.0, method="global").global_curve.distance
+    np.testing.assert_allclose(e1, 0.5 * np.hypot(u, m))          # Eq. 1, w = 0.5, on the same curve
+
+
 def test_points_only_groups_take_the_smallest_h_and_add_nothing():
     pts = [shapely.Point(east(x), 0) for x in (0.0, 1.5, 10.0)]
     f = prepare_features([], [], None, pts, [1, 2, 3], ["Gold", "Copper", None])
