@@ -1,13 +1,26 @@
-"""Commodity lists: parsing, unknown values and harmonisation (METHOD.md, Data model)."""
+"""Commodity lists: parsing, unknown values and harmonisation (METHOD.md, Data model).
+
+METHOD.md: a commodity value is a comma list; empty, NULL, ``NA`` and whitespace-only values mean
+"unknown"; names not in the harmonisation table are kept trimmed as they are, never dropped. So
+"None", "null", "n/a" or "Lead;Zinc" are names like any other. Where METHOD.md is silent (see
+core/API.md): ``NA`` is recognised in any case ("na", "Na"), a float NaN (a missing value of a
+numeric column) is NULL, and an empty or ``NA`` item of a list ("Gold,,NA") is skipped.
+
+:func:`split_tokens` is the more lenient reading that the harmonise algorithm applies to raw
+source data (';' separates too, "n/a", "null", "none", "nan" are missing); it is not used here.
+"""
 from __future__ import annotations
 
 import re
 from typing import Iterable, Mapping, Optional
 
-#: Tokens that mean "unknown" (compared trimmed and case-folded).
-UNKNOWN_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+#: Values that mean "unknown" (METHOD.md), compared trimmed and case-folded; None too.
+UNKNOWN_TOKENS = frozenset({"", "na"})
 
-_SEPARATORS = re.compile(r"[,;]")
+#: Spellings of a missing value in raw source data, for :func:`split_tokens` (harmonise).
+RAW_MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+
+_RAW_SEPARATORS = re.compile(r"[,;]")
 
 
 def normalise_key(name: str) -> str:
@@ -26,16 +39,31 @@ def _prepare_table(harmonisation: Optional[Mapping[str, str]]):
     return table
 
 
+def split_names(text) -> list:
+    """The names of a comma list (METHOD.md), trimmed; unknown values and items removed."""
+    if text is None:
+        return []
+    if isinstance(text, float) and text != text:  # NaN: a missing value of a numeric column
+        return []
+    out = []
+    for token in str(text).split(","):
+        token = " ".join(token.split())
+        if token.casefold() not in UNKNOWN_TOKENS:
+            out.append(token)
+    return out
+
+
 def split_tokens(text) -> list:
-    """The raw names of a comma (or semicolon) separated list, trimmed; unknown values removed."""
+    """Raw source reading (harmonise): the names of a comma or semicolon separated list, trimmed;
+    missing values ("", NA, N/A, nan, null, none) removed."""
     if text is None:
         return []
     if isinstance(text, float) and text != text:  # NaN from a numeric column
         return []
     out = []
-    for token in _SEPARATORS.split(str(text)):
+    for token in _RAW_SEPARATORS.split(str(text)):
         token = " ".join(token.split())
-        if token.casefold() not in UNKNOWN_TOKENS:
+        if token.casefold() not in RAW_MISSING_TOKENS:
             out.append(token)
     return out
 
@@ -47,7 +75,7 @@ def parse_commodities(text, harmonisation: Optional[Mapping[str, str]] = None) -
     names not in it are kept trimmed; a name mapped to an empty value is not a commodity and is
     dropped; a harmonised value may itself be a list ("Lead, Zinc").
 
-    >>> parse_commodities(" Gold, copper ;NA", {"copper": "Copper"})
+    >>> parse_commodities(" Gold, copper ,NA", {"copper": "Copper"})
     ('Copper', 'Gold')
     """
     table = _prepare_table(harmonisation)
@@ -61,10 +89,10 @@ def _parse(text, table) -> tuple:
 def _parse_marked(text, table) -> tuple:
     """(name, came from the table) pairs, one per commodity, sorted by identity."""
     names = {}
-    for token in split_tokens(text):
+    for token in split_names(text):
         mapped = table.get(token.casefold(), token) if table else token
         from_table = mapped != token or token.casefold() in table
-        for name in split_tokens(mapped) if mapped != token else [token]:
+        for name in split_names(mapped) if mapped != token else [token]:
             key = name.casefold()
             rank = (not from_table, name)  # the table's spelling first, then the one sorting first
             if key not in names or rank < names[key]:
