@@ -3,9 +3,15 @@
 
 - mine_clusters.model3: "Cluster mine features (local optimum)" on two layer inputs.
 - mine_clusters_pipeline.model3: harmonise polygons + points -> cluster -> footprint summary;
-  inputs `polygon_layers`, `point_layers` (several layers each); outputs
-  `cluster:clustered_polygons` (required), `cluster:pareto_plot`,
-  `footprint:area_by_commodity`, `footprint:report`.
+  inputs `polygon_layers`, `point_layers` (several layers each) and, optional, what real
+  sources need (see PIPELINE_OPTIONS): `polygon_source_names`, `point_source_names`,
+  `default_commodity` (e.g. `Coal` or `GEM=Coal; ASGM=Gold` for layers without a primary
+  commodity field, like the GEM coal tracker CSV or the Dethier KML), `primary_fields`,
+  `commodity_fields`, `harmonisation_table`; outputs `cluster:clustered_polygons` (required),
+  `cluster:clustered_points`, `cluster:pareto_plot`, `footprint:area_by_commodity`,
+  `footprint:report`, `harmonise_polygons:dropped_polygons`, `harmonise_points:dropped_points`
+  (written when named). The harmonised layers themselves are not model outputs: a required
+  child output would become a required model output.
 
 Run with the system Python and the plugin importable, e.g. `make model`.
 Model inputs: `polygons`, `points`; model outputs (childId:name): `cluster:clustered_polygons`,
@@ -99,32 +105,92 @@ def save(model, out_path):
             raise SystemExit("model does not validate: " + "; ".join(problems))
     if not model.toFile(out_path):
         raise SystemExit(f"could not write {out_path}")
+    canonical_attribute_order(out_path)
     print(f"wrote {out_path}")
+
+
+def canonical_attribute_order(path, order=("value", "name", "type")):
+    """Qt writes each element's attributes in a random order (hash seed): put them in one order
+    so that writing the same model twice gives the same file (and readable diffs)."""
+    import re
+
+    def tag(m):
+        attrs = re.findall(r'(\w+)="([^"]*)"', m.group(1))
+        attrs.sort(key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+        return "<Option" + "".join(f' {k}="{v}"' for k, v in attrs) + m.group(2) + ">"
+
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    text = re.sub(r'<Option((?:\s+\w+="[^"]*")*)\s*(/?)>', tag, text)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+#: Optional inputs of the pipeline model: (model input, harmonise child, child parameter, label).
+#: Real sources need them: a layer without a primary-commodity field (the GEM coal tracker, the
+#: Dethier KML) takes its commodity from `default_commodity`.
+PIPELINE_OPTIONS = (
+    ("polygon_source_names", "harmonise_polygons", "SOURCE_NAMES",
+     "Polygon source names (comma-separated, in layer order; empty = layer names)"),
+    ("point_source_names", "harmonise_points", "SOURCE_NAMES",
+     "Point source names (comma-separated, in layer order; empty = layer names)"),
+    ("default_commodity", "harmonise_points", "DEFAULT_COMMODITY",
+     "Commodity of point layers without a primary field (a name, or 'source=name; "
+     "source=name')"),
+    ("primary_fields", "harmonise_points", "PRIMARY_FIELDS",
+     "Primary commodity fields (the first one a point layer has is used)"),
+    ("commodity_fields", "harmonise_points", "COMMODITY_FIELDS",
+     "All commodities fields (every one a point layer has is used)"),
+    ("harmonisation_table", "harmonise_points", "TABLE",
+     "Harmonisation table (CSV: raw name, harmonised name; empty = the table shipped with "
+     "the plugin)"),
+)
 
 
 def make_pipeline_model(out_path):
     """harmonise polygons + harmonise points -> cluster -> footprint summary."""
     from qgis.core import (
+        QgsApplication,
         QgsProcessing,
         QgsProcessingModelAlgorithm,
         QgsProcessingModelChildAlgorithm,
         QgsProcessingModelChildParameterSource as Src,
         QgsProcessingModelOutput,
         QgsProcessingModelParameter,
+        QgsProcessingParameterFile,
         QgsProcessingParameterMultipleLayers,
+        QgsProcessingParameterString,
     )
     from qgis.PyQt.QtCore import QPointF
 
     model = QgsProcessingModelAlgorithm("Mine clusters pipeline", "Mine clusters")
     model.setHelpContent({"ALG_DESC": "Harmonises land-use polygon layers and mine point layers, "
                                       "clusters them (local optimum) and summarises the mining "
-                                      "footprint by commodity."})
+                                      "footprint by commodity. Point layers without a primary "
+                                      "commodity field (e.g. the GEM coal tracker) take their "
+                                      "commodity from 'Commodity of point layers without a "
+                                      "primary field' ('Coal', or 'GEM=Coal; ASGM=Gold')."})
     for i, (name, label) in enumerate((("polygon_layers", "Land-use polygon layers"),
                                        ("point_layers", "Mine point layers"))):
         param = QgsProcessingModelParameter(name)
         param.setPosition(QPointF(120, 60 + 100 * i))
         model.addModelParameter(QgsProcessingParameterMultipleLayers(
             name, label, QgsProcessing.TypeVectorAnyGeometry), param)
+    option_sources = {}
+    registry = QgsApplication.processingRegistry()
+    for i, (name, child_id, child_param, label) in enumerate(PIPELINE_OPTIONS):
+        alg_id = {"harmonise_polygons": "mineclusters:harmonisepolygons",
+                  "harmonise_points": "mineclusters:harmonisepoints"}[child_id]
+        default = registry.algorithmById(alg_id).parameterDefinition(child_param).defaultValue()
+        if child_param == "TABLE":
+            definition = QgsProcessingParameterFile(name, label, extension="csv", optional=True)
+        else:
+            definition = QgsProcessingParameterString(name, label, defaultValue=default,
+                                                      optional=True)
+        param = QgsProcessingModelParameter(name)
+        param.setPosition(QPointF(120, 260 + 60 * i))
+        model.addModelParameter(definition, param)
+        option_sources.setdefault(child_id, {})[child_param] = Src.fromModelParameter(name)
 
     def child(alg_id, child_id, x, y, sources, outputs):
         c = QgsProcessingModelChildAlgorithm(alg_id)
@@ -151,13 +217,18 @@ def make_pipeline_model(out_path):
         model.addChildAlgorithm(c)
 
     child("mineclusters:harmonisepolygons", "harmonise_polygons", 380, 40,
-          {"LAYERS": Src.fromModelParameter("polygon_layers")}, [])
-    child("mineclusters:harmonisepoints", "harmonise_points", 380, 160,
-          {"LAYERS": Src.fromModelParameter("point_layers")}, [])
+          {"LAYERS": Src.fromModelParameter("polygon_layers"),
+           **option_sources["harmonise_polygons"]},
+          [("OUTPUT_DROPPED", "dropped_polygons", False)])
+    child("mineclusters:harmonisepoints", "harmonise_points", 380, 260,
+          {"LAYERS": Src.fromModelParameter("point_layers"),
+           **option_sources["harmonise_points"]},
+          [("OUTPUT_DROPPED", "dropped_points", False)])
     child("mineclusters:clusterlocaloptimum", "cluster", 680, 100,
           {"POLYGONS": Src.fromChildOutput("harmonise_polygons", "OUTPUT"),
            "POINTS": Src.fromChildOutput("harmonise_points", "OUTPUT")},
           [("OUTPUT_POLYGONS", "clustered_polygons", True),
+           ("OUTPUT_POINTS", "clustered_points", False),
            ("OUTPUT_PLOT", "pareto_plot", False)])
     child("mineclusters:footprintsummary", "footprint", 980, 100,
           {"INPUT": Src.fromChildOutput("cluster", "OUTPUT_POLYGONS")},

@@ -232,3 +232,154 @@ def test_model_harmonise_then_cluster_on_real_sources(registered, tmp_path):
     assert any(r["sources"] == "indian_polygon_with_grId/coal-mine-boundaries-methane"
                for r in rows)
     assert clusters_out.stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- several layers
+
+def n_features(path_or_uri):
+    """Features of one input, counted without QGIS (the files' own formats)."""
+    if str(path_or_uri).startswith("delimitedtext://"):
+        with open(GCMT, encoding="latin-1", newline="") as fh:
+            return sum(1 for r in csv.DictReader(fh) if any((v or "").strip() for v in r.values()))
+    if str(path_or_uri).endswith(".geojson"):
+        return len(json.loads(Path(path_or_uri).read_text(encoding="utf-8"))["features"])
+    con = sqlite3.connect(f"file:{path_or_uri}?mode=ro", uri=True)
+    try:
+        table = con.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        return con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("style", ["after_separator", "dashed_without_separator"])
+def test_several_layers_in_one_multi_layer_parameter(registered, tmp_path, style):
+    """How qgis_process takes several layers for one parameter: the name repeated, either as
+    NAME=value after `--` (QGIS 3.22 and later) or as --NAME=value without `--` (the older form,
+    still read by 3.22). Mixed (`-- LAYERS=A --LAYERS=B`), 3.22 silently drops B."""
+    out = tmp_path / "pts.gpkg"
+    layers = [ICMM, JASANSKY]
+    if style == "after_separator":
+        args = ["--", *[f"LAYERS={p}" for p in layers], f"OUTPUT={out}"]
+    else:
+        args = [*[f"--LAYERS={p}" for p in layers], f"--OUTPUT={out}"]
+    proc = qgis_process(registered, "--json", "run", POINTS, *args)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    results = json.loads(proc.stdout)["results"]
+    assert results["N_INPUT"] == n_features(ICMM) + n_features(JASANSKY) == 8508 + 2398
+    sources = {r["source"] for r in gpkg_rows(out, ["source"])}
+    assert sources == {"mines", "facilities"}
+
+
+# --------------------------------------------------------------------------- the shipped model
+
+PIPELINE = Path(__file__).resolve().parents[2] / "resources" / "mine_clusters_pipeline.model3"
+
+
+def model_output(results, child, name):
+    """A model output's value: named "child:name" on QGIS 3.22, "name" on 3.40."""
+    return results.get(f"{child}:{name}", results.get(name))
+
+
+def point_parts():
+    """{(source, id): [number of points of each feature]} of the three inventories, read
+    without QGIS; the GEM tracker's blank records are no features."""
+    import shapely
+    from shapely.geometry import Point, shape
+
+    parts = collections.defaultdict(list)
+    for f in json.loads(ICMM.read_text(encoding="utf-8"))["features"]:
+        g = shape(f["geometry"]) if f.get("geometry") else None
+        parts[("ICMM", str(f["properties"]["id"]))].append(
+            0 if g is None or g.is_empty else len(shapely.get_parts(g)))
+    con = sqlite3.connect(f"file:{JASANSKY}?mode=ro", uri=True)
+    for fid, blob in con.execute("SELECT facility_id, geom FROM facilities"):
+        n = 0
+        if blob is not None and not blob[3] & 0x10:          # GPKG header flag: empty geometry
+            envelope = (blob[3] >> 1) & 7
+            g = shapely.from_wkb(bytes(blob[8 + {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}[envelope]:]))
+            n = 0 if g.is_empty else sum(not p.is_empty for p in shapely.get_parts(g))
+        parts[("Jasansky", fid)].append(n)
+    con.close()
+    with open(GCMT, encoding="latin-1", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if not any((v or "").strip() for v in r.values()):
+                continue
+            try:
+                Point(float(r["Longitude"]), float(r["Latitude"]))
+                n = 1
+            except ValueError:
+                n = 0
+            parts[("GEM GCMT", r["Mine IDs"])].append(n)
+    return parts
+
+
+def test_shipped_pipeline_model_on_real_sources_as_they_are(registered, tmp_path):
+    """Regression: the shipped pipeline passed only LAYERS to the harmonise steps, so the GEM
+    coal tracker (no primary-commodity field) failed. Real files as they are: Maus India and
+    the GEM boundaries (polygons, GeoJSON with points and a line mixed in), ICMM (GeoJSON),
+    Jasansky (GeoPackage with EMPTY points) and the GEM tracker (latin-1 CSV through the
+    delimited-text provider)."""
+    outs = {("cluster", "clustered_polygons"): tmp_path / "clustered.gpkg",
+            ("cluster", "clustered_points"): tmp_path / "clustered_points.gpkg",
+            ("harmonise_polygons", "dropped_polygons"): tmp_path / "dropped_polygons.csv",
+            ("harmonise_points", "dropped_points"): tmp_path / "dropped_points.csv",
+            ("footprint", "area_by_commodity"): tmp_path / "by_commodity.csv"}
+    named = []
+    for (child, name), path in outs.items():           # both spellings: 3.22 and 3.40
+        named += [f"{child}:{name}={path}", f"{name}={path}"]
+    proc = qgis_process(registered, "--json", "run", str(PIPELINE), "--",
+                        f"polygon_layers={MAUS_INDIA}", f"polygon_layers={GEM_BOUNDARIES}",
+                        f"point_layers={ICMM}", f"point_layers={JASANSKY}",
+                        f"point_layers={GCMT_URI}",
+                        "polygon_source_names=Maus India,GEM boundaries",
+                        "point_source_names=ICMM,Jasansky,GEM GCMT",
+                        "default_commodity=GEM GCMT=Coal", *named)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    results = json.loads(proc.stdout)["results"]
+    for (child, name), path in outs.items():
+        assert model_output(results, child, name) == str(path), (child, name)
+        assert path.stat().st_size > 0
+
+    # every input polygon is in one (harmonised, then clustered) polygon or in the dropped
+    # table, exactly once
+    maus = [str(f["properties"]["fid"])
+            for f in json.loads(MAUS_INDIA.read_text(encoding="utf-8"))["features"]]
+    gem = [f["properties"]["id"]
+           for f in json.loads(GEM_BOUNDARIES.read_text(encoding="utf-8"))["features"]]
+    expected = sorted([("Maus India", i) for i in maus] + [("GEM boundaries", i) for i in gem])
+    polygons = gpkg_rows(outs[("cluster", "clustered_polygons")],
+                         ["sources", "input_ids", "status"])
+    merged = [tuple(t.split(":", 1)) for r in polygons for t in r["input_ids"].split(";")]
+    with open(outs[("harmonise_polygons", "dropped_polygons")], encoding="utf-8") as fh:
+        dropped = [(r["source"], r["source_id"], r["reason"]) for r in csv.DictReader(fh)]
+    assert sorted(merged + [(s, i) for s, i, _ in dropped]) == expected
+    assert len(dropped) == 2116 - 333                   # GEM's points and its one line
+    assert any(r["sources"] == "Maus India/GEM boundaries" for r in polygons)
+    assert {r["status"] for r in polygons} <= {"assigned", "unassigned", "multiple"}
+
+    # points out = non-empty parts in - the parts of the features reported dropped
+    parts = point_parts()
+    n_parts_in = sum(sum(v) for v in parts.values())
+    with open(outs[("harmonise_points", "dropped_points")], encoding="utf-8") as fh:
+        dropped_points = [(r["source"], r["source_id"], r["reason"]) for r in csv.DictReader(fh)]
+    left_out = 0
+    for source, fid, _reason in dropped_points:
+        left_out += parts[(source, fid)].pop()        # one feature of that id (ids may repeat)
+    points = gpkg_rows(outs[("cluster", "clustered_points")],       # one row per point
+                       ["source", "source_id", "primary_commodity"])
+    assert len(points) == n_parts_in - left_out
+    assert left_out > 0                                # Jasansky's processing plants
+    assert collections.Counter(r for _, _, r in dropped_points)["empty or null geometry"] >= 518
+    assert {r["primary_commodity"] for r in points if r["source"] == "GEM GCMT"} == {"Coal"}
+    assert {r["source"] for r in points} == {"ICMM", "Jasansky", "GEM GCMT"}
+    rows = outs[("footprint", "area_by_commodity")].read_text(encoding="utf-8").splitlines()
+    assert any(r.startswith("Coal,") for r in rows[1:])
+
+
+def test_shipped_pipeline_model_lists_its_optional_inputs(registered):
+    proc = qgis_process(registered, "help", str(PIPELINE))
+    assert proc.returncode == 0, proc.stderr
+    for name in ("polygon_layers", "point_layers", "polygon_source_names", "point_source_names",
+                 "default_commodity", "primary_fields", "commodity_fields",
+                 "harmonisation_table"):
+        assert name in proc.stdout, name
