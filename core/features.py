@@ -7,14 +7,14 @@ first, then by feature id and part), so results do not depend on input order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 import shapely
 
 from .commodities import Vocabulary
-from .errors import InputError
+from .errors import Cancelled, InputError
 from .geodesy import bounds_centres, geodesic_area_m2, unwrapped_bounds
 
 POLYGON, POINT = 0, 1
@@ -137,12 +137,23 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
                      points: Sequence = (), point_ids: Optional[Sequence[int]] = None,
                      primary: Optional[Sequence[Optional[str]]] = None,
                      commodities: Optional[Sequence[Optional[str]]] = None,
-                     harmonisation: Optional[Mapping[str, str]] = None) -> Features:
+                     harmonisation: Optional[Mapping[str, str]] = None,
+                     progress: Optional[Callable[[float], None]] = None,
+                     should_stop: Optional[Callable[[], bool]] = None) -> Features:
     """Check and convert features for :func:`cluster_mines` (see core/API.md).
 
     Raises :class:`InputError` with one sentence naming the layer, feature id and value for bad
     input. Null and empty geometries are dropped and listed in ``Features.dropped``.
+    ``progress(fraction 0..1)`` and ``should_stop()`` (True raises :class:`Cancelled`) are
+    optional; the area computation, the longest step, reports and checks as it goes.
     """
+    def check(fraction):
+        if should_stop is not None and should_stop():
+            raise Cancelled()
+        if progress is not None:
+            progress(fraction)
+
+    check(0.0)
     polygons = list(polygons) if polygons is not None else []
     points = list(points) if points is not None else []
     pid = _ids(polygon_ids, len(polygons), "polygons")
@@ -156,6 +167,7 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     dropped += qdropped
     _check_coordinates(pg[pkeep], pid[pkeep], "polygons")
     _check_coordinates(qg[qkeep], qid[qkeep], "points")
+    check(0.1)
 
     # Polygon areas: given values checked, missing ones computed on the sphere.
     p_index = np.flatnonzero(pkeep)
@@ -174,9 +186,11 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
             raise InputError(
                 f"The polygons layer's feature {pid[i]} has the area {a} m²; areas must be finite and not negative.")
         area[k] = a
+    check(0.15)
     if missing:
         missing = np.asarray(missing)
-        area[missing] = geodesic_area_m2(pg[p_index[missing]])
+        area[missing] = geodesic_area_m2(pg[p_index[missing]], lambda r: check(0.15 + 0.65 * r), should_stop)
+    check(0.8)
 
     # Points: one element per non-empty part.
     q_index = np.flatnonzero(qkeep)
@@ -195,6 +209,7 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     all_keys = [tuple(sorted(set(p) | set(vocab.parse(commodities[i]))))
                 for p, i in zip(prim_keys, q_index)]
     names, code = vocab.freeze()
+    check(0.9)
 
     n_p, n_q = len(p_index), len(parts)
     kind = np.r_[np.full(n_p, POLYGON, np.int8), np.full(n_q, POINT, np.int8)]
@@ -218,7 +233,9 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     ref_lon, ref_lat = bounds_centres(bounds)
     prim = _incidence([prim_rows[i] for i in order], len(order), len(names))
     comm = _incidence([all_rows[i] for i in order], len(order), len(names))
-    return Features(kind=kind[order], feature_id=feature_id[order], part=part[order],
-                    index=index[order], geoms=geoms, area_m2=areas[order], bounds=bounds,
-                    ref_lon=ref_lon, ref_lat=ref_lat, primary=prim, commodities=comm,
-                    names=names, dropped=dropped)
+    out = Features(kind=kind[order], feature_id=feature_id[order], part=part[order],
+                   index=index[order], geoms=geoms, area_m2=areas[order], bounds=bounds,
+                   ref_lon=ref_lon, ref_lat=ref_lat, primary=prim, commodities=comm,
+                   names=names, dropped=dropped)
+    check(1.0)
+    return out

@@ -13,6 +13,8 @@ from .parallel import run_parallel
 
 #: Mean Earth radius (IUGG), metres. METHOD.md: a great-circle sphere of this radius.
 EARTH_RADIUS_M = 6371008.8
+#: Polygons per task of the area computation (progress and cancel are checked between tasks).
+_AREA_CHUNK = 5000
 
 
 def wrap_lon(lon):
@@ -106,7 +108,7 @@ def bounds_centres(bounds):
     return lon, lat
 
 
-def geodesic_area_m2(geoms):
+def geodesic_area_m2(geoms, progress=None, should_stop=None):
     """Area in m² of each (multi)polygon on the sphere R = 6,371,008.8 m.
 
     Each polygon is projected to a Lambert azimuthal equal-area projection centred on its own
@@ -114,7 +116,7 @@ def geodesic_area_m2(geoms):
     only its straight edges differ from great-circle edges, which for mine polygons (tens of km at
     most) changes the area by less than 1e-6. An invalid polygon (a bow-tie, a self-touching ring)
     is measured as repaired by ``shapely.make_valid``. Points, lines and empty geometries have
-    area 0.
+    area 0. ``progress(fraction)`` and ``should_stop()`` (raises ``Cancelled``) are optional.
     """
     geoms = np.asarray(geoms, dtype=object)
     out = np.zeros(len(geoms))
@@ -122,7 +124,7 @@ def geodesic_area_m2(geoms):
         return out
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     idx = np.flatnonzero(ok)
-    chunks = [idx[k:k + 20000] for k in range(0, len(idx), 20000)]
+    chunks = [idx[k:k + _AREA_CHUNK] for k in range(0, len(idx), _AREA_CHUNK)]
 
     def area(rows):
         g = geoms[rows]
@@ -133,6 +135,6 @@ def geodesic_area_m2(geoms):
         lon0, lat0 = bounds_centres(unwrapped_bounds(g))
         return shapely.area(project(g, lon0, lat0, laea_forward))
 
-    for rows, a in zip(chunks, run_parallel(chunks, area)):
+    for rows, a in zip(chunks, run_parallel(chunks, area, should_stop, progress)):
         out[rows] = a
     return out

@@ -51,6 +51,34 @@ def test_bad_parameters(kwargs, message):
         cluster_mines(f, **kwargs)
 
 
+def test_prepare_features_reports_progress_and_can_be_cancelled_while_measuring_areas():
+    polys, pts, prim = _layout()
+    polys = polys * 400                       # > 10,000 polygons: areas in several tasks
+    seen = []
+    f = prepare_features(polys, None, None, pts, None, prim, progress=seen.append, should_stop=lambda: False)
+    assert len(f) == len(polys) + len(f.part[f.kind == 1])
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and all(b >= a for a, b in zip(seen, seen[1:]))
+    assert any(0.15 < r < 0.8 for r in seen)  # inside the area computation
+    for stop_after in (0, 1, 3, 5):
+        calls = []
+
+        def should_stop():
+            calls.append(1)
+            return len(calls) > stop_after
+
+        with pytest.raises(Cancelled):
+            prepare_features(polys, None, None, pts, None, prim, should_stop=should_stop)
+    # A cancel that comes while the areas are being measured stops there.
+    during = []
+
+    def stop_in_areas():
+        return bool(during) and 0.15 < during[-1] < 0.8
+
+    with pytest.raises(Cancelled):
+        prepare_features(polys, None, None, pts, None, prim, progress=during.append, should_stop=stop_in_areas)
+    assert during[-1] < 0.8
+
+
 def test_null_and_empty_geometries_are_dropped_and_reported():
     polys = [shapely.box(0, 0, 0.01, 0.01), None, shapely.Polygon(), shapely.box(0.02, 0, 0.03, 0.01)]
     pts = [shapely.Point(0.005, 0.005), shapely.Point(), None, shapely.MultiPoint([(0.025, 0.005), (0.5, 0.5)])]
