@@ -6,6 +6,7 @@ first, then by feature id and part), so results do not depend on input order.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
@@ -63,15 +64,33 @@ def _as_list(values, n, what):
 
 
 def _ids(ids, n, layer):
+    """Feature ids as int64: integers, integral floats (3.0) or integer strings ("12")."""
     if ids is None:
         return np.arange(n, dtype=np.int64)
     ids = list(ids)
     if len(ids) != n:
         raise InputError(f"The {layer} layer has {n} geometries but {len(ids)} ids; give one id per feature.")
-    try:
-        return np.asarray(ids, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"The {layer} layer's feature ids must be integers.") from None
+    arr = np.asarray(ids) if n else np.zeros(0, dtype=np.int64)
+    if arr.dtype.kind == "i" or (arr.dtype.kind == "u" and (not n or arr.max() < 2 ** 63)):
+        return arr.astype(np.int64)
+    out = np.empty(n, dtype=np.int64)
+    for k, v in enumerate(ids):
+        try:
+            value = operator.index(v)
+        except TypeError:
+            value = None
+            if isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer():
+                value = int(v)
+            elif isinstance(v, str):
+                try:
+                    value = int(v.strip())
+                except ValueError:
+                    pass
+        if value is None or not -2 ** 63 <= value < 2 ** 63:
+            raise InputError(f"The {layer} layer's feature id {v!r} (position {k} in the list) is not a "
+                             f"64-bit integer; give integer feature ids.")
+        out[k] = value
+    return out
 
 
 def _check_geoms(geoms, ids, layer, allowed):

@@ -1,4 +1,6 @@
 """Input checks, dropped features, determinism, progress and cancel of the core API."""
+import math
+
 import numpy as np
 import pytest
 import shapely
@@ -29,6 +31,18 @@ def _layout(seed=3, lon=25.0, lat=60.0):
     (dict(polygons=[shapely.Point(0, 0)], polygon_ids=[8]), r"feature 8 is a Point; the polygons layer takes only"),
     (dict(points=[shapely.box(0, 0, 1, 1)], point_ids=[9], primary=["x"]), r"feature 9 is a Polygon"),
     (dict(points=[shapely.Point(0, 0)], point_ids=[1, 2], primary=["x"]), r"1 geometries but 2 ids"),
+    (dict(points=[shapely.Point(math.nan, 5.0)], point_ids=[6], primary=["Gold"]),
+     r"points layer's feature 6 has a coordinate that is not a number \(nan, 5.0\)"),
+    (dict(points=[shapely.MultiPoint([(1.0, 2.0), (3.0, math.inf)])], point_ids=[4], primary=["Gold"]),
+     r"points layer's feature 4 has a coordinate that is not a number \(3.0, inf\)"),
+    (dict(polygons=[shapely.box(0, 0, 0.01, 0.01)] * 2, polygon_ids=[1, "x7"]),
+     r"polygons layer's feature id 'x7' \(position 1 in the list\) is not a 64-bit integer"),
+    (dict(polygons=[shapely.box(0, 0, 0.01, 0.01)] * 2, polygon_ids=[1, 2.5]),
+     r"polygons layer's feature id 2.5 \(position 1 in the list\) is not a 64-bit integer"),
+    (dict(points=[shapely.Point(0, 0)], point_ids=[math.nan], primary=["x"]),
+     r"points layer's feature id nan \(position 0 in the list\) is not a 64-bit integer"),
+    (dict(points=[shapely.Point(0, 0)], point_ids=[2 ** 64], primary=["x"]),
+     r"feature id 18446744073709551616 \(position 0 in the list\)"),
 ])
 def test_bad_input_names_feature_and_value(kwargs, message):
     with pytest.raises(InputError, match=message):
@@ -49,6 +63,23 @@ def test_bad_parameters(kwargs, message):
     f = prepare_features([shapely.box(0, 0, 0.01, 0.01)], [1], None, [shapely.Point(0, 0)], [1], ["Gold"])
     with pytest.raises(InputError, match=message):
         cluster_mines(f, **kwargs)
+
+
+def test_integral_ids_of_other_types_are_taken_as_integers():
+    f = prepare_features([shapely.box(0, 0, 0.01, 0.01)] * 3, [3.0, np.int32(4), " 12 "])
+    assert sorted(f.feature_id) == [3, 4, 12] and f.feature_id.dtype == np.int64
+
+
+def test_point_nan_nan_is_the_empty_point_and_is_dropped():
+    """POINT (NaN NaN) is how WKB writes an empty point (QGIS too); GEOS reads it back as POINT
+    EMPTY, so it follows the empty-geometry rule: dropped and reported. A NaN next to a number
+    raises (see test_bad_input_names_feature_and_value)."""
+    empty_wkb = bytes.fromhex("0101000000000000000000f87f000000000000f87f")
+    pts = [shapely.Point(math.nan, math.nan), shapely.from_wkb(empty_wkb), shapely.Point(1.0, 2.0),
+           shapely.from_wkt("MULTIPOINT ((nan nan), (1.001 2))")]
+    f = prepare_features([], [], None, pts, [1, 2, 3, 4], ["Gold"] * 4)
+    assert sorted(f.dropped) == [("points", 1, "empty geometry"), ("points", 2, "empty geometry")]
+    assert list(f.feature_id) == [3, 4] and list(f.part) == [0, 1]
 
 
 def test_prepare_features_reports_progress_and_can_be_cancelled_while_measuring_areas():
