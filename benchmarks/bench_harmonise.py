@@ -96,11 +96,15 @@ def run_merge(variant, seed, data_dir):
     merge_s = time.perf_counter() - t
     peak = peak_rss_mb()
     traced = int(result.n_inputs.sum()) + len(result.dropped)
-    from mine_clusters.core.geodesy import geodesic_area_m2
+    import shapely
 
+    # the inputs measured with the merge's own edge model (straight lon/lat edges), repaired
+    # first as the merge repairs them; inputs crossing the antimeridian split as it splits them
     inputs = np.concatenate([np.asarray(s.geometries, dtype=object) for s in sources])
-    input_area = sum(float(geodesic_area_m2(inputs[i:i + 20000]).sum())
-                     for i in range(0, len(inputs), 20000))
+    inputs, _changed = harmonise.fix_antimeridian(inputs)
+    bad = ~shapely.is_valid(inputs) & ~shapely.is_missing(inputs)
+    inputs[bad] = shapely.make_valid(inputs[bad])
+    input_area = float(harmonise.polygon_area_m2(inputs).sum())
     return {
         "variant": variant, "seed": seed, "n_in": n_in, "n_out": len(result.geometries),
         "n_repaired": len(result.repaired), "n_dropped": len(result.dropped),
@@ -120,11 +124,22 @@ def measure(variant, seed, data_dir):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def markdown(rows, runs, load):
+def measured_commit():
+    """The commit the runs measured (with '+ changes' when the work tree differs from it)."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(REPO_DIR), *args], capture_output=True,
+                              text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "core/harmonise.py", "benchmarks/bench_harmonise.py")
+    return head + (" + uncommitted changes" if dirty else "")
+
+
+def markdown(rows, runs, load, commit):
     lines = [
         START,
         "## Harmonise: merging the planet-scale polygons (`bench_harmonise.py`)",
         "",
+        f"Commit measured: {commit}. "
         f"Command: `.venv/bin/python benchmarks/bench_harmonise.py --runs {runs} --write`; "
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; each run a fresh process. Time is "
@@ -148,7 +163,9 @@ def markdown(rows, runs, load):
             f"{statistics.median(times):.1f} ({', '.join(f'{t:.1f}' for t in times)}) | "
             f"{peak:,.0f} | {r0['rss_loaded_mb']:,.0f} | {'yes' if ok else 'NO'} |")
     lines += ["", "Every input polygon is in exactly one output polygon or in the dropped "
-              "report in every run (checked by the script).", END]
+              "report in every run (checked by the script). Areas: straight lon/lat edges "
+              "(`core.harmonise.AREA_EDGE_MODEL`), inputs summed with the same edge model "
+              "after the merge's repair and antimeridian split.", END]
     return "\n".join(lines)
 
 
@@ -179,6 +196,7 @@ def main(argv=None):
     for variant in args.variants:
         generate.ensure(variant, args.seed, args.data, log=lambda s: print(s, file=sys.stderr))
     load = os.getloadavg()[0]
+    commit = measured_commit()
     rows = {}
     for variant in args.variants:
         rows[variant] = []
@@ -192,7 +210,7 @@ def main(argv=None):
                   f"{r['peak_rss_mb']:.0f} MB, {r['n_in']} -> {r['n_out']} polygons",
                   file=sys.stderr)
             rows[variant].append(r)
-    section = markdown(rows, args.runs, load)
+    section = markdown(rows, args.runs, load, commit)
     print(section)
     if args.write:
         write_results(section)

@@ -57,7 +57,8 @@ AREA_EDGE_MODEL = (
     "EPSG:4326, with every edge a straight line in longitude/latitude (the edges the merge "
     "itself uses, so that merged areas add up whatever vertices the union inserts); QGIS's "
     "ellipsoidal measurements take edges as great-circle arcs instead, which gives up to 0.1 % "
-    "more or less for the longest edges of the GEM coal lease boundaries.")
+    "more or less for the longest edges of the GEM coal lease boundaries, and more for long "
+    "edges near the poles.")
 
 #: Output schema of the harmonised points: the names the cluster algorithm takes by default.
 POINT_FIELDS = (
