@@ -5,6 +5,7 @@ them to EPSG:4326, calls ``core.footprint.summarise`` and writes the tables, the
 and the HTML report. Nothing scientific happens here.
 """
 import os
+import time
 
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
@@ -83,21 +84,30 @@ def check_polygons(source, label, name):
             f"The {label} layer '{name}' does not hold polygons; choose a polygon layer.")
 
 
-def read_layer(source, transform, feedback, label, name, fields, polygons=True):
+def read_layer(source, transform, feedback, label, name, fields, polygons=True,
+               keep_features=True):
     """Features -> (ids, shapely geometries in EPSG:4326 or None, {field: values}, features).
 
     Returns None when cancelled. Non-polygon geometries in a polygon layer are an error.
+    Only the given fields are fetched; `keep_features=False` keeps no QgsFeature (the list is
+    then empty), which saves time and memory on large layers.
     """
     import shapely
 
-    ids, wkbs, values, feats = [], [], {f: [] for f in fields}, []
+    ids, wkbs, feats = [], [], []
+    index = [source.fields().lookupField(f) for f in fields]
+    columns = [[] for _ in fields]
     total = source.featureCount() or 1
+    request = QgsFeatureRequest()
+    request.setSubsetOfAttributes([i for i in index if i >= 0])
     # invalid rings are repaired in core (shapely.make_valid), so QGIS's check is skipped
-    features = source.getFeatures(QgsFeatureRequest(),
+    features = source.getFeatures(request,
                                   QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks)
     for i, f in enumerate(features):
-        if feedback.isCanceled():
-            return None
+        if i % 1000 == 0:
+            if feedback.isCanceled():
+                return None
+            feedback.setProgress(100.0 * i / total)
         g = f.geometry()
         if g is None or g.isNull() or g.isEmpty():
             wkbs.append(None)
@@ -117,12 +127,14 @@ def read_layer(source, transform, feedback, label, name, fields, polygons=True):
                         f"to longitude/latitude ({exc}); fix its geometry or the layer CRS.")
             wkbs.append(bytes(g.asWkb()))
         ids.append(f.id())
-        for fld in fields:
-            values[fld].append(f[fld])
-        feats.append(f)
-        if i % 1000 == 0:
-            feedback.setProgress(100.0 * i / total)
-    return ids, list(shapely.from_wkb(wkbs)), values, feats
+        attrs = f.attributes()
+        for col, k in zip(columns, index):
+            col.append(attrs[k] if k >= 0 else None)
+        if keep_features:
+            feats.append(f)
+    if feedback.isCanceled():
+        return None
+    return ids, list(shapely.from_wkb(wkbs)), dict(zip(fields, columns)), feats
 
 
 def native(value):
@@ -397,7 +409,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         check_polygons(source, label, lname)
         field = self._region_field(parameters, field_name, context, source, lname, label, default)
         read = read_layer(source, to_wgs84(source, context, feedback, label), feedback, label,
-                          lname, [field])
+                          lname, [field], keep_features=False)
         if read is None:
             return None, "cancel"
         _ids, geoms, values, _feats = read
@@ -436,9 +448,11 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         top_n = self.parameterAsInt(parameters, self.TOP_N, context)
 
         steps = QgsProcessingMultiStepFeedback(4, feedback)
+        timings, t0 = {}, time.perf_counter()
         feedback.pushInfo(f"Reading {source.featureCount()} clustered polygons from '{name}'.")
         read = read_layer(source, to_wgs84(source, context, feedback, "clustered polygons"),
-                          feedback, "clustered polygons", name, list(self.REQUIRED) + optional)
+                          feedback, "clustered polygons", name, list(self.REQUIRED) + optional,
+                          keep_features=False)
         if read is None:
             feedback.pushInfo(CANCELLED)
             return {}
@@ -464,6 +478,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                 point_clusters.append(None if v is None else int(v))
                 point_primary.append(value_text(f["primary_commodities"]))
         steps.setCurrentStep(1)
+        timings["read"], t0 = time.perf_counter() - t0, time.perf_counter()
         countries, stop = self._regions(parameters, self.COUNTRIES, self.COUNTRY_FIELD, context,
                                         feedback, "countries", "name")
         if stop:
@@ -476,6 +491,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             return {}
 
         steps.setCurrentStep(2)
+        timings["regions"], t0 = time.perf_counter() - t0, time.perf_counter()
         try:
             polys = fp.mine_polygons(
                 geoms, ids, [value_number(v) for v in values["cluster_id"]],
@@ -503,6 +519,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             feedback.pushInfo("No 'sources' field: Table 3 is empty.")
 
         steps.setCurrentStep(3)
+        timings["summary"], t0 = time.perf_counter() - t0, time.perf_counter()
         results = {}
         for key, schema, rows in (
                 (self.OUTPUT_COMMODITY, fp.COMMODITY_FIELDS, summary.commodity_rows),
@@ -517,6 +534,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             results[key] = dest
         del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
 
+        timings["tables"], t0 = time.perf_counter() - t0, time.perf_counter()
         grid_rows = [] if summary.grid is None else summary.grid.rows
         grid_schema = fp.GRID_BASE_FIELDS if summary.grid is None else summary.grid.fields
         gfields = compat.fields_from_schema(grid_schema)
@@ -537,6 +555,8 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         results[self.OUTPUT_GRID] = gdest
         attach_grid_style(context, gdest)
         self._grid_dest = gdest
+
+        timings["grid"], t0 = time.perf_counter() - t0, time.perf_counter()
 
         # ---- plots and report ----------------------------------------------------------------
         images = []
@@ -564,6 +584,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             plot = None
         results[self.PLOT_GRID] = plot
         steps.setProgress(60)
+        timings["plots"], t0 = time.perf_counter() - t0, time.perf_counter()
         html = file_output(self, parameters, self.REPORT, context)
         if html:
             csv_dir = os.path.splitext(html)[0] + "_tables"
@@ -572,6 +593,9 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                 f"Clustered polygons: {name} ({len(polys)} polygons)."])
             feedback.pushInfo(f"Report written to {html}; tables as CSV in {csv_dir}.")
         results[self.REPORT] = html
+        timings["report"] = time.perf_counter() - t0
+        feedback.pushInfo("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+                          + ".")
         results.update({
             self.TOTAL_AREA_KM2: summary.total_area_m2 / 1e6,
             self.ASSIGNED_AREA_PCT: summary.assigned_area_pct,

@@ -181,7 +181,8 @@ class ValidateAlgorithm(MineClustersAlgorithm):
             return {}
         ids, geoms, values, feats = read
         read = read_layer(ref, to_wgs84(ref, context, feedback, "reference polygons"), feedback,
-                          "reference polygons", rname, [ref_field] if ref_field else [])
+                          "reference polygons", rname, [ref_field] if ref_field else [],
+                          keep_features=False)
         if read is None:
             feedback.pushInfo(CANCELLED)
             return {}

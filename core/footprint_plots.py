@@ -158,25 +158,27 @@ def validation_plot(pairs, path, title="Similarity of primary commodities to the
 def grid_figure(grid_table, title="Dominant primary commodity per grid cell", max_legend=12):
     """The paper's Fig. 10 in plain longitude/latitude: each cell with mine land coloured by its
     dominant commodity (cells drawn at least a few points wide so that small ones stay visible)."""
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import Patch, Rectangle
+    import numpy as np
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Patch
 
     fig = _figure(10.0, 5.4)
     ax = fig.add_subplot(1, 1, 1)
-    rects, colours, seen = [], [], {}
-    for (r, c), row in zip(grid_table.cells, grid_table.rows):
-        x0, y0, x1, y1 = grid_table.grid.cell_bounds(r, c)
-        rects.append(Rectangle((x0, y0), x1 - x0, y1 - y0))
-        colours.append(colour_for(row["dominant"]))
+    seen = {}
+    for row in grid_table.rows:
         seen[row["dominant"]] = seen.get(row["dominant"], 0.0) + row["mine_area_km2"]
-    ax.add_collection(PatchCollection(rects, facecolors=colours, edgecolors=colours,
-                                      linewidths=0.6))
-    if rects:
-        xs = [p.get_x() for p in rects] + [p.get_x() + p.get_width() for p in rects]
-        ys = [p.get_y() for p in rects] + [p.get_y() + p.get_height() for p in rects]
+    # one vertex array for all cells (Rectangle patches cost ~0.2 ms each at 50,000+ cells)
+    b = np.array([grid_table.grid.cell_bounds(r, c) for r, c in grid_table.cells],
+                 dtype=float).reshape(-1, 4)
+    verts = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], axis=1)
+    palette = {name: colour_for(name) for name in seen}
+    colours = [palette[row["dominant"]] for row in grid_table.rows]
+    ax.add_collection(PolyCollection(verts, facecolors=colours, edgecolors=colours,
+                                     linewidths=0.6))
+    if len(b):
         pad = 2.0
-        ax.set_xlim(max(min(xs) - pad, -180), min(max(xs) + pad, 180))
-        ax.set_ylim(max(min(ys) - pad, -90), min(max(ys) + pad, 90))
+        ax.set_xlim(max(b[:, 0].min() - pad, -180), min(b[:, 2].max() + pad, 180))
+        ax.set_ylim(max(b[:, 1].min() - pad, -90), min(b[:, 3].max() + pad, 90))
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel("Longitude (°)")
     ax.set_ylabel("Latitude (°)")

@@ -177,8 +177,8 @@ def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_id
         raise InputError("The clustered polygons layer has no polygon to validate.")
     if m == 0:
         raise InputError("The reference polygons layer has no polygon to compare with.")
-    ok_c = np.array([g is not None and not shapely.is_empty(g) for g in cg], dtype=bool)
-    ok_r = np.array([g is not None and not shapely.is_empty(g) for g in rg], dtype=bool)
+    ok_c = ~(shapely.is_missing(cg) | shapely.is_empty(cg))
+    ok_r = ~(shapely.is_missing(rg) | shapely.is_empty(rg))
     rgv = rg.copy()
     bad = ok_r.copy()
     bad[ok_r] = ~shapely.is_valid(rg[ok_r])
