@@ -13,10 +13,20 @@ Steps:
    Table 2 with the points) with a progress and a cancel callback, as the QGIS algorithm calls
    them, and reports wall/CPU time, the stage times and the peak resident memory (``ru_maxrss``).
 
+End to end (``--qgis-process``): the same cluster output written as two GeoPackages (clustered
+polygons with cluster_id, primary_commodities, status, area_m2 and sources; clustered points with
+cluster_id and primary_commodities; not timed), then ``qgis_process.bin --json run
+mineclusters:footprintsummary`` on them with the 10m countries (TopoJSON, read by OGR) and the
+biomes, every output written (the five tables as CSV, the grid as a GeoPackage, the four plots,
+the HTML report with its CSV folder), timed as a whole: wall time and the peak resident memory of
+the qgis_process process (``RUSAGE_CHILDREN``: that mode runs no other child process). The
+algorithm's "Timings" log line gives its stages.
+
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/bench_footprint.py                    # both allocations, 1 run
     .venv/bin/python benchmarks/bench_footprint.py --runs 3 --allocation intersection
+    .venv/bin/python benchmarks/bench_footprint.py --qgis-process     # end to end, 1 run
     .venv/bin/python benchmarks/bench_footprint.py --validation     # Table 4, India vs GEM
 """
 import argparse
@@ -54,8 +64,9 @@ def peak_mb():
 
 
 def cluster_output(seed=1):
-    """The cached cluster output of the planet input (clustered once with the defaults)."""
-    path = CACHE / f"footprint-planet-seed{seed}.npz"
+    """The cached cluster output of the planet input (clustered once with the defaults): the
+    clustered polygons and points as the cluster algorithm writes them."""
+    path = CACHE / f"footprint-planet-v2-seed{seed}.npz"
     if path.exists():
         return path
     import shapely
@@ -72,9 +83,13 @@ def cluster_output(seed=1):
         commodities=[None if not c else str(c) for c in d["commodities"]]))
     print(f"clustered the planet input in {time.perf_counter() - t0:.1f} s: "
           f"{res.n_clusters} clusters", file=sys.stderr)
-    t = res.polygons
+    t, q = res.polygons, res.points
     geoms = [d["polygons"][i] for i in t.index]
     wkb = shapely.to_wkb(np.asarray(geoms, dtype=object), output_dimension=2)
+    # one row per point part, as the cluster algorithm's points output
+    pts = shapely.get_geometry(np.asarray([d["points"][i] for i in q.index], dtype=object),
+                               np.asarray(q.part))
+    sources = [generate.POLYGON_SOURCES[k] for k in d["polygon_source"][t.index]]
     CACHE.mkdir(exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(
@@ -82,7 +97,10 @@ def cluster_output(seed=1):
         cluster_id=np.asarray(t.cluster_id),
         primary=np.array(["" if p is None else p for p in t.primary_commodities]),
         status=np.array(list(t.status)), area_m2=np.asarray(t.area_m2, dtype=float),
-        point_cluster_id=np.asarray(res.points.cluster_id))
+        sources=np.array(sources),
+        point_cluster_id=np.asarray(q.cluster_id),
+        point_primary=np.array(["" if p is None else p for p in q.primary_commodities]),
+        point_wkb=np.array(shapely.to_wkb(pts, output_dimension=2), dtype=object))
     os.replace(tmp, path)
     return path
 
@@ -131,6 +149,7 @@ def worker(path, allocation, cell_size_m):
                     primary=[p or None for p in z["primary"]], status=list(z["status"]),
                     area_m2=z["area_m2"])
         points = z["point_cluster_id"]
+        point_primary = [p or None for p in z["point_primary"]]
     cg, cn = read_countries()
     bg, bn = read_biomes()
     load_mb = peak_mb()
@@ -141,7 +160,8 @@ def worker(path, allocation, cell_size_m):
     biomes = fp.regions(bg, bn)
     t1 = time.perf_counter()
     s = fp.summarise(polys, countries, biomes, allocation=allocation, cell_size_m=cell_size_m,
-                     point_cluster_ids=points, progress=lambda r: ticks.append((r, time.perf_counter())),
+                     point_cluster_ids=points, point_primary=point_primary,
+                     progress=lambda r: ticks.append((r, time.perf_counter())),
                      should_stop=lambda: False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     stage = {}
@@ -162,6 +182,133 @@ def worker(path, allocation, cell_size_m):
         / s.total_area_m2,
     }
     print(json.dumps(out))
+
+
+def write_gpkgs(npz, workdir):
+    """The cached cluster output as the cluster algorithm's two GeoPackages (not timed)."""
+    import shapely
+    from osgeo import ogr, osr
+
+    ogr.UseExceptions()
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    paths = {k: Path(workdir) / f"clustered_{k}.gpkg" for k in ("polygons", "points")}
+    stamp = Path(workdir) / "clustered.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == str(npz) \
+            and all(p.exists() for p in paths.values()):
+        return paths
+    with np.load(npz, allow_pickle=True) as z:
+        data = {k: z[k] for k in z.files}
+    kinds = {"int": ogr.OFTInteger64, "double": ogr.OFTReal, "string": ogr.OFTString}
+    for kind, fields, gtype in (
+            ("polygons", (("cluster_id", "int"), ("primary_commodities", "string"),
+                          ("status", "string"), ("area_m2", "double"), ("sources", "string")),
+             ogr.wkbMultiPolygon),
+            ("points", (("cluster_id", "int"), ("primary_commodities", "string")),
+             ogr.wkbPoint)):
+        path = paths[kind]
+        if path.exists():
+            path.unlink()
+        ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+        lyr = ds.CreateLayer(kind, srs, gtype)
+        for name, k in fields:
+            lyr.CreateField(ogr.FieldDefn(name, kinds[k]))
+        defn = lyr.GetLayerDefn()
+        if kind == "polygons":
+            geoms = shapely.from_wkb(data["wkb"])
+            multi = shapely.get_type_id(geoms) == 3
+            geoms[multi] = [shapely.MultiPolygon([g]) for g in geoms[multi]]
+            wkbs = shapely.to_wkb(geoms, output_dimension=2)
+            cols = (data["cluster_id"], data["primary"], data["status"], data["area_m2"],
+                    data["sources"])
+        else:
+            wkbs = data["point_wkb"]
+            cols = (data["point_cluster_id"], data["point_primary"])
+        lyr.StartTransaction()
+        for i, wkb in enumerate(wkbs):
+            f = ogr.Feature(defn)
+            for (name, k), col in zip(fields, cols):
+                v = col[i]
+                if k == "string":
+                    v = str(v) or None
+                f.SetField(name, None if v is None else (int(v) if k == "int" else
+                                                         float(v) if k == "double" else v))
+            f.SetGeometry(ogr.CreateGeometryFromWkb(bytes(wkb)))
+            lyr.CreateFeature(f)
+        lyr.CommitTransaction()
+        ds = None
+    stamp.write_text(json.dumps(str(npz)))
+    return paths
+
+
+def qgis_process_run(npz, workdir, allocation="intersection", cell_size_m=50000.0):
+    """`qgis_process run mineclusters:footprintsummary` on the planet cluster output, with the
+    10m countries and the biomes, every output written; returns the measurements."""
+    import shutil
+    import site
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths = write_gpkgs(npz, workdir)
+    out = workdir / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    profile = workdir / "config"
+    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    ini.parent.mkdir(parents=True, exist_ok=True)
+    ini.write_text("[PythonPlugins]\nmine_clusters=true\n")
+    plugins = workdir / "plugins"
+    plugins.mkdir(exist_ok=True)
+    if not (plugins / "mine_clusters").exists():
+        (plugins / "mine_clusters").symlink_to(ROOT)
+    runtime = workdir / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=str(profile), QGIS_PLUGINPATH=str(plugins),
+               QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(runtime),
+               PYTHONPATH=os.pathsep.join(site.getsitepackages()))
+    exe = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
+    countries = DATA / "natural-earth-countries" / "world-atlas-2.0.2" / "countries-10m.json"
+    biomes = DATA / "resolve-ecoregions2017-simplified" / "biomes.shp"
+    params = {
+        "INPUT": paths["polygons"], "POINTS": paths["points"],
+        "COUNTRIES": f"{countries}|layername=countries", "COUNTRY_FIELD": "name",
+        "BIOMES": biomes, "BIOME_FIELD": "BIOME_NAME", "CELL_SIZE": cell_size_m,
+        "ALLOCATION": ["intersection", "centroid"].index(allocation),
+        "OUTPUT_COMMODITY": out / "commodity.csv", "OUTPUT_COUNTRY": out / "country.csv",
+        "OUTPUT_BIOME": out / "biome.csv", "OUTPUT_TABLE2": out / "table2.csv",
+        "OUTPUT_TABLE3": out / "table3.csv", "OUTPUT_GRID": out / "grid.gpkg",
+        "PLOT_COMMODITY": out / "commodity.png", "PLOT_COUNTRY": out / "countries.png",
+        "PLOT_BIOME": out / "biomes.png", "PLOT_GRID": out / "grid.png",
+        "REPORT": out / "report.html"}
+    cmd = [exe, "--json", "run", "mineclusters:footprintsummary", "--",
+           *[f"{k}={v}" for k, v in params.items()]]
+    load = os.getloadavg()
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_mb, cpu = usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
+    if proc.returncode != 0:
+        sys.exit(f"qgis_process failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    doc = json.loads(proc.stdout)
+    res = doc["results"]
+    missing = [k for k, v in params.items() if k.startswith(("OUTPUT", "PLOT", "REPORT"))
+               and not Path(v).exists()]
+    if missing:
+        sys.exit(f"qgis_process did not write {', '.join(missing)}")
+    log = doc.get("log", {}).get("info", []) if isinstance(doc.get("log"), dict) else []
+    return {
+        "command": " ".join(str(c) for c in cmd[:4]) + " -- " + " ".join(
+            f"{k}=..." for k in params), "allocation": allocation,
+        "load_average_before": [round(x, 2) for x in load], "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1), "peak_rss_mb": round(peak_mb),
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "total_area_km2": res["TOTAL_AREA_KM2"],
+        "n_polygons": res["N_POLYGONS"], "n_cells": res["N_CELLS"],
+        "timings": [line for line in log if line.startswith("Timings")],
+        "output_mb": round(sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 2**20, 1),
+    }
 
 
 def validation(region="india"):
@@ -212,11 +359,20 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--validation", action="store_true",
                    help="print Table 4 of India's real clusters against the GEM boundaries")
+    p.add_argument("--qgis-process", action="store_true",
+                   help="time mineclusters:footprintsummary end to end through qgis_process")
+    p.add_argument("--workdir", default=str(CACHE / "footprint-qgis-process"),
+                   help="folder for the GeoPackages and outputs of --qgis-process")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     _import_package()
     if a.validation:
         validation()
+        return
+    if a.qgis_process:
+        path = cluster_output(a.seed)
+        alloc = "intersection" if a.allocation == "both" else a.allocation
+        print(json.dumps(qgis_process_run(path, a.workdir, alloc, a.cell_size), indent=1))
         return
     if a.worker:
         worker(a.worker, a.allocation, a.cell_size)
