@@ -79,7 +79,7 @@ DEFAULT_TABLE_PATH = os.path.join(DATA_DIR, "commodity_harmonisation.csv")
 
 #: Polygons closer than this (degrees, ~0.1 mm) touch: reprojection noise on shared edges.
 TOUCH_TOLERANCE_DEG = 1e-9
-AREA_CHUNK = 20000
+AREA_CHUNK = 5000   # polygons per pass of the area computation (bounds its temporary memory)
 #: Polygons smaller than this in square degrees (about 0.01 m²) are slivers without area.
 SLIVER_AREA_DEG2 = 1e-12
 
