@@ -10,11 +10,13 @@
    repeated across ±180).
 2. Distances (METHOD.md): point-point pairs by the haversine formula; pairs involving a polygon by
    shapely in a spherical azimuthal-equidistant projection centred on the 1° tile of the pair's
-   *anchor*: the part with the smaller box (then the smaller tile key, then the smaller box
-   coordinates), a choice made from the geometries alone, so the distance of a pair does not
-   depend on the order or ids of the features. The anchor is the smaller part, so every point
-   that matters lies within its extent plus ~100 km of the projection's centre: relative error
-   ~1e-5 against the sphere up to 20 km for mine-sized parts. 0 when geometries touch or overlap.
+   *anchor* (:func:`anchors`), the other part projected into it. The anchor is chosen from the
+   two geometries alone, so the distance of a pair does not depend on the order or ids of the
+   features: the larger part by box (the cheaper projection: the smaller part moves), unless that
+   box is over ``ANCHOR_MAX_M`` across, then the smaller. Every point that matters then lies
+   within ~200 km of the projection's centre: relative error ~1e-5 against the sphere up to
+   20 km for mine-sized parts, below 1e-3 unless both parts are over 200 km across.
+   0 when geometries touch or overlap.
 3. Single linkage = the minimum spanning forest of the graph of pairs at distance <= ``H_limit``:
    cutting it at any h <= ``H_limit`` gives exactly the clusters of a full dendrogram cut at h.
    It is built by Kruskal's algorithm in rounds, measuring only pairs that can still join two
@@ -40,6 +42,8 @@ from .parallel import run_parallel
 TIE_TOLERANCE_M = 1e-6
 #: Tile size (degrees) of the local projections.
 TILE_DEG = 1.0
+#: A part whose box diagonal is longer than this (metres) anchors a pair only with a larger part.
+ANCHOR_MAX_M = 200000.0
 _QUERY_CHUNK = 8192
 _PAIR_BATCH = 50000
 #: Rounds of the lazy Kruskal algorithm (quantiles of the pairs' lower bounds).
@@ -78,7 +82,8 @@ class Parts:
     bounds: np.ndarray     # (n, 4) lon/lat boxes, longitudes unwrapped across ±180
     ref_lon: np.ndarray    # box centre, [-180, 180)
     ref_lat: np.ndarray
-    rank: np.ndarray = None  # int64: anchor order (see :func:`anchor_rank`)
+    rank: np.ndarray = None  # int64: rank by size (see :func:`anchor_rank`)
+    size_m: np.ndarray = None  # box diagonal, metres
 
     def __len__(self):
         return len(self.owner)
@@ -104,23 +109,34 @@ def split_parts(features: Features) -> Parts:
         ref_lon, ref_lat = bounds_centres(bounds)
         parts = Parts(owner[order], features.kind[owner[order]],
                       np.concatenate([features.geoms[single], geoms])[order], bounds, ref_lon, ref_lat)
-    parts.rank = anchor_rank(parts)
+    parts.rank, parts.size_m = anchor_rank(parts)
     return parts
 
 
-def anchor_rank(parts: Parts) -> np.ndarray:
-    """Rank of each part by (box diagonal in metres, tile key, box coordinates): a pair is measured
-    in the tile of its part of lower rank. The keys come from the geometry alone, never from ids or
-    input order; two parts with equal keys have the same box, so they meet (distance 0)."""
+def anchor_rank(parts: Parts):
+    """Rank of each part by (box diagonal in metres, tile key, box coordinates), and the diagonal.
+
+    The keys come from the geometry alone, never from ids or input order; two parts with equal
+    keys have the same box, so they meet (distance 0 in any plane)."""
     b = parts.bounds
     if len(b) == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
     size = haversine_m(b[:, 0], b[:, 1], b[:, 2], b[:, 3])
     tile = tiles(parts)[0]
     order = np.lexsort((b[:, 3], b[:, 2], b[:, 1], b[:, 0], tile, size))
     rank = np.empty(len(b), dtype=np.int64)
     rank[order] = np.arange(len(b))
-    return rank
+    return rank, size
+
+
+def anchors(parts: Parts, i, j):
+    """(anchor, other) of each pair of parts: the pair is measured in the anchor's tile. The anchor
+    is the part of higher rank (larger), or of lower rank when the larger is over ``ANCHOR_MAX_M``
+    across; the same whichever of the two comes first."""
+    small = np.where(parts.rank[i] < parts.rank[j], i, j)
+    large = np.where(parts.rank[i] < parts.rank[j], j, i)
+    huge = parts.size_m[large] > ANCHOR_MAX_M
+    return np.where(huge, small, large), np.where(huge, large, small)
 
 
 def tiles(features):
@@ -183,7 +199,7 @@ def part_distances(parts: Parts, i: np.ndarray, j: np.ndarray, tile_info=None, o
     """Distance in metres of each pair of parts (i[k], j[k]), by the model above.
 
     ``own``: the parts projected into their own tiles (:func:`own_tile_projections`), reused when
-    given. A pair is measured in the plane of its anchor's tile (:func:`anchor_rank`), so
+    given. A pair is measured in the plane of its anchor's tile (:func:`anchors`), so
     ``part_distances(p, i, j) == part_distances(p, j, i)`` exactly.
     """
     i = np.asarray(i, dtype=np.int64)
@@ -199,9 +215,7 @@ def part_distances(parts: Parts, i: np.ndarray, j: np.ndarray, tile_info=None, o
     rest = np.flatnonzero(~both_points)
     if len(rest) == 0:
         return d
-    ii, jj = i[rest], j[rest]
-    swap = parts.rank[jj] < parts.rank[ii]
-    ii, jj = np.where(swap, jj, ii), np.where(swap, ii, jj)   # ii: the anchor of each pair
+    ii, jj = anchors(parts, i[rest], j[rest])
     if own is None:
         need = np.unique(np.r_[ii, jj])
         own = np.empty(len(parts), dtype=object)
@@ -292,8 +306,7 @@ def _measure(parts, i, j, tile_info, own, should_stop):
     """Exact distances of many pairs of parts, in batches on threads, each sorted by anchor tile."""
     if len(i) == 0:
         return np.empty(0)
-    anchor = np.where(parts.rank[j] < parts.rank[i], j, i)
-    order = np.argsort(tile_info[0][anchor], kind="stable")
+    order = np.argsort(tile_info[0][anchors(parts, i, j)[0]], kind="stable")
     batches = [order[k:k + _PAIR_BATCH] for k in range(0, len(order), _PAIR_BATCH)]
     out = np.empty(len(i))
     done = run_parallel(batches, lambda b: part_distances(parts, i[b], j[b], tile_info, own), should_stop)
