@@ -542,14 +542,26 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                                  QgsWkbTypes.Polygon, QgsCoordinateReferenceSystem("EPSG:4326"))
         gnames = [n for n, _ in grid_schema]
         if summary.grid is not None and gsink is not None:
-            for k, (row, geom) in enumerate(zip(grid_rows, summary.grid.geometries())):
-                if feedback.isCanceled():
-                    feedback.pushInfo(CANCELLED)
-                    return {}
+            import shapely
+            from qgis.core import QgsGeometry
+
+            # 2-D WKB of every cell at once (see qgs_geometry), then features in batches
+            wkbs = shapely.to_wkb(summary.grid.geometries(), output_dimension=2)
+            batch = []
+            for k, (row, wkb) in enumerate(zip(grid_rows, wkbs)):
+                if k % 1000 == 0:
+                    if feedback.isCanceled():
+                        feedback.pushInfo(CANCELLED)
+                        return {}
+                    gsink.addFeatures(batch, QgsFeatureSink.FastInsert)
+                    batch = []
                 f = QgsFeature(gfields)
-                f.setGeometry(qgs_geometry(geom))
+                g = QgsGeometry()
+                g.fromWkb(wkb)
+                f.setGeometry(g)
                 f.setAttributes([native(row.get(n)) for n in gnames])
-                gsink.addFeature(f, QgsFeatureSink.FastInsert)
+                batch.append(f)
+            gsink.addFeatures(batch, QgsFeatureSink.FastInsert)
         compat.finish_sink(gsink)
         del gsink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
         results[self.OUTPUT_GRID] = gdest

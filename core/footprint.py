@@ -860,7 +860,11 @@ class GridTable:
     cells: list = field(default_factory=list)   # (row, col) per row, for cell_geometry()
 
     def geometries(self):
-        return [self.grid.cell_geometry(r, c) for r, c in self.cells]
+        """The rows' cells as lon/lat polygons (as `EqualAreaGrid.cell_geometry`), at once."""
+        if not self.cells:
+            return []
+        b = np.array([self.grid.cell_bounds(r, c) for r, c in self.cells], dtype=float)
+        return list(shapely.segmentize(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), 0.5))
 
 
 def grid_table(polys: MinePolygons, cell_size_m=50000.0, progress=None, should_stop=None) -> GridTable:

@@ -254,6 +254,9 @@ def test_grid_splits_polygons_and_picks_dominant():
     assert [n for n, _ in gt.fields][:len(fp.GRID_BASE_FIELDS)] == [n for n, _ in fp.GRID_BASE_FIELDS]
     geoms = gt.geometries()
     assert shapely.contains(geoms[0], shapely.centroid(b))
+    # made at once, the same polygons as cell by cell
+    assert all(shapely.equals_exact(g, gt.grid.cell_geometry(r, c), 0)
+               for g, (r, c) in zip(geoms, gt.cells))
 
 
 def test_grid_field_names_are_safe_and_unique():
