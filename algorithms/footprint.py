@@ -5,6 +5,7 @@ them to EPSG:4326, calls ``core.footprint.summarise`` and writes the tables, the
 and the HTML report. Nothing scientific happens here.
 """
 import os
+import shutil
 import time
 
 from qgis.core import (
@@ -451,7 +452,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         timings, t0 = {}, time.perf_counter()
         feedback.pushInfo(f"Reading {source.featureCount()} clustered polygons from '{name}'.")
         read = read_layer(source, to_wgs84(source, context, feedback, "clustered polygons"),
-                          feedback, "clustered polygons", name, list(self.REQUIRED) + optional,
+                          steps, "clustered polygons", name, list(self.REQUIRED) + optional,
                           keep_features=False)
         if read is None:
             feedback.pushInfo(CANCELLED)
@@ -521,25 +522,35 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         steps.setCurrentStep(3)
         timings["summary"], t0 = time.perf_counter() - t0, time.perf_counter()
         results = {}
-        for key, schema, rows in (
-                (self.OUTPUT_COMMODITY, fp.COMMODITY_FIELDS, summary.commodity_rows),
-                (self.OUTPUT_COUNTRY, fp.REGION_FIELDS, summary.country_rows),
-                (self.OUTPUT_BIOME, fp.REGION_FIELDS, summary.biome_rows),
-                (self.OUTPUT_TABLE2, fp.TABLE2_FIELDS, summary.table2_rows),
-                (self.OUTPUT_TABLE3, fp.TABLE3_FIELDS, summary.table3_rows)):
-            sink, dest, fields = table_sink(self, parameters, key, context, schema)
-            if not write_rows(sink, fields, schema, rows, feedback):
-                feedback.pushInfo(CANCELLED)
-                return {}
-            results[key] = dest
-        del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
+
+        def cancelled():
+            """A cancel while writing: what was written so far is deleted (no output that
+            looks complete is left)."""
+            csv_dir = results.pop("_csv_dir", None)
+            if csv_dir and os.path.isdir(csv_dir):
+                shutil.rmtree(csv_dir, ignore_errors=True)
+            return compat.discard_outputs(results, feedback)
+
+        tables = ((self.OUTPUT_COMMODITY, fp.COMMODITY_FIELDS, summary.commodity_rows),
+                  (self.OUTPUT_COUNTRY, fp.REGION_FIELDS, summary.country_rows),
+                  (self.OUTPUT_BIOME, fp.REGION_FIELDS, summary.biome_rows),
+                  (self.OUTPUT_TABLE2, fp.TABLE2_FIELDS, summary.table2_rows),
+                  (self.OUTPUT_TABLE3, fp.TABLE3_FIELDS, summary.table3_rows))
+        for k, (key, schema, rows) in enumerate(tables):
+            sink, results[key], fields = table_sink(self, parameters, key, context, schema)
+            written = write_rows(sink, fields, schema, rows, feedback)
+            del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
+            if not written:
+                return cancelled()
+            steps.setProgress(20.0 * (k + 1) / len(tables))
 
         timings["tables"], t0 = time.perf_counter() - t0, time.perf_counter()
         grid_rows = [] if summary.grid is None else summary.grid.rows
         grid_schema = fp.GRID_BASE_FIELDS if summary.grid is None else summary.grid.fields
         gfields = compat.fields_from_schema(grid_schema)
-        gsink, gdest = make_sink(self, parameters, self.OUTPUT_GRID, context, gfields,
-                                 QgsWkbTypes.Polygon, QgsCoordinateReferenceSystem("EPSG:4326"))
+        gsink, results[self.OUTPUT_GRID] = make_sink(
+            self, parameters, self.OUTPUT_GRID, context, gfields, QgsWkbTypes.Polygon,
+            QgsCoordinateReferenceSystem("EPSG:4326"))
         gnames = [n for n, _ in grid_schema]
         if summary.grid is not None and gsink is not None:
             import shapely
@@ -551,10 +562,11 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             for k, (row, wkb) in enumerate(zip(grid_rows, wkbs)):
                 if k % 1000 == 0:
                     if feedback.isCanceled():
-                        feedback.pushInfo(CANCELLED)
-                        return {}
+                        del gsink
+                        return cancelled()
                     gsink.addFeatures(batch, QgsFeatureSink.FastInsert)
                     batch = []
+                    steps.setProgress(20.0 + 40.0 * k / len(grid_rows))
                 f = QgsFeature(gfields)
                 g = QgsGeometry()
                 g.fromWkb(wkb)
@@ -564,9 +576,12 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             gsink.addFeatures(batch, QgsFeatureSink.FastInsert)
         compat.finish_sink(gsink)
         del gsink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
-        results[self.OUTPUT_GRID] = gdest
+        gdest = results[self.OUTPUT_GRID]
         attach_grid_style(context, gdest)
         self._grid_dest = gdest
+        steps.setProgress(60)
+        if feedback.isCanceled():
+            return cancelled()
 
         timings["grid"], t0 = time.perf_counter() - t0, time.perf_counter()
 
@@ -580,6 +595,9 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         for key, rows, title, rest in (
                 (self.PLOT_COUNTRY, summary.country_rows, "Mine area by country", fplots.REST),
                 (self.PLOT_BIOME, summary.biome_rows, "Mine area by biome", "Other biomes")):
+            if feedback.isCanceled():
+                return cancelled()
+            steps.setProgress(70 if key == self.PLOT_COUNTRY else 75)
             plot = file_output(self, parameters, key, context)
             if plot:
                 fplots.regions_plot(rows, summary.commodity_rows, plot, title,
@@ -587,6 +605,9 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                                     rest_label=rest)
                 images.append((plot, title))
             results[key] = plot
+        if feedback.isCanceled():
+            return cancelled()
+        steps.setProgress(80)
         plot = file_output(self, parameters, self.PLOT_GRID, context)
         if plot and summary.grid is not None and summary.grid.rows:
             fplots.grid_plot(summary.grid, plot)
@@ -595,16 +616,22 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         else:
             plot = None
         results[self.PLOT_GRID] = plot
-        steps.setProgress(60)
+        if feedback.isCanceled():
+            return cancelled()
+        steps.setProgress(90)
         timings["plots"], t0 = time.perf_counter() - t0, time.perf_counter()
         html = file_output(self, parameters, self.REPORT, context)
         if html:
             csv_dir = os.path.splitext(html)[0] + "_tables"
+            results["_csv_dir"] = csv_dir
             os.makedirs(csv_dir, exist_ok=True)
             report.footprint_report(summary, html, images=images, csv_dir=csv_dir, intro=[
                 f"Clustered polygons: {name} ({len(polys)} polygons)."])
             feedback.pushInfo(f"Report written to {html}; tables as CSV in {csv_dir}.")
         results[self.REPORT] = html
+        if feedback.isCanceled():
+            return cancelled()
+        results.pop("_csv_dir", None)
         timings["report"] = time.perf_counter() - t0
         feedback.pushInfo("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
                           + ".")

@@ -172,15 +172,17 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                           f"{table_path or 'the table shipped with the plugin'} "
                           f"({len(table)} names).")
 
-        steps = QgsProcessingMultiStepFeedback(3, feedback)
+        # reading each layer, comparing, writing
+        steps = QgsProcessingMultiStepFeedback(4, feedback)
         read = read_layer(source, to_wgs84(source, context, feedback, "clustered polygons"),
-                          feedback, "clustered polygons", name,
+                          steps, "clustered polygons", name,
                           ["cluster_id", "primary_commodities"])
         if read is None:
             feedback.pushInfo(CANCELLED)
             return {}
         ids, geoms, values, feats = read
-        read = read_layer(ref, to_wgs84(ref, context, feedback, "reference polygons"), feedback,
+        steps.setCurrentStep(1)
+        read = read_layer(ref, to_wgs84(ref, context, feedback, "reference polygons"), steps,
                           "reference polygons", rname, [ref_field] if ref_field else [],
                           keep_features=False)
         if read is None:
@@ -189,7 +191,7 @@ class ValidateAlgorithm(MineClustersAlgorithm):
         rids, rgeoms, rvalues, _rfeats = read
         ref_comm = ([value_text(v) for v in rvalues[ref_field]] if ref_field
                     else [fixed] * len(rids))
-        steps.setCurrentStep(1)
+        steps.setCurrentStep(2)
         try:
             result = va.validate(
                 geoms, ids, [value_number(v) for v in values["cluster_id"]],
@@ -219,17 +221,26 @@ class ValidateAlgorithm(MineClustersAlgorithm):
             feedback.pushWarning("No clustered polygon intersects a reference polygon with "
                                  "commodities; check that both layers cover the same area.")
 
-        steps.setCurrentStep(2)
+        steps.setCurrentStep(3)
+        written = {}
+
+        def cancelled():  # what was written so far is deleted: nothing looks complete
+            return compat.discard_outputs(written, feedback)
+
         out_fields = compat.fields_from_schema(va.PAIR_FIELDS)
         sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, out_fields,
                                           QgsWkbTypes.MultiPolygon, source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        written[self.OUTPUT] = dest
         names = [n for n, _ in va.PAIR_FIELDS]
-        for pair in result.pairs:
-            if feedback.isCanceled():
-                feedback.pushInfo(CANCELLED)
-                return {}
+        every = max(1, len(result.pairs) // 50)
+        for k, pair in enumerate(result.pairs):
+            if k % every == 0:
+                if feedback.isCanceled():
+                    del sink
+                    return cancelled()
+                steps.setProgress(60.0 * k / len(result.pairs))
             f = QgsFeature(out_fields)
             g = feats[pair["index"]].geometry()
             if g is not None and not g.isNull():
@@ -242,19 +253,29 @@ class ValidateAlgorithm(MineClustersAlgorithm):
         del sink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
         ssink, sdest, sfields = table_sink(self, parameters, self.OUTPUT_SUMMARY, context,
                                            va.SUMMARY_FIELDS)
-        write_rows(ssink, sfields, va.SUMMARY_FIELDS, result.summary, feedback)
+        written[self.OUTPUT_SUMMARY] = sdest
+        done = write_rows(ssink, sfields, va.SUMMARY_FIELDS, result.summary, feedback)
+        del ssink
+        if not done:
+            return cancelled()
+        steps.setProgress(70)
 
         images = []
-        plot = file_output(self, parameters, self.PLOT, context)
+        plot = written[self.PLOT] = file_output(self, parameters, self.PLOT, context)
         if plot:
             footprint_plots.validation_plot(result.pairs, plot)
             images.append((plot, "Similarity metrics over the compared pairs"))
-        html = file_output(self, parameters, self.REPORT, context)
+        if feedback.isCanceled():
+            return cancelled()
+        steps.setProgress(85)
+        html = written[self.REPORT] = file_output(self, parameters, self.REPORT, context)
         if html:
             report.validation_report(result, html, images=images, intro=[
                 f"Clustered polygons: {name}; reference polygons: {rname}"
                 + (f" (commodity field '{ref_field}')." if ref_field
                    else f" (all taken as '{fixed}').")])
+        if feedback.isCanceled():
+            return cancelled()
         steps.setProgress(100)
         return {
             self.OUTPUT: dest, self.OUTPUT_SUMMARY: sdest, self.PLOT: plot, self.REPORT: html,

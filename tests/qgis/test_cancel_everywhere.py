@@ -109,10 +109,8 @@ def cases(sample_polygons, sample_points, clustered):
     "mineclusters:clusterlocaloptimum",
     "mineclusters:harmonisepolygons",
     "mineclusters:harmonisepoints",
-    pytest.param("mineclusters:footprintsummary", marks=pytest.mark.xfail(
-        strict=True, reason="a cancel while writing the tables leaves the tables written so far")),
-    pytest.param("mineclusters:validate", marks=pytest.mark.xfail(
-        strict=True, reason="reports progress only twice")),
+    "mineclusters:footprintsummary",
+    "mineclusters:validate",
 ])
 def test_cancel_at_several_points_leaves_no_complete_looking_output(
         alg_id, provider, sample_polygons, sample_points, clustered_polygons, tmp_path):
