@@ -226,13 +226,11 @@ def _polygon_parts(geom) -> list:
 
 
 def _polygonal(geom):
-    """The geometry itself when it is a Polygon or MultiPolygon (without empty parts), else a
-    MultiPolygon of its polygons (None when it has none)."""
+    """The geometry itself when it is a Polygon or MultiPolygon, else a MultiPolygon of its
+    polygons (None when it has none)."""
     if geom is None or geom.is_empty:
         return None
-    if geom.geom_type == "Polygon":
-        return geom
-    if geom.geom_type == "MultiPolygon" and not any(g.is_empty for g in geom.geoms):
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
         return geom
     parts = _polygon_parts(geom)
     if not parts:
