@@ -24,6 +24,10 @@ CENTRES = [(10.0, 0.0), (25.0, 60.0), (-70.0, 85.0), (140.0, -85.0), (179.99, 0.
 
 def engine_cuts(features, h_limit, thresholds):
     forest = single_linkage_forest(features, h_limit)
+    # A spanning forest of the features: one edge fewer than features per pre-group, no loops
+    # (a feature's parts are one node, so no second edge between the same two features).
+    assert len(forest.weight_m) == len(features) - len(set(forest.labels(h_limit)))
+    assert not np.any(forest.u == forest.v)
     return {h: forest.labels(h) for h in thresholds}
 
 
