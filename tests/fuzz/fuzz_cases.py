@@ -56,9 +56,9 @@ def places(draw):
     return cx + dx, cy + dy
 
 
-POLYGON_KINDS = ["box", "box", "box", "triangle", "hole", "multi", "bowtie", "zero_area",
-                 "spike", "repeated", "multi_empty_part", "empty", "null", "nan", "lon_beyond",
-                 "lat_beyond"]
+POLYGON_KINDS = ["box", "box", "box", "triangle", "hole", "multi", "multi_far", "bowtie",
+                 "zero_area", "spike", "repeated", "multi_empty_part", "empty", "null", "nan",
+                 "lon_beyond", "lat_beyond"]
 BAD_POLYGON_KINDS = {"nan", "lon_beyond", "lat_beyond"}
 
 
@@ -82,6 +82,11 @@ def polygon(draw, kinds=POLYGON_KINDS):
     if kind == "multi":
         return kind, MultiPolygon([Polygon(ring([(0, 0), (1, 0), (1, 1), (0, 1)])),
                                    Polygon(ring([(2, 0), (3, 0), (3, 1), (2, 1)]))])
+    if kind == "multi_far":  # a second part at another anchor, possibly across ±180
+        fx, fy = draw(places())
+        return kind, MultiPolygon([Polygon(ring([(0, 0), (1, 0), (1, 1), (0, 1)])),
+                                   Polygon([_pt(fx, fy, dx * s, dy * s)
+                                            for dx, dy in [(0, 0), (1, 0), (1, 1), (0, 1)]])])
     if kind == "bowtie":
         return kind, Polygon(ring([(0, 0), (1, 1), (1, 0), (0, 1)]))
     if kind == "zero_area":

@@ -177,7 +177,7 @@ def test_any_layer_gives_a_result_or_one_input_error(case, method, formula, weig
 
 @examples(250)
 @given(case=layers(allow_bad_areas=False, unique_ids=True,
-                   polygon_kinds=["box", "box", "triangle", "hole", "multi", "bowtie",
+                   polygon_kinds=["box", "box", "triangle", "hole", "multi", "multi_far", "bowtie",
                                   "zero_area", "spike", "repeated", "multi_empty_part", "empty",
                                   "null"],
                    point_kinds=["point", "point", "multipoint", "multipoint_empty_part",
@@ -198,7 +198,7 @@ def test_partition_does_not_depend_on_feature_order(case, data):
 
 @examples(100)
 @given(case=layers(allow_bad_areas=False, unique_ids=False,
-                   polygon_kinds=["box", "triangle", "multi", "empty", "null"],
+                   polygon_kinds=["box", "triangle", "multi", "multi_far", "empty", "null"],
                    point_kinds=["point", "multipoint", "empty", "null"]),
        data=st.data())
 def test_duplicate_ids_keep_every_feature_and_the_partition(case, data):
