@@ -386,11 +386,12 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             features = prepare_features(
                 polygons=shp_polys, polygon_ids=poly_ids, polygon_areas=areas,
                 points=shp_points, point_ids=point_ids, primary=primary,
-                commodities=commodities)
+                commodities=commodities, progress=lambda r: steps.setProgress(20.0 * r),
+                should_stop=feedback.isCanceled)
             result = cluster_mines(
                 features, h_limit_m=h_limit, threshold_step_m=step,
                 max_threshold_m=max_threshold, method=method, weight=weight, formula=formula,
-                progress=lambda r: steps.setProgress(100.0 * r),
+                progress=lambda r: steps.setProgress(20.0 + 80.0 * r),
                 should_stop=feedback.isCanceled)
         except Cancelled:
             feedback.pushInfo("Cancelled; no output was written.")
