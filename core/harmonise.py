@@ -728,10 +728,13 @@ def harmonise_points(sources: Sequence[PointSource],
                 if abs(part.x) > 180.0:   # 0..360 longitudes: back into -180..180
                     parts[k] = Point(((part.x + 180.0) % 360.0) - 180.0, part.y)
             raw_primary = s.primary[i]
-            tokens = split_tokens(raw_primary)
-            hits = sorted({t for t in tokens if _key(t) in drop})
-            if tokens and len(hits) == len({_key(t) for t in tokens}):  # e.g. only "Processing"
-                dropped.append((s.name, fid, "primary commodity " + ", ".join(hits)))
+            # names, not spellings: "Processing;processing" is one name, the one to drop
+            spelling = {}
+            for t in split_tokens(raw_primary):
+                CommodityHarmoniser._keep_first_spelling(spelling, _key(t), t)
+            if spelling and spelling.keys() <= drop:    # e.g. only "Processing"
+                dropped.append((s.name, fid, "primary commodity "
+                                + ", ".join(sorted(spelling.values()))))
                 continue
             primary = harm.names(raw_primary)
             everything = list(primary)

@@ -703,3 +703,17 @@ def test_review_regressions_processing_beside_a_commodity_and_one_spelling_for_u
     res = harmonise_points([src], table={"gold": "Gold"})
     assert res.primary_commodity == ["Gold", "UNOBTAINIUM", "UNOBTAINIUM"]
     assert not res.dropped
+
+
+def test_primary_processing_in_two_spellings_is_dropped():
+    """'Processing;processing' is the one name Processing twice: the point is dropped like a
+    plain 'Processing', and 'Processing; Gold' in any case is kept."""
+    src = PointSource("inv", [Point(1, 1), Point(2, 2), Point(3, 3), Point(4, 4)],
+                      ["a", "b", "c", "d"],
+                      ["Processing;processing", " PROCESSING , processing", "processing; Gold",
+                       "Gold"])
+    res = harmonise_points([src], table={"gold": "Gold"})
+    assert res.source_id == ["c", "d"]
+    assert [(s, i) for s, i, _ in res.dropped] == [("inv", "a"), ("inv", "b")]
+    assert [r for _, _, r in res.dropped] == ["primary commodity Processing",
+                                              "primary commodity PROCESSING"]
