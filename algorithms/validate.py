@@ -198,7 +198,9 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                 [value_text(v) for v in values["primary_commodities"]], rgeoms, rids, ref_comm,
                 harmonisation=table, include_unassigned=include,
                 progress=lambda r: steps.setProgress(100 * r),
-                should_stop=feedback.isCanceled)
+                should_stop=feedback.isCanceled,
+                layer=f"clustered polygons layer '{name}'",
+                reference_layer=f"reference polygons layer '{rname}'")
         except Cancelled:
             feedback.pushInfo(CANCELLED)
             return {}

@@ -156,14 +156,28 @@ def summarise_pairs(pairs) -> list:
     return rows
 
 
+def _check_finite(geoms, present, ids, layer):
+    """InputError naming the first feature of `layer` with a coordinate that is not a number."""
+    xy, owner = shapely.get_coordinates(geoms[present], return_index=True)
+    bad = np.flatnonzero(~np.isfinite(xy).all(axis=1))
+    if len(bad):
+        k = bad[0]
+        fid = ids[np.flatnonzero(present)[owner[k]]]
+        raise InputError(f"Feature {fid} of the {layer} has a coordinate that is not a number "
+                         f"({float(xy[k, 0])}, {float(xy[k, 1])}); fix or remove that feature.")
+
+
 def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_ids,
              ref_commodities, harmonisation=None, include_unassigned=True, progress=None,
-             should_stop=None) -> ValidationResult:
+             should_stop=None, layer="clustered polygons layer",
+             reference_layer="reference polygons layer") -> ValidationResult:
     """Compare every clustered polygon with every reference polygon it intersects.
 
     Geometries in lon/lat (EPSG:4326). `primary`: the clustered polygons' primary commodities
     (comma lists); `ref_commodities`: the reference's expert commodities (comma lists), read
     through `harmonisation` when given. Pairs are ordered by feature id then reference id.
+    `layer` and `reference_layer` name the two layers in error messages. A coordinate that is
+    not a number is an InputError.
     """
     cg = np.asarray(list(cluster_geoms), dtype=object)
     rg = np.asarray(list(ref_geoms), dtype=object)
@@ -179,6 +193,10 @@ def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_id
         raise InputError("The reference polygons layer has no polygon to compare with.")
     ok_c = ~(shapely.is_missing(cg) | shapely.is_empty(cg))
     ok_r = ~(shapely.is_missing(rg) | shapely.is_empty(rg))
+    fids = [int(x) for x in feature_ids]
+    rids = [int(x) for x in ref_ids]
+    _check_finite(cg, ok_c, fids, layer)
+    _check_finite(rg, ok_r, rids, reference_layer)
     rgv = rg.copy()
     bad = ok_r.copy()
     bad[ok_r] = ~shapely.is_valid(rg[ok_r])
@@ -189,8 +207,6 @@ def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_id
     tree = shapely.STRtree(rgv[ri])
     qa, qb = tree.query(cg[ci], predicate="intersects")
     pa, pb = ci[qa], ri[qb]
-    fids = [int(x) for x in feature_ids]
-    rids = [int(x) for x in ref_ids]
     order = sorted(range(len(pa)), key=lambda k: (fids[pa[k]], rids[pb[k]], pa[k], pb[k]))
     ref_sets = [parse_commodities(x, harmonisation) for x in ref_commodities]
     prim_sets = [parse_commodities(x) for x in primary]

@@ -288,3 +288,28 @@ def test_validation_plot_suptitle_clear_of_the_subplot_titles():
         assert not t.get_window_extent(renderer).overlaps(top), t.get_text()
     assert [t.get_text() for t in titles] == [
         "Jaccard", "Dice", "Overlap coefficient (1 undefined)", "ID overlap (1 undefined)"]
+
+
+def _pairs(result):
+    return [(p["feature_id"], p["reference_id"]) for p in result.pairs]
+
+
+def test_nan_vertex_is_one_sentence_naming_layer_feature_and_coordinate():
+    # a NaN vertex used to reach shapely.make_valid and end in a GEOS error
+    nan_ring = shapely.from_wkt("POLYGON ((9.3 47, NaN 47, 9.31 47.01, 9.3 47))")
+    with pytest.raises(InputError, match="^Feature 7 of the reference polygons layer has a "
+                                         r"coordinate that is not a number \(nan, 47.0\)"):
+        va.validate([sq(9, 47)], [1], [1], ["Coal"], [sq(9, 47), nan_ring], [5, 7],
+                    ["Coal", "Coal"])
+    with pytest.raises(InputError) as err:     # the wrapper names the layer
+        va.validate([sq(9, 47)], [1], [1], ["Coal"], [sq(9, 47), nan_ring], [5, 7],
+                    ["Coal", "Coal"], reference_layer="reference polygons layer 'refs'")
+    text = str(err.value)
+    assert text.startswith("Feature 7 of the reference polygons layer 'refs' has a coordinate "
+                           "that is not a number (nan, 47.0)")
+    assert "\n" not in text and text.count(". ") == 0
+    with pytest.raises(InputError, match="Feature 3 of the clustered polygons layer 'c' .*not a "
+                                         "number"):
+        va.validate([sq(9, 47), nan_ring], [2, 3], [1, 1], ["Coal", "Coal"], [sq(9, 47)], [5],
+                    ["Coal"], layer="clustered polygons layer 'c'")
+
