@@ -117,6 +117,23 @@ def _check_len(name, values, n):
                          f"'{name}'; give one value per polygon.")
 
 
+def _check_finite(geoms, fids, layer):
+    """InputError for the first feature with a coordinate that is NaN or infinite (a NaN vertex,
+    or a feature outside its CRS's domain, which comes back infinite in longitude/latitude)."""
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    finite = np.isfinite(coords).all(axis=1)
+    if finite.all():
+        return
+    k = np.flatnonzero(~finite)[0]
+    x, y = coords[k]
+    if np.isnan(coords[k]).any():
+        raise InputError(f"Feature {fids[owner[k]]} of the {layer} has a coordinate that is not "
+                         f"a number ({x}, {y}); fix or remove that feature.")
+    raise InputError(f"Feature {fids[owner[k]]} of the {layer} has the infinite coordinate "
+                     f"({x}, {y}) in longitude/latitude, so it lies outside the domain of its "
+                     f"layer's CRS; fix its coordinates or the layer's CRS.")
+
+
 def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2=None,
                   sources=None, layer="clustered polygons") -> MinePolygons:
     """Check and normalise the clustered polygons.
@@ -156,6 +173,7 @@ def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2
         stat.append(s)
     ok = _present(geoms)
     if ok.any():
+        _check_finite(geoms[ok], fids[ok], layer)
         # a ring drawn across the antimeridian (179.9 -> -179.9) is cut there, as harmonise does
         poly = ok & np.isin(shapely.get_type_id(geoms), (3, 6))
         if poly.any():

@@ -526,3 +526,22 @@ def test_centroid_rule_for_a_polygon_split_at_the_antimeridian():
     p = polys([split], ["Gold"], area=[1e6])
     rows = by(fp.region_table(p, regs, allocation="centroid"), "region")
     assert set(rows) == {"Antimeridian isle"}
+
+
+# ------------------------------------------------------------------ odd coordinates
+
+def test_nan_vertex_is_refused_in_one_sentence_naming_the_feature():
+    nan = shapely.from_wkt("POLYGON ((9.3 47, NaN 47, 9.31 47.01, 9.3 47))")
+    with pytest.raises(InputError, match=r"^Feature 2 of the clustered polygons has a coordinate "
+                                         r"that is not a number \(nan, 47\.0\)") as exc:
+        polys([box(9, 47, 9.01, 47.01), nan], ["Gold", "Coal"])
+    assert str(exc.value).count(". ") == 0
+
+
+def test_infinite_vertex_is_refused_in_one_sentence_naming_the_feature():
+    # what a UTM easting of 1e30 becomes in longitude/latitude
+    far = shapely.Polygon([(math.inf, math.inf), (math.inf, 47.0), (9.0, 47.0)])
+    with pytest.raises(InputError, match=r"^Feature 2 of the clustered polygons has the infinite "
+                                         r"coordinate \(inf, inf\).*CRS") as exc:
+        polys([box(9, 47, 9.01, 47.01), far], ["Gold", "Coal"])
+    assert str(exc.value).count(". ") == 0
