@@ -179,9 +179,14 @@ class _HarmoniseBase(MineClustersAlgorithm):
                     try:
                         g.transform(transform)
                     except QgsCsException as exc:
+                        # one line: PROJ's message comes in several ("forward transform of\n
+                        # (inf, inf)\nError: ..."); an error like a bad coordinate, not a drop
+                        proj = " ".join(str(exc).split())
+                        which = f" ({id_field} '{ids[-1]}')" if id_field else ""
                         raise QgsProcessingException(
-                            f"Feature {f.id()} of the layer '{name}' cannot be transformed to "
-                            f"longitude/latitude ({exc}); fix its geometry or the layer CRS.")
+                            f"Feature {f.id()}{which} of the layer '{name}' cannot be "
+                            f"transformed to longitude/latitude (PROJ: {proj}); fix its "
+                            f"geometry or the layer CRS.")
                 geoms.append(g)
             if i % 2000 == 0:
                 steps.setProgress(min(100.0, 100.0 * i / total))

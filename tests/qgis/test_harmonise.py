@@ -680,3 +680,19 @@ def test_dropped_table_only_when_asked(algs, tmp_path):
     res = run(algs[0](), {"LAYERS": [layer], "OUTPUT": str(tmp_path / "a.gpkg")})
     assert res["OUTPUT_DROPPED"] is None and res["N_DROPPED"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg"]
+
+
+def test_a_point_the_crs_cannot_transform_is_one_sentence(algs, tmp_path):
+    """An easting of 1e30 m in UTM 32N has no longitude/latitude: the error is one line that
+    names the layer and the feature (its fid and its id), not PROJ's three lines."""
+    layer = memory_layer("Point", "EPSG:32632", "far",
+                         [("POINT(500000 5200000)", {"name": "m0"}),
+                          ("POINT(1e30 5200000)", {"name": "m1"})], fields=("name",))
+    with pytest.raises(QgsProcessingException) as err:
+        run(algs[1](), {"LAYERS": [layer], "ID_FIELDS": "name", "DEFAULT_COMMODITY": "Gold",
+                        "OUTPUT": str(tmp_path / "e.gpkg")})
+    message = str(err.value)
+    assert "\n" not in message, message
+    assert message.startswith("Feature 2 (name 'm1') of the layer 'far' cannot be transformed "
+                              "to longitude/latitude"), message
+    assert message.endswith("; fix its geometry or the layer CRS."), message
