@@ -117,6 +117,46 @@ def _check_len(name, values, n):
                          f"'{name}'; give one value per polygon.")
 
 
+def _spread_ring_poles(xy):
+    """A closed ring's run of vertices on a pole replaced by two pole vertices at the longitudes
+    of the vertices before and after it, so that the edges to the pole are meridians."""
+    ring = xy[:-1]
+    pole = np.abs(ring[:, 1]) >= 90.0
+    if not pole.any() or pole.all():
+        return xy
+    start = int(np.flatnonzero(~pole)[0])
+    ring, pole = np.roll(ring, -start, axis=0), np.roll(pole, -start)
+    out, k, n = [], 0, len(ring)
+    while k < n:
+        if not pole[k]:
+            out.append(ring[k])
+            k += 1
+            continue
+        j = k
+        while j < n and pole[j] and np.sign(ring[j, 1]) == np.sign(ring[k, 1]):
+            j += 1
+        lat = math.copysign(90.0, ring[k, 1])
+        out.append((ring[k - 1, 0], lat))                  # k > 0: the ring starts off the pole
+        out.append((ring[j % n, 0] if j == n or not pole[j] else ring[k - 1, 0], lat))
+        k = j
+    out.append(out[0])
+    return np.asarray(out, dtype=float)
+
+
+def _spread_poles(geom):
+    """A polygon with a vertex on a pole, drawn as in plate carrée: a pole vertex has an
+    arbitrary longitude (a reprojected pole comes back at any), so a jump to or from it is no
+    crossing of ±180°; its run is redrawn along the pole from the longitude of the vertex before
+    it to that of the vertex after it. The area on the sphere is unchanged."""
+    def polygon(p):
+        return shapely.Polygon(_spread_ring_poles(shapely.get_coordinates(p.exterior)),
+                               [_spread_ring_poles(shapely.get_coordinates(h))
+                                for h in p.interiors])
+    if shapely.get_type_id(geom) == 3:
+        return polygon(geom)
+    return shapely.MultiPolygon([polygon(p) for p in shapely.get_parts(geom)])
+
+
 def _check_finite(geoms, fids, layer):
     """InputError for the first feature with a coordinate that is NaN or infinite (a NaN vertex,
     or a feature outside its CRS's domain, which comes back infinite in longitude/latitude)."""
@@ -176,6 +216,9 @@ def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2
         _check_finite(geoms[ok], fids[ok], layer)
         # a ring drawn across the antimeridian (179.9 -> -179.9) is cut there, as harmonise does
         poly = ok & np.isin(shapely.get_type_id(geoms), (3, 6))
+        for i in np.flatnonzero(poly):
+            if (np.abs(shapely.get_coordinates(geoms[i])[:, 1]) >= 90.0).any():
+                geoms[i] = _spread_poles(geoms[i])
         if poly.any():
             geoms[poly] = fix_antimeridian(geoms[poly])[0]
         invalid = np.zeros(n, dtype=bool)

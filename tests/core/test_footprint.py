@@ -545,3 +545,19 @@ def test_infinite_vertex_is_refused_in_one_sentence_naming_the_feature():
                                          r"coordinate \(inf, inf\).*CRS") as exc:
         polys([box(9, 47, 9.01, 47.01), far], ["Gold", "Coal"])
     assert str(exc.value).count(". ") == 0
+
+
+def test_pole_vertex_at_any_longitude_is_no_antimeridian_crossing():
+    # a pole reprojected from EPSG:3035 comes back at longitude -170: the rings below jump by
+    # 180.1° to or from it, yet they are the caps between the pole and two vertices at ±89.99°
+    # 0.1° apart; on the sphere each is R² Δλ (1 − sin 89.99°)
+    north = shapely.from_wkt("POLYGON ((0 89.99, 0.1 89.99, -170 90, -170 90, 0 89.99))")
+    south = shapely.from_wkt("POLYGON ((-170 -90, -170 -90, 10.1 -89.99, 10 -89.99, -170 -90))")
+    cap = R * R * math.radians(0.1) * (1.0 - math.sin(math.radians(89.99)))
+    p = polys([north, south], ["Gold", "Coal"])
+    assert p.area_m2 == pytest.approx([cap, cap], rel=1e-4)
+    for g in p.geoms:   # drawn on one side of ±180°, not cut into a band round the globe
+        x0, _, x1, _ = shapely.bounds(g)
+        assert x1 - x0 == pytest.approx(0.1)
+    assert sum(r["area_km2"] for r in fp.commodity_table(p)) * 1e6 == pytest.approx(2 * cap,
+                                                                                   rel=1e-4)
