@@ -30,7 +30,7 @@ import shapely
 
 from .commodities import normalise_key, parse_commodities, split_tokens
 from .errors import Cancelled, InputError
-from .harmonise import DEFAULT_NON_COMMODITIES, read_harmonisation_table
+from .harmonise import DEFAULT_NON_COMMODITIES, fix_antimeridian, read_harmonisation_table
 
 PAIR_FIELDS = (
     ("feature_id", "int"), ("cluster_id", "int"), ("reference_id", "int"),
@@ -167,6 +167,16 @@ def _check_finite(geoms, present, ids, layer):
                          f"({float(xy[k, 0])}, {float(xy[k, 1])}); fix or remove that feature.")
 
 
+def _at_antimeridian(geoms, present):
+    """`geoms` with every polygon crossing +/-180 degrees or lying beyond them split there."""
+    poly = present & np.isin(shapely.get_type_id(geoms), (3, 6))
+    if not poly.any():
+        return geoms
+    out = geoms.copy()
+    out[poly] = fix_antimeridian(geoms[poly])[0]
+    return out
+
+
 def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_ids,
              ref_commodities, harmonisation=None, include_unassigned=True, progress=None,
              should_stop=None, layer="clustered polygons layer",
@@ -197,6 +207,9 @@ def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_id
     rids = [int(x) for x in ref_ids]
     _check_finite(cg, ok_c, fids, layer)
     _check_finite(rg, ok_r, rids, reference_layer)
+    # a ring drawn across the antimeridian (179.99 -> -179.99) or beyond +/-180 (185 = -175) is
+    # cut at +/-180 into parts inside [-180, 180], as harmonise and footprint do
+    cg, rg = _at_antimeridian(cg, ok_c), _at_antimeridian(rg, ok_r)
     rgv = rg.copy()
     bad = ok_r.copy()
     bad[ok_r] = ~shapely.is_valid(rg[ok_r])

@@ -313,3 +313,30 @@ def test_nan_vertex_is_one_sentence_naming_layer_feature_and_coordinate():
         va.validate([sq(9, 47), nan_ring], [2, 3], [1, 1], ["Coal", "Coal"], [sq(9, 47)], [5],
                     ["Coal"], layer="clustered polygons layer 'c'")
 
+
+# a ring drawn across 180° (179.99 -> -179.99): 0.02° wide on the globe, not 359.98°
+CROSS = shapely.from_wkt("POLYGON ((179.99 20, -179.99 20, -179.99 20.01, 179.99 20.01, "
+                         "179.99 20))")
+
+
+def test_reference_ring_across_the_antimeridian_is_cut_there():
+    # clustered 1 (179.995..180) and 2 (-180..-179.995) lie inside the ring's 0.02° on the
+    # globe; 3 at 0° is half a world away
+    clus = [sq(179.995, 20, 0.005), sq(-180, 20, 0.005), sq(0, 20, 0.01)]
+    r = va.validate(clus, [1, 2, 3], [1, 2, 3], ["Coal"] * 3, [CROSS], [9], ["Coal"])
+    assert _pairs(r) == [(1, 9), (2, 9)]
+
+
+def test_clustered_ring_across_the_antimeridian_is_cut_there():
+    refs = [sq(-179.995, 20.002, 0.002), sq(0, 20, 0.01), sq(179.992, 20.002, 0.002)]
+    r = va.validate([CROSS, sq(0, 20, 0.01)], [1, 2], [1, 2], ["Coal", "Coal"], refs,
+                    [10, 20, 30], ["Coal"] * 3)
+    assert _pairs(r) == [(1, 10), (1, 30), (2, 20)]
+
+
+def test_longitudes_beyond_180_are_wrapped():
+    # 185° E is 175° W and -185° is 175° E (one turn of 360°), as harmonise and footprint read them
+    clus = [sq(185, 10), sq(-185, 0), sq(9, 47)]
+    refs = [sq(-175, 10), sq(175, 0), sq(189, 47)]     # 189° E = 171° W: far from 9° E
+    r = va.validate(clus, [1, 2, 3], [1, 2, 3], ["Coal"] * 3, refs, [10, 20, 30], ["Coal"] * 3)
+    assert _pairs(r) == [(1, 10), (2, 20)]
