@@ -83,6 +83,9 @@ AREA_CHUNK = 5000   # polygons per pass of the area computation (bounds its temp
 #: Polygons smaller than this in square degrees (about 0.01 m²) are slivers without area.
 SLIVER_AREA_DEG2 = 1e-12
 
+#: A vertex this close to a pole (degrees of latitude, ~0.1 mm) is on it: it has no longitude.
+POLE_TOLERANCE_DEG = 1e-9
+
 SOURCE_SEPARATOR = "/"
 ID_SEPARATOR = ";"
 #: Joins a source name and a feature id in ``input_ids`` ("Maus:12").
@@ -129,6 +132,65 @@ def dropped_rows(dropped):
     for source, fid, reason in dropped:
         yield {"source": source, "source_id": None if fid is None else str(fid),
                "reason": reason}
+
+
+# --------------------------------------------------------------------------- poles
+
+def _settle_ring_at_poles(xy: np.ndarray):
+    """A closed ring (n x 2, lon/lat) with each run of vertices on a pole replaced by two
+    vertices on that pole, at the longitudes of the run's neighbours (the meridians the ring
+    comes in and leaves by); None when the ring has no vertex on a pole, or only such vertices.
+
+    A point on a pole has any longitude: a reprojection gives one of its own (-170 from
+    EPSG:3035), which in lon/lat would draw an edge along the pole to it and back, or a jump
+    that looks like a crossing of the antimeridian."""
+    ring = xy[:-1]
+    on_pole = np.abs(ring[:, 1]) >= 90.0 - POLE_TOLERANCE_DEG
+    if not on_pole.any() or on_pole.all():
+        return None
+    first = int(np.flatnonzero(~on_pole)[0])     # start off the pole: runs do not wrap
+    ring, on_pole = np.roll(ring, -first, axis=0), np.roll(on_pole, -first)
+    out, k, n = [], 0, len(ring)
+    while k < n:
+        if not on_pole[k]:
+            out.append(ring[k])
+            k += 1
+            continue
+        j = k
+        while j < n and on_pole[j]:
+            j += 1
+        out.append((ring[k - 1, 0], ring[k, 1]))       # k >= 1: ring[0] is off the pole
+        out.append((ring[j % n, 0], ring[j - 1, 1]))   # j == n: back to ring[0]
+        k = j
+    out.append(out[0])
+    return np.asarray(out, dtype=float)
+
+
+def settle_poles(geoms: np.ndarray) -> np.ndarray:
+    """The polygons with the vertices on a pole given their neighbours' longitudes
+    (:func:`_settle_ring_at_poles`); polygons with no vertex on a pole are returned as they are.
+    """
+    geoms = np.asarray(geoms, dtype=object).copy()
+    if len(geoms) == 0:
+        return geoms
+    present = np.array([g is not None for g in geoms], dtype=bool)
+    bounds = np.full((len(geoms), 4), np.nan)
+    bounds[present] = shapely.bounds(geoms[present])
+    with np.errstate(invalid="ignore"):
+        near = (bounds[:, 1] <= -90.0 + POLE_TOLERANCE_DEG) | (bounds[:, 3] >= 90.0
+                                                                - POLE_TOLERANCE_DEG)
+    for i in np.flatnonzero(near):
+        parts, changed = [], False
+        for p in _polygon_parts(geoms[i]):
+            rings = [np.asarray(r.coords) for r in (p.exterior, *p.interiors)]
+            settled = [_settle_ring_at_poles(r) for r in rings]
+            if any(r is not None for r in settled):
+                changed = True
+                rings = [r if t is None else t for r, t in zip(rings, settled)]
+            parts.append(Polygon(rings[0], rings[1:]))
+        if changed:
+            geoms[i] = parts[0] if geoms[i].geom_type == "Polygon" else MultiPolygon(parts)
+    return geoms
 
 
 # --------------------------------------------------------------------------- antimeridian
@@ -412,9 +474,9 @@ def merge_polygons(sources: Sequence[PolygonSource],
         clean[i] = mp
         keep[i] = True
 
-    # 2. antimeridian, then validity
+    # 2. vertices on a pole, the antimeridian, then validity
     idx = np.flatnonzero(keep)
-    fixed, changed = fix_antimeridian(clean[idx])
+    fixed, changed = fix_antimeridian(settle_poles(clean[idx]))
     clean[idx] = fixed
     split.extend((names[src_of[i]], id_of[i]) for i in idx[changed])
     _check_stop(should_stop)

@@ -717,3 +717,24 @@ def test_primary_processing_in_two_spellings_is_dropped():
     assert [(s, i) for s, i, _ in res.dropped] == [("inv", "a"), ("inv", "b")]
     assert [r for _, _, r in res.dropped] == ["primary commodity Processing",
                                               "primary commodity PROCESSING"]
+
+
+@pytest.mark.parametrize("wkt, box_", [
+    # EPSG:3035 and back: both pole vertices come back at lon -170
+    ("POLYGON ((0 89.99, 0.1 89.99, -170 90, -170 90, 0 89.99))", (0, 89.99, 0.1, 90)),
+    ("POLYGON ((-170 -90, -170 -90, 10.1 -89.99, 10 -89.99, -170 -90))", (10, -90, 10.1, -89.99)),
+    # one vertex on the pole, at any longitude: the edges to it are meridians
+    ("POLYGON ((0 89.99, 0.1 89.99, 123 90, 0 89.99))", (0, 89.99, 0.1, 90)),
+    ("POLYGON ((179.95 89.99, -179.95 89.99, 40 90, 179.95 89.99))", (179.95, 89.99, 180.05, 90)),
+])
+def test_a_vertex_on_a_pole_has_no_longitude(wkt, box_):
+    """A polygon with a vertex on a pole is the lon/lat box between its other vertices'
+    meridians, whatever longitude the pole vertex carries (a reprojection gives it one)."""
+    result = merge_polygons([PolygonSource("S", [shapely.from_wkt(wkt)], [1])])
+    assert result.area_m2[0] == pytest.approx(lonlat_box_area(*box_), rel=1e-6)
+    x0, y0, x1, y1 = result.geometries[0].bounds
+    if box_[2] <= 180:
+        assert (x0, y0, x1, y1) == pytest.approx(box_, abs=1e-9)
+        assert result.antimeridian == []
+    else:                                     # a real crossing of 180 next to the pole
+        assert (x0, x1) == (-180, 180) and result.antimeridian == [("S", 1)]
