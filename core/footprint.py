@@ -118,11 +118,16 @@ def _check_len(name, values, n):
 
 
 def _spread_ring_poles(xy):
-    """A closed ring's run of vertices on a pole replaced by two pole vertices at the longitudes
-    of the vertices before and after it, so that the edges to the pole are meridians."""
+    """A closed ring that jumps more than 180° in longitude to or from a vertex on a pole: each
+    run of pole vertices replaced by two pole vertices at the longitudes of the vertices before
+    and after it, so that the edges to the pole are meridians. Other rings are kept as drawn."""
     ring = xy[:-1]
     pole = np.abs(ring[:, 1]) >= 90.0
     if not pole.any() or pole.all():
+        return xy
+    at_pole = pole | np.roll(pole, -1)                 # the edge k -> k+1 touches a pole
+    jump = np.abs(np.diff(xy[:, 0])) > 180.0
+    if not (jump & at_pole).any():
         return xy
     start = int(np.flatnonzero(~pole)[0])
     ring, pole = np.roll(ring, -start, axis=0), np.roll(pole, -start)
@@ -147,7 +152,8 @@ def _spread_poles(geom):
     """A polygon with a vertex on a pole, drawn as in plate carrée: a pole vertex has an
     arbitrary longitude (a reprojected pole comes back at any), so a jump to or from it is no
     crossing of ±180°; its run is redrawn along the pole from the longitude of the vertex before
-    it to that of the vertex after it. The area on the sphere is unchanged."""
+    it to that of the vertex after it (see `_spread_ring_poles`). The area on the sphere is
+    unchanged."""
     def polygon(p):
         return shapely.Polygon(_spread_ring_poles(shapely.get_coordinates(p.exterior)),
                                [_spread_ring_poles(shapely.get_coordinates(h))

@@ -67,3 +67,15 @@ def test_a_grid_of_polygons_that_all_have_zero_area():
     assert len(s.grid.rows) >= 2                 # every cell the two polygons touch
     assert sum(r["mine_area_km2"] for r in s.grid.rows) == 0.0
     assert {r["dominant"] for r in s.grid.rows} <= {"Gold", "Coal"}
+
+
+def test_a_bowtie_touching_the_pole_is_read_as_drawn():
+    """A bow-tie with two vertices on the north pole (no jump over 180°) is its two plate carrée
+    lobes; redrawing its pole vertices as meridian edges made it a zero-area ring."""
+    bowtie = shapely.Polygon([(0, 89.999), (0.001, 90), (0.001, 89.999), (0, 90)])
+    polys = mine_polygons([bowtie], [1], [1], ["Gold"])
+    # each lobe is the pole, a vertex at 89.999° and the crossing at (0.0005°, 89.9995°): in the
+    # polar equal-area plane a triangle ½ r1 r2 sin Δλ with r = 2R sin(colatitude / 2)
+    r = lambda colat: 2 * 6371008.8 * math.sin(math.radians(colat) / 2)
+    lobes = 2 * 0.5 * r(0.001) * r(0.0005) * math.sin(math.radians(0.0005))
+    assert polys.area_m2[0] == pytest.approx(lobes, rel=1e-3)
