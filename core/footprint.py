@@ -26,7 +26,7 @@ import numpy as np
 import shapely
 
 from .errors import Cancelled, InputError
-from .commodities import parse_commodities
+from .commodities import Vocabulary, parse_commodities
 from .geodesy import EARTH_RADIUS_M, geodesic_area_m2, haversine_m
 from .harmonise import fix_antimeridian
 
@@ -201,9 +201,13 @@ def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2
             raise InputError(f"Feature {fids[i]} of the {layer} has no 'cluster_id'; use the "
                              f"polygons output of the cluster algorithm.")
         cids[i] = int(c)
-    parsed = {}                    # the cluster output repeats a few hundred lists
-    prim = [parsed[p] if p in parsed else parsed.setdefault(p, split_commodities(p))
-            for p in primary]
+    # names differing only in case are one commodity, shown in one spelling for the whole
+    # layer (as the cluster algorithm's Vocabulary); the output repeats a few hundred lists
+    vocab, parsed = Vocabulary(), {}
+    keys = [parsed[p] if p in parsed else parsed.setdefault(p, vocab.parse(p)) for p in primary]
+    shown, code = vocab.freeze()
+    named = {k: tuple(shown[code[c]] for c in k) for k in set(keys)}
+    prim = [named[k] for k in keys]
     stat = []
     for i in range(n):
         s = None if status is None else status[i]

@@ -563,3 +563,19 @@ def test_pole_vertex_at_any_longitude_is_no_antimeridian_crossing():
     assert sum(r["area_km2"] for r in fp.commodity_table(p)) * 1e6 == pytest.approx(2 * cap,
                                                                                    rel=1e-4)
 
+
+def test_case_variants_of_different_polygons_are_one_commodity():
+    # METHOD.md: names are compared trimmed and case-folded, so Gold, " gold " and GOLD are one
+    # commodity of 3 km² (one row), shown in one spelling; Coal,gold splits 2 km² in two
+    p = polys([box(0, 0, .01, .01)] * 5, ["Gold", " gold ", "GOLD", "Coal", "Coal,gold"],
+              area=[1e6, 1e6, 1e6, 1e6, 2e6])
+    rows = fp.commodity_table(p)
+    assert len(rows) == 2
+    gold = next(r for r in rows if r["commodity"].casefold() == "gold")
+    assert gold["commodity"] in ("Gold", "gold", "GOLD")
+    assert gold["area_km2"] == pytest.approx(4.0)
+    assert gold["n_polygons"] == 4
+    assert {r["commodity"] for r in rows} == {gold["commodity"], "Coal"}
+    assert {c for names in p.primary for c in names} == {gold["commodity"], "Coal"}
+    grid = fp.grid_table(p, 50000.0)
+    assert grid.commodities == [gold["commodity"], "Coal"]
