@@ -3,8 +3,6 @@
 Reads the two layers, transforms them to EPSG:4326, calls ``core.cluster_mines`` and writes
 the outputs in the input layers' CRS. Nothing scientific happens here.
 """
-import queue
-import threading
 import time
 
 from qgis.core import (
@@ -423,7 +421,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         # ---- outputs ---------------------------------------------------------------------
         steps.setCurrentStep(2)
         outputs = {}
-        writers = []  # each layer's features go to its sink on a thread of its own
+        writers = []  # the sinks still open, closed (or dropped on a cancel) below
 
         def cancelled():
             for w in writers:
@@ -444,6 +442,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             if not self._write_elements(writers[-1], polys, result.polygons, poly_fields,
                                         poly_keep, FEATURE_FIELDS, feedback, steps, parts=False):
                 return cancelled()
+            writers.pop().close()
 
             # A multipoint gives one row per part, so an input 'fid' would repeat: keep it
             # renamed.
@@ -462,6 +461,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                                             point_keep, FEATURE_FIELDS, feedback, steps,
                                             parts=True):
                     return cancelled()
+                writers.pop().close()
 
             cluster_fields = compat.fields_from_schema(CLUSTER_FIELDS)
             sink, outputs[self.OUTPUT_CLUSTERS] = self._sink(
@@ -478,7 +478,6 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 row_of = {cid: i for i, cid in enumerate(table.cluster_id.tolist())}
                 rows = list(zip(*[_column(getattr(table, name)) for name, _kind in CLUSTER_FIELDS]))
                 ids, geoms = [], []
-                # The unions run here while the threads above are still writing polygons and points.
                 for cid, geom in result.cluster_polygons(shp_polys):
                     if feedback.isCanceled():
                         return cancelled()
@@ -504,6 +503,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                         batch = []
                 writers[-1].add(batch)
                 del wkbs, batch
+                writers.pop().close()
 
             sens_fields = compat.fields_from_schema(SENSITIVITY_FIELDS)
             sink, outputs[self.OUTPUT_SENSITIVITY] = self._sink(
@@ -630,44 +630,25 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
 
 
 class _Writer:
-    """Hands batches of features to a sink on a thread of its own. QGIS writes them with the
-    GIL released, so the writing overlaps with building the next features (and with the
-    cluster unions) on the algorithm's thread. Each sink is used by one thread at a time."""
+    """Hands batches of features to a sink (one call per batch, not per feature) and reports a
+    sink that fails to write in one sentence. A separate writer thread was measured on the
+    planet input and gained nothing (the GeoPackage writes and the Python work share the GIL's
+    hand-overs), so writing stays on the algorithm's thread."""
 
     def __init__(self, sink, dest):
-        self.sink, self.dest, self.error, self.discard = sink, dest, None, False
-        self.queue = queue.Queue(maxsize=4)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while True:
-            batch = self.queue.get()
-            if batch is None:
-                return
-            if self.error is None and not self.discard and batch:
-                if not self.sink.addFeatures(batch, QgsFeatureSink.FastInsert):
-                    self.error = self.sink.lastError() or "the features could not be written"
+        self.sink, self.dest = sink, dest
 
     def add(self, batch):
-        if self.error is not None:
-            self.close()  # raises the sink's error
-        self.queue.put(batch)
+        if batch and not self.sink.addFeatures(batch, QgsFeatureSink.FastInsert):
+            error = self.sink.lastError() or "the features could not be written"
+            raise QgsProcessingException(f"Could not write {self.dest}: {error}")
 
     def close(self, discard=False):
-        """Waits for the batches handed over, finishes the sink and lets it go (a GeoPackage
-        is committed when its sink is destroyed on QGIS 3.40). With `discard`, batches not yet
-        written are skipped."""
-        if self.sink is None:
-            return
-        self.discard = self.discard or discard
-        self.queue.put(None)
-        self.thread.join()
-        if not self.discard and self.error is None:
+        """Finishes the sink and lets it go (a GeoPackage is committed when its sink is
+        destroyed on QGIS 3.40); with `discard` the sink is dropped unfinished."""
+        if self.sink is not None and not discard:
             compat.finish_sink(self.sink)
         self.sink = None
-        if self.error is not None and not discard:
-            raise QgsProcessingException(f"Could not write {self.dest}: {self.error}")
 
 
 def _output_fields(base, schema, rename_fid):
