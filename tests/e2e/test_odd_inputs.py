@@ -691,9 +691,7 @@ HARMONISE_POLYGON_CASES += [
     Odd("default_id_fields", [polys(P + ["POLYGON EMPTY"]), polys(P[:1], fmt="geojson")],
         params={"ID_FIELDS": "id, fid"}),
     Odd("null_ids", [polys(P + [None], names=[None, "x", None, "x", None])]),
-    Odd("poles_laea", [polys(POLES, LAEA)],
-        bug="harmonise polygons: a polygon with a vertex on the pole read from EPSG:3035 (the "
-            "pole comes back at lon -170) is cut as if it crossed 180°: 1.3 km², not 1,079 m²"),
+    Odd("poles_laea", [polys(POLES, LAEA)]),
     Odd("source_names_given", [polys(P), polys(P[:2], 3857)],
         params={"SOURCE_NAMES": "Maus, Tang"}),
     # the long tail
@@ -837,16 +835,12 @@ HARMONISE_POINT_CASES += [
         params={"DEFAULT_COMMODITY": "Coal"}),
     Odd("only_unknown_primaries", [inventory(Q * 2, ["   ", "NA", "n/a", "", None, "null"])]),
     Odd("null_ids", [inventory(Q + ["POINT EMPTY"], names=[None, "x", "x", None])]),
-    Odd("primary_processing_in_two_spellings", [inventory(Q, ["Processing;processing", "Gold"])],
-        bug="harmonise points keeps a point whose primary is 'Processing;processing': the drop "
-            "rule counts raw spellings, not names"),
+    Odd("primary_processing_in_two_spellings", [inventory(Q, ["Processing;processing", "Gold"])]),
     Odd("infinite_coordinate_utm", [inventory(Q + ["MULTIPOINT ((9 47), (inf inf))"], crs=UTM)],
         expect="error", message="inv0"),
     Odd("easting_beyond_the_utm_domain", [in_native_crs(inventory(
         ["POINT (500000 5200000)", "POINT (1e30 5200000)"], crs=UTM))], expect="error",
-        message="inv0", bug="harmonise points: a point the CRS cannot transform gives a "
-                            "three-line error holding PROJ's text ('forward transform of "
-                            "(inf, inf)'), not one sentence"),
+        message="inv0"),
     # the long tail
     Odd("default_commodity_unknown_source", [inventory(Q, **NO_PRIMARY)],
         params={"DEFAULT_COMMODITY": "GEM=Coal"}, expect="error", message="GEM", slow=True),
@@ -1008,27 +1002,19 @@ FOOTPRINT_CASES += [
         message="bogus"),
     Odd("a_point_layer", [points(Q)], expect="error", message="clustered"),
     Odd("empty_layer", [clustered([], THREE)], expect="error", message="clustered"),
-    Odd("nan_vertex", [clustered(P + [NAN_POLYGON], THREE)], expect="error", message="clustered",
-        bug="footprint: a NaN vertex in a clustered polygon ends in a GEOS traceback from "
-            "make_valid (core/footprint.py mine_polygons)"),
+    Odd("nan_vertex", [clustered(P + [NAN_POLYGON], THREE)], expect="error", message="clustered"),
     Odd("easting_beyond_the_utm_domain", [in_native_crs(clustered(
         [box(500000, 5200000, 1000), box(1e30, 5200000, 1000)], THREE, crs=UTM))],
-        expect="error", message="clustered",
-        bug="footprint: a polygon beyond its CRS's domain reaches the core with infinite "
-            "coordinates and ends in a GEOS traceback (fix_antimeridian in mine_polygons)"),
+        expect="error", message="clustered"),
     Odd("case_variants_are_one_commodity", [clustered(P, ["Gold", " gold ", "GOLD", "Coal"],
-                                                      cluster=[1, 2, 3, 4])],
-        bug="footprint: 'Gold', ' gold ' and 'GOLD' of different polygons are three rows of the "
-            "commodity table, not one commodity (METHOD.md)"),
+                                                      cluster=[1, 2, 3, 4])]),
     Odd("with_points_incl_points_only_clusters", [clustered(P, THREE)],
         params={"POINTS": CLUSTERED_POINTS}),
     Odd("countries_touching_antimeridian_null", [clustered(P + [CROSS], THREE)],
         params={"COUNTRIES": COUNTRIES, "COUNTRY_FIELD": "name"}),
     Odd("sources_field_odd_values", [clustered(P * 2, THREE, sources=[
         "Maus/Tang", "NA", None, "  ", "OSM", "Maus/Tang"])]),
-    Odd("poles_laea", [clustered(POLES, THREE, crs=LAEA)],
-        bug="footprint: polygons with a vertex on a pole read from EPSG:3035 (the pole comes "
-            "back at lon -170) total 8,184 m², not 2,158 m² (cut as if they crossed 180°)"),
+    Odd("poles_laea", [clustered(POLES, THREE, crs=LAEA)]),
     # the long tail
     Odd("status_case_and_spaces", [clustered(P, THREE, status=["ASSIGNED", " Unassigned ",
                                                                 "Multiple"])], slow=True),
@@ -1167,20 +1153,14 @@ VALIDATE_CASES += [
         message="clustered"),
     Odd("antimeridian_reference_ring", [
         clustered([box(179.995, 20, 0.005), box(-180, 20, 0.005), box(0, 20)], COAL3),
-        reference([CROSS])],
-        bug="validate: a reference ring drawn across 180° spans the globe: it pairs with a "
-            "polygon at 0° and misses the two touching 180°"),
+        reference([CROSS])]),
     Odd("antimeridian_clustered_ring_3857", [
         clustered([CROSS, box(0, 20)], COAL3, crs=3857),
-        reference([box(-179.995, 20.002, 0.002), box(0, 20), box(179.992, 20.002, 0.002)])],
-        bug="validate: a clustered ring drawn across 180° spans the globe: it pairs with the "
-            "reference at 0° and misses the two at 180°"),
+        reference([box(-179.995, 20.002, 0.002), box(0, 20), box(179.992, 20.002, 0.002)])]),
     Odd("poles", [clustered(POLES, COAL3), reference(POLES[:1] + [box(0, 89.95, 0.05)])]),
     Odd("all_far_apart_world", [clustered(WORLD, COAL3), reference(WORLD[1:4], crs=3857)]),
     Odd("longitudes_beyond_180", [clustered(P + BEYOND_180, COAL3),
-                                  reference([box(-175, 10), P[0]])], expect="either",
-        bug="validate: a clustered polygon at 185° E is not paired with the reference at "
-            "175° W, the same place: longitudes beyond 180° are neither wrapped nor refused"),
+                                  reference([box(-175, 10), P[0]])], expect="either"),
     Odd("reference_field_odd_text", [clustered(P * 2, COAL3), reference(P * 2, REF_TEXT)],
         params={"REFERENCE_FIELD": "commodity"}),
     Odd("reference_field_missing", [clustered(P, COAL3), reference(P)],
@@ -1201,9 +1181,7 @@ VALIDATE_CASES += [
     Odd("clustered_is_a_point_layer", [points(Q), reference(P)], expect="error",
         message="clustered"),
     Odd("nan_vertex_reference", [clustered(P, COAL3), reference(P[:2] + [NAN_POLYGON])],
-        expect="error", message="reference",
-        bug="validate: a NaN vertex in a reference polygon ends in a GEOS traceback from "
-            "make_valid (core/validate.py validate)"),
+        expect="error", message="reference"),
     # the long tail
     Odd("many_identical_references", [clustered(P[:1], COAL3), reference([P[0]] * 40)], slow=True),
     Odd("latitude_beyond_90", [clustered(P + [box(9, 90.5)], COAL3), reference(P)],
