@@ -514,9 +514,7 @@ def test_bundled_sample_polygons_are_what_the_algorithm_gives(algs, tmp_path, sa
     _, bundled = read(sample_polygons)
     rows = lambda feats: sorted((f["input_ids"], f["area_m2"]) for f in feats)  # noqa: E731
     assert len(bundled) > 300 and [r[0] for r in rows(ours)] == [r[0] for r in rows(bundled)]
-    # areas to 1e-4: the sample was written when area_m2 took edges as great-circle arcs
-    # (5e-5 apart at most here); `make sample-data` writes it again with straight lon/lat edges
-    assert [r[1] for r in rows(ours)] == pytest.approx([r[1] for r in rows(bundled)], rel=1e-4)
+    assert [r[1] for r in rows(ours)] == pytest.approx([r[1] for r in rows(bundled)], rel=1e-9)
     assert sum(f["n_inputs"] for f in bundled) == res["N_INPUT"]  # every Maus polygon in the region
 
 
