@@ -28,7 +28,7 @@ import shapely
 from .errors import Cancelled, InputError
 from .commodities import Vocabulary, parse_commodities
 from .geodesy import EARTH_RADIUS_M, geodesic_area_m2, haversine_m
-from .harmonise import fix_antimeridian
+from .harmonise import fix_antimeridian, settle_ring_at_poles
 
 UNKNOWN = "Unknown"
 OUTSIDE = "Outside"
@@ -118,9 +118,10 @@ def _check_len(name, values, n):
 
 
 def _spread_ring_poles(xy):
-    """A closed ring that jumps more than 180° in longitude to or from a vertex on a pole: each
-    run of pole vertices replaced by two pole vertices at the longitudes of the vertices before
-    and after it, so that the edges to the pole are meridians. Other rings are kept as drawn."""
+    """A closed ring that jumps more than 180° in longitude to or from a vertex on a pole, with
+    its pole vertices settled at their neighbours' longitudes (harmonise's rule: the edges to the
+    pole become meridians). Other rings are kept as drawn: a bow-tie through the pole keeps its
+    shape and area."""
     ring = xy[:-1]
     pole = np.abs(ring[:, 1]) >= 90.0
     if not pole.any() or pole.all():
@@ -129,23 +130,8 @@ def _spread_ring_poles(xy):
     jump = np.abs(np.diff(xy[:, 0])) > 180.0
     if not (jump & at_pole).any():
         return xy
-    start = int(np.flatnonzero(~pole)[0])
-    ring, pole = np.roll(ring, -start, axis=0), np.roll(pole, -start)
-    out, k, n = [], 0, len(ring)
-    while k < n:
-        if not pole[k]:
-            out.append(ring[k])
-            k += 1
-            continue
-        j = k
-        while j < n and pole[j] and np.sign(ring[j, 1]) == np.sign(ring[k, 1]):
-            j += 1
-        lat = math.copysign(90.0, ring[k, 1])
-        out.append((ring[k - 1, 0], lat))                  # k > 0: the ring starts off the pole
-        out.append((ring[j % n, 0] if j == n or not pole[j] else ring[k - 1, 0], lat))
-        k = j
-    out.append(out[0])
-    return np.asarray(out, dtype=float)
+    settled = settle_ring_at_poles(xy)
+    return xy if settled is None else settled
 
 
 def _spread_poles(geom):

@@ -136,7 +136,7 @@ def dropped_rows(dropped):
 
 # --------------------------------------------------------------------------- poles
 
-def _settle_ring_at_poles(xy: np.ndarray):
+def settle_ring_at_poles(xy: np.ndarray):
     """A closed ring (n x 2, lon/lat) with each run of vertices on a pole replaced by two
     vertices on that pole, at the longitudes of the run's neighbours (the meridians the ring
     comes in and leaves by); None when the ring has no vertex on a pole, or only such vertices.
@@ -168,7 +168,7 @@ def _settle_ring_at_poles(xy: np.ndarray):
 
 def settle_poles(geoms: np.ndarray) -> np.ndarray:
     """The polygons with the vertices on a pole given their neighbours' longitudes
-    (:func:`_settle_ring_at_poles`); polygons with no vertex on a pole are returned as they are.
+    (:func:`settle_ring_at_poles`); polygons with no vertex on a pole are returned as they are.
     """
     geoms = np.asarray(geoms, dtype=object).copy()
     if len(geoms) == 0:
@@ -183,7 +183,7 @@ def settle_poles(geoms: np.ndarray) -> np.ndarray:
         parts, changed = [], False
         for p in _polygon_parts(geoms[i]):
             rings = [np.asarray(r.coords) for r in (p.exterior, *p.interiors)]
-            settled = [_settle_ring_at_poles(r) for r in rings]
+            settled = [settle_ring_at_poles(r) for r in rings]
             if any(r is not None for r in settled):
                 changed = True
                 rings = [r if t is None else t for r, t in zip(rings, settled)]
