@@ -365,8 +365,8 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
 
         import shapely
 
-        shp_polys = list(shapely.from_wkb(poly_wkbs))
-        shp_points = list(shapely.from_wkb(point_wkbs))
+        shp_polys = compat.from_wkb(poly_wkbs)
+        shp_points = compat.from_wkb(point_wkbs)
         del poly_wkbs, point_wkbs
         areas = [_number(v) for v in poly_values[area_field]] if area_field else None
         primary = [_text(v) for v in point_values[primary_field]]

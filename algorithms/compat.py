@@ -35,17 +35,26 @@ def fields_from_schema(schema, base=None):
     return fields
 
 
-def to_shapely(geometries):
-    """List of QgsGeometry (or None) -> list of shapely geometries (None for null/empty)."""
+def from_wkb(wkbs):
+    """List of WKB (or None) -> list of shapely geometries. A NaN coordinate is reported by the
+    core in one sentence naming the feature; the RuntimeWarning numpy 2 adds for it (QGIS 3.40
+    with shapely 2.1) would be a second, confusing line on stderr, so it is silenced here."""
+    import numpy as np
     import shapely
 
+    with np.errstate(invalid="ignore"):
+        return list(shapely.from_wkb(wkbs))
+
+
+def to_shapely(geometries):
+    """List of QgsGeometry (or None) -> list of shapely geometries (None for null/empty)."""
     wkbs = []
     for g in geometries:
         if g is None or g.isNull() or g.isEmpty():
             wkbs.append(None)
         else:
             wkbs.append(bytes(g.asWkb()))
-    return list(shapely.from_wkb(wkbs))
+    return from_wkb(wkbs)
 
 
 def from_shapely(geom, multi=False):

@@ -93,8 +93,6 @@ def read_layer(source, transform, feedback, label, name, fields, polygons=True,
     Only the given fields are fetched; `keep_features=False` keeps no QgsFeature (the list is
     then empty), which saves time and memory on large layers.
     """
-    import shapely
-
     ids, wkbs, feats = [], [], []
     index = [source.fields().lookupField(f) for f in fields]
     columns = [[] for _ in fields]
@@ -135,7 +133,7 @@ def read_layer(source, transform, feedback, label, name, fields, polygons=True,
             feats.append(f)
     if feedback.isCanceled():
         return None
-    return ids, list(shapely.from_wkb(wkbs)), dict(zip(fields, columns)), feats
+    return ids, compat.from_wkb(wkbs), dict(zip(fields, columns)), feats
 
 
 def native(value):

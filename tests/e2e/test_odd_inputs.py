@@ -99,7 +99,10 @@ def _transform_parts(g, tr):
         for i in range(g.GetGeometryCount()):
             _transform_parts(g.GetGeometryRef(i), tr)
     else:
-        g.Transform(tr)
+        try:
+            g.Transform(tr)
+        except RuntimeError:  # GDAL 3.10 raises where 3.6 left the point untransformed
+            pass
 
 
 def _lonlat(g, crs):
