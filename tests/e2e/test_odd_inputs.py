@@ -84,8 +84,12 @@ def _transform(epsg):
 
 
 def _ogr_geometry(wkt):
-    """OGR reads no NaN in WKT: such a geometry goes through shapely's WKB."""
-    g = ogr.CreateGeometryFromWkt(wkt)
+    """OGR reads no NaN or inf in WKT (GDAL 3.6 returns None, 3.10 raises): such a geometry
+    goes through shapely's WKB."""
+    try:
+        g = ogr.CreateGeometryFromWkt(wkt)
+    except RuntimeError:
+        g = None
     return g if g is not None else ogr.CreateGeometryFromWkb(
         shapely.to_wkb(shapely.from_wkt(wkt)))
 
