@@ -5,7 +5,6 @@ import csv
 import json
 import os
 import shutil
-import site
 import subprocess
 
 import pytest
@@ -20,20 +19,6 @@ GEM = os.path.join(DATA, "gem-coal-mine-boundaries-v1.0.2", "coal-mine-boundarie
 pytestmark = pytest.mark.skipif(QGIS_PROCESS is None, reason="qgis_process is not installed")
 
 
-def env_for(tmp_path, plugins_dir):
-    profile = tmp_path / "config"
-    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
-    ini.parent.mkdir(parents=True, exist_ok=True)
-    ini.write_text("[PythonPlugins]\nmine_clusters=true\n")
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700, exist_ok=True)
-    env = dict(os.environ)
-    env.update({"QGIS_CUSTOM_CONFIG_PATH": str(profile), "QGIS_PLUGINPATH": plugins_dir,
-                "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(runtime),
-                "PYTHONPATH": os.pathsep.join(site.getsitepackages())})
-    return env
-
-
 def qgis_process(env, *args):
     return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True,
                           timeout=600, stdin=subprocess.DEVNULL)
@@ -46,8 +31,8 @@ def run_json(env, alg, **params):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, plugins_dir):
-    e = env_for(tmp_path_factory.mktemp("qgis"), plugins_dir)
+def env(tmp_path_factory, make_qgis_env):
+    e = make_qgis_env(tmp_path_factory.mktemp("qgis"))
     for alg in ("mineclusters:footprintsummary", "mineclusters:validate"):
         proc = qgis_process(e, "help", alg)
         assert proc.returncode == 0, f"{alg} is not registered in the provider: {proc.stderr[-300:]}"

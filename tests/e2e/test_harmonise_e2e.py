@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import shutil
-import site
 import sqlite3
 import subprocess
 import sys
@@ -42,22 +41,9 @@ SEPIN_100 = (DATA / "sepin2025-combined-polygons-demo" / "commit-96ad6dfe-100pol
 
 
 @pytest.fixture
-def env(tmp_path, plugins_dir):
-    """A fresh profile with the plugin enabled, for one qgis_process call."""
-    profile = tmp_path / "config"
-    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
-    ini.parent.mkdir(parents=True)
-    ini.write_text("[PythonPlugins]\nmine_clusters=true\n")
-    (tmp_path / "runtime").mkdir(mode=0o700)
-    e = dict(os.environ)
-    e.update({
-        "QGIS_CUSTOM_CONFIG_PATH": str(profile),
-        "QGIS_PLUGINPATH": plugins_dir,
-        "QT_QPA_PLATFORM": "offscreen",
-        "XDG_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "PYTHONPATH": os.pathsep.join(site.getsitepackages()),
-    })
-    return e
+def env(qgis_env):
+    """A fresh profile with the plugin enabled, for one qgis_process call (tests/e2e/conftest)."""
+    return qgis_env
 
 
 def qgis_process(env, *args, timeout=900):

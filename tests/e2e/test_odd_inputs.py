@@ -13,7 +13,6 @@ import math
 import os
 import re
 import shutil
-import site
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,21 +30,6 @@ long_tail = pytest.mark.skipif(not ALL, reason="long tail: set MINE_CLUSTERS_E2E
 
 UTM = 32632        # UTM zone 32 N: the base site is at 9° E
 LAEA = 3035        # ETRS89-extended / LAEA Europe: axes northing, easting
-
-
-@pytest.fixture
-def qgis_env(tmp_path, plugins_dir):
-    """A fresh profile with the plugin enabled (as tests/e2e/test_qgis_process.py)."""
-    profile = tmp_path / "config"
-    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
-    ini.parent.mkdir(parents=True)
-    ini.write_text("[PythonPlugins]\nmine_clusters=true\n")
-    (tmp_path / "runtime").mkdir(mode=0o700)
-    env = dict(os.environ)
-    env.update({"QGIS_CUSTOM_CONFIG_PATH": str(profile), "QGIS_PLUGINPATH": plugins_dir,
-                "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path / "runtime"),
-                "PYTHONPATH": os.pathsep.join(site.getsitepackages())})
-    return env
 
 
 def qgis_process(env, alg, params):

@@ -5,7 +5,6 @@ import json
 import math
 import os
 import shutil
-import site
 import subprocess
 
 import pytest
@@ -18,26 +17,6 @@ NUMBERS = ["MAX_THRESHOLD_M", "GLOBAL_THRESHOLD_M", "AREA_UNASSIGNED_PCT", "AREA
 QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
 
 pytestmark = pytest.mark.skipif(QGIS_PROCESS is None, reason="qgis_process is not installed")
-
-
-@pytest.fixture
-def qgis_env(tmp_path, plugins_dir):
-    """Environment for one qgis_process call: a fresh profile with the plugin enabled."""
-    profile = tmp_path / "config"
-    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
-    ini.parent.mkdir(parents=True)
-    ini.write_text("[PythonPlugins]\nmine_clusters=true\n")
-    env = dict(os.environ)
-    env.update({
-        "QGIS_CUSTOM_CONFIG_PATH": str(profile),
-        "QGIS_PLUGINPATH": plugins_dir,
-        "QT_QPA_PLATFORM": "offscreen",
-        "XDG_RUNTIME_DIR": str(tmp_path / "runtime"),
-        # qgis_process runs the system Python: hand it this environment's packages
-        "PYTHONPATH": os.pathsep.join(site.getsitepackages()),
-    })
-    (tmp_path / "runtime").mkdir(mode=0o700)
-    return env
 
 
 def qgis_process(env, *args, timeout=600):

@@ -5,7 +5,6 @@ import filecmp
 import json
 import os
 import shutil
-import site
 import subprocess
 
 import pytest
@@ -19,29 +18,17 @@ COUNTRIES = os.path.join(DATA, "natural-earth-countries", "world-atlas-2.0.2", "
 GEM = os.path.join(DATA, "gem-coal-mine-boundaries-v1.0.2", "coal-mine-boundaries-methane.geojson")
 
 
-@pytest.fixture
-def env(tmp_path, plugins_dir):
-    profile = tmp_path / "config"
-    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
-    ini.parent.mkdir(parents=True)
-    ini.write_text("[PythonPlugins]\nmine_clusters=true\n")
-    (tmp_path / "runtime").mkdir(mode=0o700)
-    return dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=str(profile), QGIS_PLUGINPATH=plugins_dir,
-                QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path / "runtime"),
-                PYTHONPATH=os.pathsep.join(site.getsitepackages()))
-
-
-def run(env, alg, params):
+def run(qgis_env, alg, params):
     args = [QGIS_PROCESS, "--json", "run", alg, "--"]
     for k, v in params.items():
         args += [f"{k}={x}" for x in v] if isinstance(v, list) else [f"{k}={v}"]
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600,
+    proc = subprocess.run(args, env=qgis_env, capture_output=True, text=True, timeout=600,
                           stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)["results"]
 
 
-def twice(env, directory, alg, inputs, outputs):
+def twice(qgis_env, directory, alg, inputs, outputs):
     """Runs `alg` twice writing to the same file names; returns (numbers, numbers, first, second)
     with the first run's files moved to `first` before the second run writes."""
     out, first = directory / "out", directory / "first"
@@ -49,7 +36,7 @@ def twice(env, directory, alg, inputs, outputs):
     for k in range(2):
         out.mkdir()
         params = dict(inputs, **{key: str(out / name) for key, name in outputs.items()})
-        results.append({k2: v for k2, v in run(env, alg, params).items()
+        results.append({k2: v for k2, v in run(qgis_env, alg, params).items()
                         if isinstance(v, (int, float))})
         if k == 0:
             out.rename(first)
@@ -68,8 +55,8 @@ def assert_same_files(first, second):
             assert_same_files(first / n, second / n)
 
 
-def test_cluster_twice_gives_the_same_files(env, tmp_path, sample_polygons, sample_points):
-    a, b, first, second = twice(env, tmp_path, "mineclusters:clusterlocaloptimum",
+def test_cluster_twice_gives_the_same_files(qgis_env, tmp_path, sample_polygons, sample_points):
+    a, b, first, second = twice(qgis_env, tmp_path, "mineclusters:clusterlocaloptimum",
                                 {"POLYGONS": sample_polygons, "POINTS": sample_points},
                                 {"OUTPUT_POLYGONS": "polygons.geojson",
                                  "OUTPUT_POINTS": "points.geojson",
@@ -80,32 +67,32 @@ def test_cluster_twice_gives_the_same_files(env, tmp_path, sample_polygons, samp
     assert_same_files(first, second)
 
 
-def test_harmonise_twice_gives_the_same_files(env, tmp_path, sample_polygons, sample_points):
+def test_harmonise_twice_gives_the_same_files(qgis_env, tmp_path, sample_polygons, sample_points):
     (tmp_path / "p").mkdir()
     layers = [sample_polygons] + ([GEM + "|geometrytype=Polygon"] if os.path.exists(GEM) else [])
-    a, b, first, second = twice(env, tmp_path / "p", "mineclusters:harmonisepolygons",
+    a, b, first, second = twice(qgis_env, tmp_path / "p", "mineclusters:harmonisepolygons",
                                 {"LAYERS": layers},
                                 {"OUTPUT": "merged.geojson", "OUTPUT_DROPPED": "dropped.csv"})
     assert a == b
     assert_same_files(first, second)
     (tmp_path / "q").mkdir()
-    a, b, first, second = twice(env, tmp_path / "q", "mineclusters:harmonisepoints",
+    a, b, first, second = twice(qgis_env, tmp_path / "q", "mineclusters:harmonisepoints",
                                 {"LAYERS": [sample_points]},
                                 {"OUTPUT": "points.geojson", "OUTPUT_DROPPED": "dropped.csv"})
     assert a == b
     assert_same_files(first, second)
 
 
-def test_footprint_and_validate_twice_give_the_same_files(env, tmp_path, sample_polygons,
+def test_footprint_and_validate_twice_give_the_same_files(qgis_env, tmp_path, sample_polygons,
                                                           sample_points):
     clustered = tmp_path / "clustered.gpkg"
-    run(env, "mineclusters:clusterlocaloptimum",
+    run(qgis_env, "mineclusters:clusterlocaloptimum",
         {"POLYGONS": sample_polygons, "POINTS": sample_points, "OUTPUT_POLYGONS": clustered})
     inputs = {"INPUT": str(clustered)}
     if os.path.exists(COUNTRIES):
         inputs["COUNTRIES"] = COUNTRIES + "|layername=countries"
     (tmp_path / "f").mkdir()
-    a, b, first, second = twice(env, tmp_path / "f", "mineclusters:footprintsummary", inputs, {
+    a, b, first, second = twice(qgis_env, tmp_path / "f", "mineclusters:footprintsummary", inputs, {
         "OUTPUT_COMMODITY": "commodity.csv", "OUTPUT_COUNTRY": "country.csv",
         "OUTPUT_BIOME": "biome.csv", "OUTPUT_TABLE2": "table2.csv", "OUTPUT_TABLE3": "table3.csv",
         "OUTPUT_GRID": "grid.geojson", "PLOT_COMMODITY": "commodity.png",
@@ -115,7 +102,7 @@ def test_footprint_and_validate_twice_give_the_same_files(env, tmp_path, sample_
     if not os.path.exists(GEM):
         return
     (tmp_path / "v").mkdir()
-    a, b, first, second = twice(env, tmp_path / "v", "mineclusters:validate", {
+    a, b, first, second = twice(qgis_env, tmp_path / "v", "mineclusters:validate", {
         "INPUT": str(clustered), "REFERENCE": GEM + "|geometrytype=Polygon",
         "REFERENCE_COMMODITIES": "Coal"}, {
         "OUTPUT": "pairs.geojson", "OUTPUT_SUMMARY": "summary.csv", "PLOT": "metrics.png",
