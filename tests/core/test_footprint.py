@@ -374,16 +374,7 @@ def test_real_india_polygons_reconcile_with_countries(countries_10m):
 
 
 def test_real_biomes_reconcile():
-    osgeo = pytest.importorskip("osgeo.ogr")
-    path = os.path.join(DATA, "resolve-ecoregions2017-simplified", "biomes.shp")
-    if not os.path.exists(path):
-        pytest.skip("shared data not found")
-    ds = osgeo.Open(path)
-    lyr = ds.GetLayer(0)
-    geoms, names = [], []
-    for f in lyr:
-        geoms.append(shapely.from_wkb(bytes(f.GetGeometryRef().ExportToWkb())))
-        names.append(f.GetField("BIOME_NAME"))
+    geoms, names = _biomes()
     biomes = fp.regions(geoms, names)
     feats, pgeoms = _india_polygons()
     area = [f["properties"]["AREA"] * 1e6 for f in feats]

@@ -1,5 +1,15 @@
 """Helpers for the QGIS tests (imported by name: tests/ has no __init__.py)."""
+import os
+
 from qgis.core import QgsFeature, QgsGeometry, QgsProcessingFeedback, QgsVectorLayer
+
+
+# the real public data beside the checkout (../shared/data), or where the variable points
+DATA = os.environ.get("MINE_CLUSTERS_SHARED_DATA",
+                      os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+COUNTRIES = os.path.join(DATA, "natural-earth-countries", "world-atlas-2.0.2", "countries-10m.json")
+BIOMES = os.path.join(DATA, "resolve-ecoregions2017-simplified", "biomes.shp")
+GEM = os.path.join(DATA, "gem-coal-mine-boundaries-v1.0.2", "coal-mine-boundaries-methane.geojson")
 
 
 class LogFeedback(QgsProcessingFeedback):

@@ -25,13 +25,8 @@ from qgis.core import (  # noqa: E402
     QgsWkbTypes,
 )
 
-from qgis_helpers import LogFeedback, memory_layer  # noqa: E402
+from qgis_helpers import BIOMES, COUNTRIES, GEM, LogFeedback, memory_layer  # noqa: E402
 
-DATA = os.environ.get("MINE_CLUSTERS_SHARED_DATA",
-                      os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
-COUNTRIES = os.path.join(DATA, "natural-earth-countries", "world-atlas-2.0.2", "countries-10m.json")
-BIOMES = os.path.join(DATA, "resolve-ecoregions2017-simplified", "biomes.shp")
-GEM = os.path.join(DATA, "gem-coal-mine-boundaries-v1.0.2", "coal-mine-boundaries-methane.geojson")
 
 TABLES = ["OUTPUT_COMMODITY", "OUTPUT_COUNTRY", "OUTPUT_BIOME", "OUTPUT_TABLE2", "OUTPUT_TABLE3"]
 
