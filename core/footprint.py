@@ -149,7 +149,7 @@ def _spread_poles(geom):
     return shapely.MultiPolygon([polygon(p) for p in shapely.get_parts(geom)])
 
 
-def _check_finite(geoms, fids, layer):
+def check_finite(geoms, fids, layer):
     """InputError for the first feature with a coordinate that is NaN or infinite (a NaN vertex,
     or a feature outside its CRS's domain, which comes back infinite in longitude/latitude)."""
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
@@ -209,7 +209,7 @@ def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2
         stat.append(s)
     ok = _present(geoms)
     if ok.any():
-        _check_finite(geoms[ok], fids[ok], layer)
+        check_finite(geoms[ok], fids[ok], layer)
         # a ring drawn across the antimeridian (179.9 -> -179.9) is cut there, as harmonise does
         poly = ok & np.isin(shapely.get_type_id(geoms), (3, 6))
         for i in np.flatnonzero(poly):

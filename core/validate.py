@@ -30,6 +30,7 @@ import shapely
 
 from .commodities import normalise_key, parse_commodities, split_tokens
 from .errors import Cancelled, InputError
+from .footprint import check_finite
 from .harmonise import DEFAULT_NON_COMMODITIES, fix_antimeridian, read_harmonisation_table
 
 PAIR_FIELDS = (
@@ -156,17 +157,6 @@ def summarise_pairs(pairs) -> list:
     return rows
 
 
-def _check_finite(geoms, present, ids, layer):
-    """InputError naming the first feature of `layer` with a coordinate that is not a number."""
-    xy, owner = shapely.get_coordinates(geoms[present], return_index=True)
-    bad = np.flatnonzero(~np.isfinite(xy).all(axis=1))
-    if len(bad):
-        k = bad[0]
-        fid = ids[np.flatnonzero(present)[owner[k]]]
-        raise InputError(f"Feature {fid} of the {layer} has a coordinate that is not a number "
-                         f"({float(xy[k, 0])}, {float(xy[k, 1])}); fix or remove that feature.")
-
-
 def _at_antimeridian(geoms, present):
     """`geoms` with every polygon crossing +/-180 degrees or lying beyond them split there."""
     poly = present & np.isin(shapely.get_type_id(geoms), (3, 6))
@@ -205,8 +195,8 @@ def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_id
     ok_r = ~(shapely.is_missing(rg) | shapely.is_empty(rg))
     fids = [int(x) for x in feature_ids]
     rids = [int(x) for x in ref_ids]
-    _check_finite(cg, ok_c, fids, layer)
-    _check_finite(rg, ok_r, rids, reference_layer)
+    check_finite(cg[ok_c], np.asarray(fids)[ok_c], layer)
+    check_finite(rg[ok_r], np.asarray(rids)[ok_r], reference_layer)
     # a ring drawn across the antimeridian (179.99 -> -179.99) or beyond +/-180 (185 = -175) is
     # cut at +/-180 into parts inside [-180, 180], as harmonise and footprint do
     cg, rg = _at_antimeridian(cg, ok_c), _at_antimeridian(rg, ok_r)
