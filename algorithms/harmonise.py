@@ -298,8 +298,9 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
             "source names in layer order, joined with '/', e.g. 'Maus/Tang/OSM'); n_inputs; "
             "input_ids ('source:id' of every merged input polygon, joined with ';'; the id is "
             "the first of the 'Id fields' the layer has, else the feature id); area_m2 "
-            "(on the sphere R = 6,371,008.8 m, each edge a great-circle arc as in QGIS's "
-            "ellipsoidal measurements).<br><br>This is one of two harmonise "
+            "(on the sphere R = 6,371,008.8 m, each edge a straight line in longitude/latitude "
+            "as the layer draws it; QGIS's ellipsoidal measurements take edges as great-circle "
+            "arcs).<br><br>This is one of two harmonise "
             "algorithms: polygons and points are separate so that a model can chain each into "
             "the matching input of 'Cluster mine features'. The other is 'Harmonise mine "
             "points'.")
