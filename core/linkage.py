@@ -46,6 +46,7 @@ TILE_DEG = 1.0
 ANCHOR_MAX_M = 200000.0
 _QUERY_CHUNK = 8192
 _PAIR_BATCH = 50000
+_PAIR_MIN_BATCH = 1000
 #: Rounds of the lazy Kruskal algorithm (quantiles of the pairs' lower bounds).
 _ROUNDS = 24
 
@@ -307,7 +308,9 @@ def _measure(parts, i, j, tile_info, own, should_stop):
     if len(i) == 0:
         return np.empty(0)
     order = np.argsort(tile_info[0][anchors(parts, i, j)[0]], kind="stable")
-    batches = [order[k:k + _PAIR_BATCH] for k in range(0, len(order), _PAIR_BATCH)]
+    # At least four batches, so that a round of a few thousand pairs still uses every core.
+    size = max(_PAIR_MIN_BATCH, min(_PAIR_BATCH, -(-len(order) // 4)))
+    batches = [order[k:k + size] for k in range(0, len(order), size)]
     out = np.empty(len(i))
     done = run_parallel(batches, lambda b: part_distances(parts, i[b], j[b], tile_info, own), should_stop)
     for b, d in zip(batches, done):
