@@ -138,9 +138,10 @@ class ClusterResult:
         g = geoms[self.polygons.index].copy()
         n = len(g)
         chunks = [np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)]
-        bad = ~np.concatenate(run_parallel(chunks, lambda r: shapely.is_valid(g[r])))
-        if bad.any():
-            g[bad] = shapely.make_valid(g[bad])
+        bad = np.flatnonzero(~np.concatenate(run_parallel(chunks, lambda r: shapely.is_valid(g[r]))))
+        if len(bad):
+            fixed = run_parallel(np.array_split(bad, min(8, len(bad))), lambda r: shapely.make_valid(g[r]))
+            g[bad] = np.concatenate(fixed)
         tree = shapely.STRtree(g)
         found = run_parallel(chunks, lambda r: tree.query(g[r], predicate="intersects"))
         a = np.concatenate([chunk[f[0]] for chunk, f in zip(chunks, found)])
@@ -152,8 +153,11 @@ class ClusterResult:
         starts = np.r_[0, np.flatnonzero(np.diff(piece[order])) + 1, n]
         first = order[starts[:-1]]
         merged, owner = g[first], cid[first]
-        for k in np.flatnonzero(np.diff(starts) > 1):
-            merged[k] = shapely.union_all(g[order[starts[k]:starts[k + 1]]])
+        joint = np.flatnonzero(np.diff(starts) > 1)
+        if len(joint):
+            unions = run_parallel(np.array_split(joint, min(8, len(joint))),
+                                  lambda ks: [shapely.union_all(g[order[starts[k]:starts[k + 1]]]) for k in ks])
+            merged[joint] = [u for chunk in unions for u in chunk]
         parts, which = shapely.get_parts(merged, return_index=True)
         polygonal = shapely.get_type_id(parts) == 3  # make_valid may leave lines or points
         parts, owner = parts[polygonal], owner[which[polygonal]]
