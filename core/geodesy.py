@@ -90,15 +90,19 @@ def unwrapped_bounds(geoms):
     return bounds
 
 
-def project(geoms, lon0, lat0, forward=aeqd_forward):
-    """Each geometry projected by ``forward`` centred at its own (lon0[i], lat0[i])."""
+def project(geoms, lon0, lat0, forward=aeqd_forward, with_coordinates=False):
+    """Each geometry projected by ``forward`` centred at its own (lon0[i], lat0[i]).
+
+    With ``with_coordinates``: (projected geometries, x, y, owner), the projected vertices and the
+    geometry of each, as ``shapely.get_coordinates(..., return_index=True)`` would give them."""
     geoms = np.array(geoms, dtype=object)  # a copy: set_coordinates works in place
     if len(geoms) == 0:
-        return geoms
+        return (geoms, np.empty(0), np.empty(0), np.empty(0, np.int64)) if with_coordinates else geoms
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
     x, y = forward(coords[:, 0], coords[:, 1], np.asarray(lon0, dtype=float)[owner],
                    np.asarray(lat0, dtype=float)[owner])
-    return shapely.set_coordinates(geoms, np.column_stack([x, y]))
+    out = shapely.set_coordinates(geoms, np.column_stack([x, y]))
+    return (out, x, y, owner) if with_coordinates else out
 
 
 def bounds_centres(bounds):

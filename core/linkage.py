@@ -149,23 +149,18 @@ def tiles(features):
     return tile, (lon_i + 0.5) * TILE_DEG, (lat_i + 0.5) * TILE_DEG
 
 
-def reach_m(features, own=None, tile_info=None) -> np.ndarray:
-    """Distance from each part's reference point to its farthest vertex (metres).
+def reach_m(features) -> np.ndarray:
+    """Distance from each part's reference point to its farthest vertex (metres), by the haversine
+    formula. :func:`own_tile_projections` gives it as measured in each part's own-tile plane."""
+    coords, owner = shapely.get_coordinates(features.geoms, return_index=True)
+    d = haversine_m(features.ref_lon[owner], features.ref_lat[owner], coords[:, 0], coords[:, 1])
+    return _farthest(d, owner, len(features))
 
-    Measured in the part's own-tile projection (``own``, see :func:`own_tile_projections`)
-    when given, which is close to the great-circle distance (relative error ~1e-4), else by the
-    haversine formula.
-    """
-    if own is None:
-        coords, owner = shapely.get_coordinates(features.geoms, return_index=True)
-        d = haversine_m(features.ref_lon[owner], features.ref_lat[owner], coords[:, 0], coords[:, 1])
-    else:
-        _, cx, cy = tile_info
-        coords, owner = shapely.get_coordinates(own, return_index=True)
-        rx, ry = aeqd_forward(features.ref_lon, features.ref_lat, cx, cy)
-        d = np.hypot(coords[:, 0] - rx[owner], coords[:, 1] - ry[owner])
-    out = np.zeros(len(features))
-    if len(d):  # coordinates come grouped by geometry, in order
+
+def _farthest(d, owner, n):
+    """Largest ``d`` of each geometry 0..n-1 (``owner`` grouped, in order; 0 without vertices)."""
+    out = np.zeros(n)
+    if len(d):
         starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
         out[owner[starts]] = np.maximum.reduceat(d, starts)
     return out
@@ -188,12 +183,22 @@ def query_boxes(bounds: np.ndarray, h_limit_m: float) -> np.ndarray:
 
 
 def own_tile_projections(parts: Parts, tile_info, should_stop=None):
-    """Every part projected once into the azimuthal-equidistant plane of its own tile."""
+    """Every part projected once into the azimuthal-equidistant plane of its own tile, and its
+    reach there: the distance from its reference point to its farthest vertex (metres; relative
+    error ~1e-4 against the great circle). Returns (projected parts, reach)."""
     _, cx, cy = tile_info
+    rx, ry = aeqd_forward(parts.ref_lon, parts.ref_lat, cx, cy)
     n = len(parts)
+
+    def work(r):
+        own, x, y, owner = project(parts.geoms[r], cx[r], cy[r], aeqd_forward, with_coordinates=True)
+        return own, _farthest(np.hypot(x - rx[r][owner], y - ry[r][owner]), owner, len(r))
+
     chunks = [np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)]
-    out = run_parallel(chunks, lambda r: project(parts.geoms[r], cx[r], cy[r], aeqd_forward), should_stop)
-    return np.concatenate(out) if out else np.empty(0, dtype=object)
+    out = run_parallel(chunks, work, should_stop)
+    if not out:
+        return np.empty(0, dtype=object), np.zeros(0)
+    return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
 
 
 def part_distances(parts: Parts, i: np.ndarray, j: np.ndarray, tile_info=None, own=None) -> np.ndarray:
@@ -322,8 +327,7 @@ def _prepare(parts, h_limit_m, should_stop=None, progress=None, stats=None, timi
     """Tiles, own-tile projections and the candidate pairs of the parts (timed into ``timings``)."""
     clock = time.perf_counter()
     tile_info = tiles(parts)
-    own = own_tile_projections(parts, tile_info, should_stop)
-    radius = reach_m(parts, own, tile_info)
+    own, radius = own_tile_projections(parts, tile_info, should_stop)
     timings["projection"] = time.perf_counter() - clock
     clock = time.perf_counter()
     i, j, lower, n_candidates = candidate_pairs(parts, h_limit_m, should_stop, progress, radius,
