@@ -17,6 +17,7 @@ import shapely
 from .commodities import Vocabulary
 from .errors import Cancelled, InputError
 from .geodesy import bounds_centres, geodesic_area_m2, unwrapped_bounds
+from .parallel import run_parallel
 
 POLYGON, POINT = 0, 1
 LAYER_NAMES = {POLYGON: "polygons", POINT: "points"}
@@ -125,21 +126,31 @@ def _check_geoms(geoms, ids, layer, allowed):
 
 
 def _check_coordinates(geoms, ids, layer):
-    coords, owner = shapely.get_coordinates(geoms, return_index=True)
-    if len(coords) == 0:
-        return
-    finite = np.isfinite(coords).all(axis=1)
-    if not finite.all():
-        k = np.flatnonzero(~finite)[0]
+    """One sentence for the first feature with a coordinate that is not a number, else for the
+    first with one outside lon/lat; checked in chunks on threads."""
+    def first_bad(r):
+        coords, owner = shapely.get_coordinates(geoms[r], return_index=True)
+        found = []
+        for bad in (~np.isfinite(coords).all(axis=1),
+                    (np.abs(coords[:, 0]) > 180.0 + 1e-9) | (np.abs(coords[:, 1]) > 90.0 + 1e-9)):
+            k = np.flatnonzero(bad)[:1]
+            found.append((ids[r[owner[k[0]]]], coords[k[0]]) if len(k) else None)
+        return found
+
+    n = len(geoms)
+    found = run_parallel([np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)], first_bad)
+    nan = [f[0] for f in found if f[0] is not None]
+    if nan:
+        fid, (x, y) = nan[0]
         raise InputError(
-            f"The {layer} layer's feature {ids[owner[k]]} has a coordinate that is not a number "
-            f"({coords[k, 0]}, {coords[k, 1]}); fix or remove that feature.")
-    out = (np.abs(coords[:, 0]) > 180.0 + 1e-9) | (np.abs(coords[:, 1]) > 90.0 + 1e-9)
-    if out.any():
-        k = np.flatnonzero(out)[0]
+            f"The {layer} layer's feature {fid} has a coordinate that is not a number "
+            f"({x}, {y}); fix or remove that feature.")
+    out = [f[1] for f in found if f[1] is not None]
+    if out:
+        fid, (x, y) = out[0]
         raise InputError(
-            f"The {layer} layer's feature {ids[owner[k]]} has the coordinate "
-            f"({coords[k, 0]}, {coords[k, 1]}) outside longitude -180..180 / latitude -90..90; "
+            f"The {layer} layer's feature {fid} has the coordinate "
+            f"({x}, {y}) outside longitude -180..180 / latitude -90..90; "
             f"give lon/lat in degrees (EPSG:4326).")
 
 
