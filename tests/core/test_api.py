@@ -216,6 +216,33 @@ def test_cluster_polygons_equal_the_union_of_each_cluster():
         assert shapely.symmetric_difference(out[cid], expected).area <= 1e-9 * max(expected.area, 1e-12)
 
 
+def test_cluster_polygons_wkb_is_the_wkb_of_cluster_polygons():
+    """The writers' WKB path: byte for byte the WKB of the shapely MultiPolygons, with unions,
+    repaired bow-ties, MultiPolygon inputs and a zero-area polygon (a line once repaired), alone
+    in its cluster (no shape) and beside a real polygon (that polygon only)."""
+    polys, pts, prim = _layout(seed=5, lon=179.995, lat=10.0)
+    polys.append(shapely.Polygon([(179.99, 10.0), (179.995, 10.005), (179.99, 10.005), (179.995, 10.0)]))  # bow-tie
+    polys.append(shapely.MultiPolygon([shapely.box(20.0, 0.0, 20.01, 0.01), shapely.box(20.02, 0.0, 20.03, 0.01)]))
+    polys.append(shapely.box(20.005, 0.005, 20.025, 0.006))  # overlaps both parts above
+    polys.append(shapely.Polygon([(40.0, 0.0), (40.01, 0.01), (40.0, 0.0)]))  # alone: no area
+    polys.append(shapely.Polygon([(60.0, 0.0), (60.01, 0.01), (60.0, 0.0)]))  # beside a box
+    polys.append(shapely.box(60.01, 0.0, 60.02, 0.01))  # touches it
+    r = cluster_mines(prepare_features(polys, None, None, pts, None, prim), threshold_step_m=500.0)
+    expected = list(r.cluster_polygons(polys))
+    ids, wkbs = r.cluster_polygons_wkb(polys)
+    assert ids == [cid for cid, _ in expected]
+    assert wkbs == list(shapely.to_wkb([g for _, g in expected], output_dimension=2, byte_order=1))
+    by_id = dict(zip(ids, shapely.from_wkb(wkbs)))
+    alone = r.polygons.cluster_id[r.polygons.index == len(polys) - 3][0]
+    beside = r.polygons.cluster_id[r.polygons.index == len(polys) - 1][0]
+    assert alone not in by_id and alone != beside
+    assert r.polygons.cluster_id[r.polygons.index == len(polys) - 2][0] == beside
+    assert by_id[beside].equals(shapely.MultiPolygon([polys[-1]]))
+    joined = r.polygons.cluster_id[r.polygons.index == len(polys) - 4][0]
+    assert len(by_id[joined].geoms) == 1 and by_id[joined].area == pytest.approx(
+        shapely.union_all(polys[-5:-3]).area, rel=1e-12)
+
+
 def _corner_pair(lon, lat, east, north, bearing, gap):
     """Two boxes whose nearest points are a corner of each, exactly `gap` metres apart on the
     sphere: A ends at (lon, lat) + (east, north) m, B starts `gap` away along `bearing` (0-90°)."""
