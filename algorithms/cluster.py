@@ -3,6 +3,9 @@
 Reads the two layers, transforms them to EPSG:4326, calls ``core.cluster_mines`` and writes
 the outputs in the input layers' CRS. Nothing scientific happens here.
 """
+import os
+import re
+import threading
 import time
 
 from qgis.core import (
@@ -36,6 +39,8 @@ from . import styles
 
 SKIP_CHECKS = QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks
 _BATCH = 2000  # features handed to a sink per call (fewer Python -> C++ crossings)
+#: The WKB header of a little-endian 2D MultiPolygon of one polygon.
+_ONE_PART_MULTIPOLYGON = b"\x01\x06\x00\x00\x00\x01\x00\x00\x00"
 
 
 def _text(value):
@@ -275,7 +280,13 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                             f"Feature {fid} of the {layer_label} layer '{layer_name}' cannot be "
                             f"transformed to longitude/latitude ({exc}); fix its geometry or "
                             "the layer CRS.")
-                wkbs.append(bytes(g.asWkb()))
+                wkb = bytes(g.asWkb())
+                if wkb.startswith(_ONE_PART_MULTIPOLYGON):
+                    # The polygon itself: the core's elements are parts, and a MultiPolygon
+                    # would cost it a copy of every polygon (GeoPackages store polygons as
+                    # one-part MultiPolygons).
+                    wkb = wkb[len(_ONE_PART_MULTIPOLYGON):]
+                wkbs.append(wkb)
             if index:
                 attrs = f.attributes()
                 for n, j in index.items():
@@ -363,8 +374,6 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             return {}
         point_ids, point_wkbs, point_values = read
 
-        import shapely
-
         shp_polys = compat.from_wkb(poly_wkbs)
         shp_points = compat.from_wkb(point_wkbs)
         del poly_wkbs, point_wkbs
@@ -422,12 +431,44 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         steps.setCurrentStep(2)
         outputs = {}
         writers = []  # the sinks still open, closed (or dropped on a cancel) below
+        # Two kinds of work run beside the writing of the polygons and points, whose features
+        # QGIS writes with the GIL released: the clusters' unions (GEOS, GIL released too) and the
+        # closing of a finished GeoPackage (its commit and spatial index). A sink is closed
+        # beside later work only when no other output goes to the same file.
+        stop = threading.Event()
+        files = [_file_of(self._destination(parameters, name, context))
+                 for name in (self.OUTPUT_POLYGONS, self.OUTPUT_POINTS, self.OUTPUT_CLUSTERS,
+                              self.OUTPUT_SENSITIVITY) if _asked(parameters.get(name))]
+        closing = []  # _Background jobs closing sinks
+
+        def close(writer, dest):
+            path = _file_of(dest)
+            if (path is None or not os.path.isfile(path) or None in files
+                    or files.count(path) > 1):
+                writer.close()
+            else:
+                closing.append(_Background(writer.close))
+
+        def settle():
+            """Waits for the work beside writing; re-raises its error."""
+            stop.set()
+            jobs = closing + ([cluster_job] if cluster_job is not None else [])
+            errors = [job.wait() for job in jobs]
+            closing.clear()
+            for error in errors:
+                if error is not None and not isinstance(error, Cancelled):
+                    raise error
 
         def cancelled():
             for w in writers:
                 w.close(discard=True)
             writers.clear()
+            settle()
             return compat.discard_outputs(outputs, feedback)
+
+        cluster_job = None
+        if _asked(parameters.get(self.OUTPUT_CLUSTERS)):
+            cluster_job = _Background(lambda: _cluster_wkbs(result, shp_polys, stop))
 
         try:
             poly_fields, poly_keep = _output_fields(polys.fields(), FEATURE_FIELDS,
@@ -442,7 +483,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             if not self._write_elements(writers[-1], polys, result.polygons, poly_fields,
                                         poly_keep, FEATURE_FIELDS, feedback, steps, parts=False):
                 return cancelled()
-            writers.pop().close()
+            close(writers.pop(), outputs[self.OUTPUT_POLYGONS])
 
             # A multipoint gives one row per part, so an input 'fid' would repeat: keep it
             # renamed.
@@ -461,7 +502,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                                             point_keep, FEATURE_FIELDS, feedback, steps,
                                             parts=True):
                     return cancelled()
-                writers.pop().close()
+                close(writers.pop(), outputs[self.OUTPUT_POINTS])
 
             cluster_fields = compat.fields_from_schema(CLUSTER_FIELDS)
             sink, outputs[self.OUTPUT_CLUSTERS] = self._sink(
@@ -477,14 +518,16 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 table = result.clusters
                 row_of = {cid: i for i, cid in enumerate(table.cluster_id.tolist())}
                 rows = list(zip(*[_column(getattr(table, name)) for name, _kind in CLUSTER_FIELDS]))
-                ids, geoms = [], []
-                for cid, geom in result.cluster_polygons(shp_polys):
+                if cluster_job is None:  # asked for in a form the early check did not see
+                    cluster_job = _Background(lambda: _cluster_wkbs(result, shp_polys, stop))
+                while not cluster_job.done(0.2):
                     if feedback.isCanceled():
                         return cancelled()
-                    ids.append(cid)
-                    geoms.append(geom)
-                wkbs = shapely.to_wkb(geoms, output_dimension=2) if geoms else []
-                del geoms
+                error = cluster_job.wait()
+                if error is not None:
+                    raise error
+                ids, wkbs = cluster_job.value
+                cluster_job = None
                 batch = []
                 for cid, wkb in zip(ids, wkbs):
                     f = QgsFeature(cluster_fields)
@@ -502,8 +545,8 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                         writers[-1].add(batch)
                         batch = []
                 writers[-1].add(batch)
-                del wkbs, batch
-                writers.pop().close()
+                del ids, wkbs, batch
+                close(writers.pop(), outputs[self.OUTPUT_CLUSTERS])
 
             sens_fields = compat.fields_from_schema(SENSITIVITY_FIELDS)
             sink, outputs[self.OUTPUT_SENSITIVITY] = self._sink(
@@ -515,9 +558,14 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 sink.addFeature(f, QgsFeatureSink.FastInsert)
             compat.finish_sink(sink)
             del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
+            settle()
         except BaseException:
             for w in writers:
                 w.close(discard=True)
+            try:
+                settle()
+            except Exception:  # the first error is the one to report
+                pass
             raise
         while writers:
             writers.pop(0).close()
@@ -569,6 +617,13 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 return None, None
             raise QgsProcessingException(self.invalidSinkError(parameters, name))
         return sink, dest_id
+
+    def _destination(self, parameters, name, context):
+        """Where an asked-for output goes (a path or URI), or None when it cannot be told."""
+        try:
+            return self.parameterAsOutputLayer(parameters, name, context) or None
+        except Exception:  # an odd destination value: treated as unknown
+            return None
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
         # The sinks are closed now: store the style inside GeoPackage outputs as their default.
@@ -649,6 +704,55 @@ class _Writer:
         if self.sink is not None and not discard:
             compat.finish_sink(self.sink)
         self.sink = None
+
+
+class _Background:
+    """A function run on a worker thread; ``wait()`` returns the error it raised (or None) and
+    ``value`` holds its result."""
+
+    def __init__(self, fn):
+        self.value, self.error = None, None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn):
+        try:
+            self.value = fn()
+        except BaseException as exc:  # handed to the algorithm's thread by wait()
+            self.error = exc
+
+    def done(self, timeout):
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def wait(self):
+        self._thread.join()
+        return self.error
+
+
+def _cluster_wkbs(result, geoms, stop):
+    """(cluster ids, WKB of their MultiPolygons in EPSG:4326) of the clusters holding polygons."""
+    return result.cluster_polygons_wkb(geoms, should_stop=stop.is_set)
+
+
+def _asked(value):
+    """Whether an optional output parameter was given a destination."""
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _file_of(dest):
+    """The local file an output destination (path, 'path|layername=..' or 'ogr:dbname=..')
+    writes to, normalised; None for other destinations."""
+    if not isinstance(dest, str) or not dest.strip():
+        return None
+    if dest.startswith("ogr:"):
+        match = re.search(r"dbname='([^']*)'", dest)
+        path = match.group(1) if match else None
+    elif "://" in dest or dest.startswith(("memory:", "postgres:", "spatialite:")):
+        return None
+    else:
+        path = dest.split("|")[0]
+    return os.path.normcase(os.path.abspath(path)) if path else None
 
 
 def _output_fields(base, schema, rename_fid):

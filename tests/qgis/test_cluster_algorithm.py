@@ -464,3 +464,41 @@ def test_cancel_while_writing_leaves_no_output_that_looks_complete(provider, tmp
     for key in ("OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS", "OUTPUT_SENSITIVITY",
                 "OUTPUT_PLOT", "OUTPUT_HISTOGRAM"):
         assert not os.path.exists(params[key]), key
+
+
+def test_every_output_in_one_geopackage(sample_run, provider, tmp_path):
+    """Four layers written into one GeoPackage (the dialog's "Save to GeoPackage"): no output is
+    closed beside the writing of another into the same file, and each layer holds what the run
+    with one file per output wrote."""
+    import processing
+
+    res0, _feedback, params0 = sample_run
+    gpkg = str(tmp_path / "all.gpkg")
+    params = {"POLYGONS": params0["POLYGONS"], "POINTS": params0["POINTS"],
+              "OUTPUT_PLOT": "", "OUTPUT_HISTOGRAM": ""}
+    for key, table in (("OUTPUT_POLYGONS", "polygons"), ("OUTPUT_POINTS", "points"),
+                       ("OUTPUT_CLUSTERS", "clusters"), ("OUTPUT_SENSITIVITY", "sensitivity")):
+        params[key] = f"ogr:dbname='{gpkg}' table=\"{table}\" (geom)"
+    res = processing.run(ALG, params, feedback=LogFeedback())
+    assert res["N_CLUSTERS"] == res0["N_CLUSTERS"]
+    for key, table in (("OUTPUT_POLYGONS", "polygons"), ("OUTPUT_POINTS", "points"),
+                       ("OUTPUT_CLUSTERS", "clusters"), ("OUTPUT_SENSITIVITY", "sensitivity")):
+        one, alone = layer(f"{gpkg}|layername={table}"), layer(params0[key])
+        rows = sorted(tuple(str(v) for v in f.attributes()[1:]) + (f.geometry().asWkt(6),)
+                      for f in one.getFeatures())
+        assert rows == sorted(tuple(str(v) for v in f.attributes()[1:]) + (f.geometry().asWkt(6),)
+                              for f in alone.getFeatures()), table
+        assert rows
+
+
+def test_file_of_destinations(tmp_path):
+    """Which file an output writes to decides whether it may be closed beside other work."""
+    from mine_clusters.algorithms.cluster import _file_of
+
+    path = str(tmp_path / "a.gpkg")
+    norm = os.path.normcase(os.path.abspath(path))
+    assert _file_of(path) == norm
+    assert _file_of(f"{path}|layername=polygons") == norm
+    assert _file_of(f"ogr:dbname='{path}' table=\"polygons\" (geom)") == norm
+    for other in ("memory:", "postgres://dbname='x'", None, "", "  "):
+        assert _file_of(other) is None
