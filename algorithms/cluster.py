@@ -778,6 +778,8 @@ def _output_fields(base, schema, rename_fid):
 
 def _column(values):
     """A core column (numpy array or list) as plain Python values, NaN as None."""
+    if getattr(values, "dtype", None) is not None and values.dtype.kind in "iub":
+        return values.tolist()  # no NaN in integer columns: no per-value check
     out = values.tolist() if hasattr(values, "tolist") else list(values)
     return [None if isinstance(v, float) and v != v else v for v in out]
 
