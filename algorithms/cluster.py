@@ -4,6 +4,7 @@ Reads the two layers, transforms them to EPSG:4326, calls ``core.cluster_mines``
 the outputs in the input layers' CRS. Nothing scientific happens here.
 """
 import os
+import queue
 import re
 import threading
 import time
@@ -685,22 +686,43 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
 
 
 class _Writer:
-    """Hands batches of features to a sink (one call per batch, not per feature) and reports a
-    sink that fails to write in one sentence. A separate writer thread was measured on the
-    planet input and gained nothing (the GeoPackage writes and the Python work share the GIL's
-    hand-overs), so writing stays on the algorithm's thread."""
+    """Hands batches of features to a sink on a writer thread (QGIS writes with the GIL
+    released, so the next batch is built meanwhile) and reports a sink that fails to write in
+    one sentence."""
 
     def __init__(self, sink, dest):
         self.sink, self.dest = sink, dest
+        self._error = None
+        self._queue = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self):
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._error is None and not self.sink.addFeatures(batch, QgsFeatureSink.FastInsert):
+                self._error = self.sink.lastError() or "the features could not be written"
+
+    def _raise(self):
+        if self._error is not None:
+            raise QgsProcessingException(f"Could not write {self.dest}: {self._error}")
 
     def add(self, batch):
-        if batch and not self.sink.addFeatures(batch, QgsFeatureSink.FastInsert):
-            error = self.sink.lastError() or "the features could not be written"
-            raise QgsProcessingException(f"Could not write {self.dest}: {error}")
+        self._raise()
+        if batch:
+            self._queue.put(batch)
 
     def close(self, discard=False):
         """Finishes the sink and lets it go (a GeoPackage is committed when its sink is
         destroyed on QGIS 3.40); with `discard` the sink is dropped unfinished."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if not discard:
+            self._raise()
         if self.sink is not None and not discard:
             compat.finish_sink(self.sink)
         self.sink = None

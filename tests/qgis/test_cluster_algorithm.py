@@ -502,3 +502,34 @@ def test_file_of_destinations(tmp_path):
     assert _file_of(f"ogr:dbname='{path}' table=\"polygons\" (geom)") == norm
     for other in ("memory:", "postgres://dbname='x'", None, "", "  "):
         assert _file_of(other) is None
+
+
+def test_a_sink_that_fails_to_write_is_one_sentence():
+    """The writer thread's failure reaches the algorithm: at the next batch or at the close, one
+    sentence naming the output and QGIS's reason; nothing more is handed to the failed sink."""
+    from mine_clusters.algorithms.cluster import _Writer
+
+    class Failing:
+        def __init__(self):
+            self.calls = 0
+
+        def addFeatures(self, batch, flags):  # noqa: N802
+            self.calls += 1
+            return False
+
+        def lastError(self):  # noqa: N802
+            return "disk full"
+
+    for at_close in (False, True):
+        sink = Failing()
+        writer = _Writer(sink, "/tmp/out.gpkg")
+        writer.add([1, 2])
+        with pytest.raises(QgsProcessingException, match=r"^Could not write /tmp/out.gpkg: disk full$"):
+            if at_close:
+                writer.close()
+            else:
+                writer._thread.join(0.5)  # the failed batch is done
+                writer.add([3])
+                writer.close()
+        writer.close(discard=True)
+        assert sink.calls == 1
