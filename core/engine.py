@@ -139,9 +139,8 @@ class ClusterResult:
         merged, owner = self._merged_pieces(geoms, should_stop)
         if merged is None:
             return
-        parts, which = shapely.get_parts(merged, return_index=True)
-        polygonal = shapely.get_type_id(parts) == 3  # make_valid may leave lines or points
-        parts, owner = parts[polygonal], owner[which[polygonal]]
+        parts, which = shapely.get_parts(merged, return_index=True)  # pieces are (Multi)Polygons
+        owner = owner[which]
         ids, index = np.unique(owner, return_inverse=True)
         for cluster, multi in zip(ids, shapely.multipolygons(parts, indices=index)):
             yield int(cluster), multi
@@ -160,15 +159,6 @@ class ClusterResult:
         body = list(shapely.to_wkb(merged, output_dimension=2, byte_order=1))
         for k in np.flatnonzero(kind == 6):
             body[k] = body[k][9:]  # a MultiPolygon's parts, without its header
-        other = np.flatnonzero((kind != 3) & (kind != 6))  # from make_valid: keep its polygons
-        if len(other):
-            parts, which = shapely.get_parts(merged[other], return_index=True)
-            keep = shapely.get_type_id(parts) == 3
-            count[other] = np.bincount(which[keep], minlength=len(other))
-            for k in other:
-                body[k] = b""
-            for w, k in zip(shapely.to_wkb(parts[keep], output_dimension=2, byte_order=1), other[which[keep]]):
-                body[k] += w
         ids, starts = np.unique(owner, return_index=True)
         ends = np.r_[starts[1:], len(owner)]
         out_ids, out = [], []
@@ -211,8 +201,27 @@ class ClusterResult:
                                   lambda ks: [shapely.union_all(g[order[starts[k]:starts[k + 1]]]) for k in ks],
                                   should_stop)
             merged[joint] = [u for chunk in unions for u in chunk]
+        other = np.flatnonzero(~np.isin(shapely.get_type_id(merged), (3, 6)))
+        if len(other):  # make_valid or a union left a collection: keep its polygons, at any depth
+            merged[other] = _polygonal(merged[other])
         by_cluster = np.argsort(owner, kind="stable")
         return merged[by_cluster], owner[by_cluster]
+
+
+def _polygonal(geoms):
+    """Each geometry's polygons as one MultiPolygon (empty when it has none), however deep in
+    collections they lie (rare: a loop is clear enough)."""
+    def polygons(g):
+        kind = shapely.get_type_id(g)
+        if kind == 3:
+            return [g]
+        if kind in (4, 5, 6, 7):
+            return [p for part in shapely.get_parts(g) for p in polygons(part)]
+        return []
+
+    out = np.empty(len(geoms), dtype=object)
+    out[:] = [shapely.MultiPolygon(polygons(g)) for g in geoms]
+    return out
 
 
 def candidate_thresholds(h_limit_m: float, thresholds_m=None, threshold_step_m: float = 1000.0) -> np.ndarray:

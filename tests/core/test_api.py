@@ -227,20 +227,32 @@ def test_cluster_polygons_wkb_is_the_wkb_of_cluster_polygons():
     polys.append(shapely.Polygon([(40.0, 0.0), (40.01, 0.01), (40.0, 0.0)]))  # alone: no area
     polys.append(shapely.Polygon([(60.0, 0.0), (60.01, 0.01), (60.0, 0.0)]))  # beside a box
     polys.append(shapely.box(60.01, 0.0, 60.02, 0.01))  # touches it
+    # A bow-tie with a spike: make_valid gives GEOMETRYCOLLECTION (MULTIPOLYGON (..), LINESTRING):
+    # its two triangles are the cluster's shape (they were lost while only top-level polygons
+    # were kept).
+    polys.append(shapely.Polygon([(80.0, 0.0), (80.02, 0.02), (80.02, 0.0), (80.0, 0.02), (80.0, 0.0),
+                                  (79.99, -0.01), (80.0, 0.0)]))
+    polys.append(shapely.from_wkt("MULTIPOLYGON (EMPTY, ((100 0, 100.01 0, 100.01 0.01, 100 0)))"))
     r = cluster_mines(prepare_features(polys, None, None, pts, None, prim), threshold_step_m=500.0)
     expected = list(r.cluster_polygons(polys))
     ids, wkbs = r.cluster_polygons_wkb(polys)
     assert ids == [cid for cid, _ in expected]
     assert wkbs == list(shapely.to_wkb([g for _, g in expected], output_dimension=2, byte_order=1))
     by_id = dict(zip(ids, shapely.from_wkb(wkbs)))
-    alone = r.polygons.cluster_id[r.polygons.index == len(polys) - 3][0]
-    beside = r.polygons.cluster_id[r.polygons.index == len(polys) - 1][0]
+    def cluster_of(k):
+        return r.polygons.cluster_id[r.polygons.index == k][0]
+
+    n = len(polys)
+    alone, beside = cluster_of(n - 5), cluster_of(n - 3)
     assert alone not in by_id and alone != beside
-    assert r.polygons.cluster_id[r.polygons.index == len(polys) - 2][0] == beside
-    assert by_id[beside].equals(shapely.MultiPolygon([polys[-1]]))
-    joined = r.polygons.cluster_id[r.polygons.index == len(polys) - 4][0]
+    assert cluster_of(n - 4) == beside
+    assert by_id[beside].equals(shapely.MultiPolygon([polys[n - 3]]))
+    joined = cluster_of(n - 6)
     assert len(by_id[joined].geoms) == 1 and by_id[joined].area == pytest.approx(
-        shapely.union_all(polys[-5:-3]).area, rel=1e-12)
+        shapely.union_all(polys[n - 7:n - 5]).area, rel=1e-12)
+    spiked = by_id[cluster_of(n - 2)]
+    assert len(spiked.geoms) == 2 and spiked.area == pytest.approx(2 * 0.5 * 0.02 * 0.01, rel=1e-9)
+    assert by_id[cluster_of(n - 1)].area == pytest.approx(0.5 * 0.01 * 0.01, rel=1e-9)
 
 
 def _corner_pair(lon, lat, east, north, bearing, gap):
