@@ -483,12 +483,8 @@ def test_every_output_in_one_geopackage(sample_run, provider, tmp_path):
     assert res["N_CLUSTERS"] == res0["N_CLUSTERS"]
     for key, table in (("OUTPUT_POLYGONS", "polygons"), ("OUTPUT_POINTS", "points"),
                        ("OUTPUT_CLUSTERS", "clusters"), ("OUTPUT_SENSITIVITY", "sensitivity")):
-        one, alone = layer(f"{gpkg}|layername={table}"), layer(params0[key])
-        rows = sorted(tuple(str(v) for v in f.attributes()[1:]) + (f.geometry().asWkt(6),)
-                      for f in one.getFeatures())
-        assert rows == sorted(tuple(str(v) for v in f.attributes()[1:]) + (f.geometry().asWkt(6),)
-                              for f in alone.getFeatures()), table
-        assert rows
+        rows = rows_by_name(layer(f"{gpkg}|layername={table}"))
+        assert rows and rows == rows_by_name(layer(params0[key])), table
 
 
 def test_file_of_destinations(tmp_path):
@@ -533,3 +529,32 @@ def test_a_sink_that_fails_to_write_is_one_sentence():
                 writer.close()
         writer.close(discard=True)
         assert sink.calls == 1
+
+
+def test_temporary_outputs_as_in_the_dialog(sample_run, provider):
+    """Memory layers (the dialog's "Create temporary layer"), filled by the writer threads and
+    closed on the algorithm's thread: each holds what the file outputs hold."""
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingUtils
+
+    res0, _feedback, params0 = sample_run
+    context = QgsProcessingContext()
+    params = {"POLYGONS": params0["POLYGONS"], "POINTS": params0["POINTS"],
+              "OUTPUT_PLOT": "", "OUTPUT_HISTOGRAM": ""}
+    keys = ("OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS", "OUTPUT_SENSITIVITY")
+    for key in keys:
+        params[key] = "TEMPORARY_OUTPUT"
+    res = processing.run(ALG, params, feedback=LogFeedback(), context=context)
+    assert res["N_CLUSTERS"] == res0["N_CLUSTERS"]
+    for key in keys:
+        out = res[key]
+        mem = out if isinstance(out, QgsVectorLayer) else QgsProcessingUtils.mapLayerFromString(out, context)
+        assert mem is not None and mem.providerType() == "memory", key
+        assert rows_by_name(mem) and rows_by_name(mem) == rows_by_name(layer(params0[key])), key
+
+
+def rows_by_name(lyr):
+    """Each feature as sorted (field, value) pairs and its WKT, without a GeoPackage's own fid."""
+    names_ = [n for n in names(lyr) if n != "fid"]
+    return sorted(tuple((n, str(f[n])) for n in names_) + (f.geometry().asWkt(6),)
+                  for f in lyr.getFeatures())
