@@ -558,3 +558,35 @@ def rows_by_name(lyr):
     names_ = [n for n in names(lyr) if n != "fid"]
     return sorted(tuple((n, str(f[n])) for n in names_) + (f.geometry().asWkt(6),)
                   for f in lyr.getFeatures())
+
+
+def test_runs_as_a_background_task_like_the_dialog(sample_run, provider):
+    """The dialog runs an algorithm in a QgsTask thread (QgsProcessingAlgRunnerTask): the writer
+    and closing threads work from there too, and the memory outputs hold the file outputs' rows."""
+    from qgis.core import QgsProcessingAlgRunnerTask, QgsProcessingContext, QgsProcessingUtils
+    from qgis.PyQt.QtCore import QCoreApplication, QEventLoop, QTimer
+
+    res0, _feedback, params0 = sample_run
+    alg = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    context, feedback = QgsProcessingContext(), LogFeedback()
+    params = {"POLYGONS": params0["POLYGONS"], "POINTS": params0["POINTS"],
+              "OUTPUT_POLYGONS": "TEMPORARY_OUTPUT", "OUTPUT_CLUSTERS": "TEMPORARY_OUTPUT",
+              "OUTPUT_POINTS": "TEMPORARY_OUTPUT", "OUTPUT_SENSITIVITY": "TEMPORARY_OUTPUT",
+              "OUTPUT_PLOT": "", "OUTPUT_HISTOGRAM": ""}
+    task = QgsProcessingAlgRunnerTask(alg, params, context, feedback)
+    done = {}
+    task.executed.connect(lambda ok, results: done.update(ok=ok, results=results))
+    QgsApplication.taskManager().addTask(task)
+    loop = QEventLoop()
+    task.executed.connect(lambda *_: loop.quit())
+    QTimer.singleShot(300000, loop.quit)  # never hang the suite: 'ok' is missing then
+    if "ok" not in done:
+        loop.exec_()
+    QCoreApplication.processEvents()
+    assert done.get("ok"), feedback.infos
+    results = done["results"]
+    assert results["N_CLUSTERS"] == res0["N_CLUSTERS"]
+    for key in ("OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS", "OUTPUT_SENSITIVITY"):
+        mem = QgsProcessingUtils.mapLayerFromString(results[key], context)
+        assert mem is not None and mem.providerType() == "memory", key
+        assert rows_by_name(mem) == rows_by_name(layer(params0[key])), key
