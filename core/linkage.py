@@ -301,11 +301,17 @@ def candidate_pairs(features: Parts, h_limit_m: float, should_stop=None, progres
         return len(i), i[near], j[near], lower[near]
 
     res = run_parallel(list(range(0, n, _QUERY_CHUNK)), work, should_stop, progress)
-    i = np.concatenate([r[1] for r in res])
-    j = np.concatenate([r[2] for r in res])
-    lower = np.concatenate([r[3] for r in res])
+    n_candidates = sum(r[0] for r in res)
+    # One array at a time, each chunk list let go once joined: millions of pairs in a dense
+    # district, and the peak memory of the whole run is here.
+    pieces = [list(r[1:]) for r in res]
+    del res
+    lower = np.concatenate([p.pop() for p in pieces])
     order = np.argsort(lower, kind="stable")
-    return i[order], j[order], lower[order], sum(r[0] for r in res)
+    lower = lower[order]
+    j = np.concatenate([p.pop() for p in pieces])[order]
+    i = np.concatenate([p.pop() for p in pieces])[order]
+    return i, j, lower, n_candidates
 
 
 def _measure(parts, i, j, tile_info, own, should_stop):
