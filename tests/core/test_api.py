@@ -219,7 +219,8 @@ def test_cluster_polygons_equal_the_union_of_each_cluster():
 def test_cluster_polygons_wkb_is_the_wkb_of_cluster_polygons():
     """The writers' WKB path: byte for byte the WKB of the shapely MultiPolygons, with unions,
     repaired bow-ties, MultiPolygon inputs and a zero-area polygon (a line once repaired), alone
-    in its cluster (no shape) and beside a real polygon (that polygon only)."""
+    in its cluster (no shape) and beside a real polygon (that polygon only); a repair that gives a
+    collection keeps its polygons; an EMPTY part stays a part in both."""
     polys, pts, prim = _layout(seed=5, lon=179.995, lat=10.0)
     polys.append(shapely.Polygon([(179.99, 10.0), (179.995, 10.005), (179.99, 10.005), (179.995, 10.0)]))  # bow-tie
     polys.append(shapely.MultiPolygon([shapely.box(20.0, 0.0, 20.01, 0.01), shapely.box(20.02, 0.0, 20.03, 0.01)]))
@@ -239,6 +240,7 @@ def test_cluster_polygons_wkb_is_the_wkb_of_cluster_polygons():
     assert ids == [cid for cid, _ in expected]
     assert wkbs == list(shapely.to_wkb([g for _, g in expected], output_dimension=2, byte_order=1))
     by_id = dict(zip(ids, shapely.from_wkb(wkbs)))
+
     def cluster_of(k):
         return r.polygons.cluster_id[r.polygons.index == k][0]
 
