@@ -28,7 +28,7 @@ import shapely
 from .errors import Cancelled, InputError
 from .commodities import Vocabulary, parse_commodities
 from .geodesy import EARTH_RADIUS_M, geodesic_area_m2, haversine_m
-from .harmonise import fix_antimeridian, settle_ring_at_poles
+from .harmonise import fix_antimeridian, settle_poles, settle_ring_at_poles
 
 UNKNOWN = "Unknown"
 OUTSIDE = "Outside"
@@ -118,35 +118,21 @@ def _check_len(name, values, n):
 
 
 def _spread_ring_poles(xy):
-    """A closed ring that jumps more than 180° in longitude to or from a vertex on a pole, with
-    its pole vertices settled at their neighbours' longitudes (harmonise's rule: the edges to the
-    pole become meridians). Other rings are kept as drawn: a bow-tie through the pole keeps its
-    shape and area."""
+    """A polygon's closed ring drawn as in plate carrée, for :func:`.harmonise.settle_poles`: a
+    pole vertex has an arbitrary longitude (a reprojected pole comes back at any), so a jump of
+    more than 180° in longitude to or from it is no crossing of ±180°. Such a ring gets its pole
+    vertices settled at their neighbours' longitudes (harmonise's rule: the edges to the pole
+    become meridians; the area on the sphere is unchanged); None for other rings, kept as drawn: a
+    bow-tie through the pole keeps its shape and area."""
     ring = xy[:-1]
     pole = np.abs(ring[:, 1]) >= 90.0
     if not pole.any() or pole.all():
-        return xy
+        return None
     at_pole = pole | np.roll(pole, -1)                 # the edge k -> k+1 touches a pole
     jump = np.abs(np.diff(xy[:, 0])) > 180.0
     if not (jump & at_pole).any():
-        return xy
-    settled = settle_ring_at_poles(xy)
-    return xy if settled is None else settled
-
-
-def _spread_poles(geom):
-    """A polygon with a vertex on a pole, drawn as in plate carrée: a pole vertex has an
-    arbitrary longitude (a reprojected pole comes back at any), so a jump to or from it is no
-    crossing of ±180°; its run is redrawn along the pole from the longitude of the vertex before
-    it to that of the vertex after it (see `_spread_ring_poles`). The area on the sphere is
-    unchanged."""
-    def polygon(p):
-        return shapely.Polygon(_spread_ring_poles(shapely.get_coordinates(p.exterior)),
-                               [_spread_ring_poles(shapely.get_coordinates(h))
-                                for h in p.interiors])
-    if shapely.get_type_id(geom) == 3:
-        return polygon(geom)
-    return shapely.MultiPolygon([polygon(p) for p in shapely.get_parts(geom)])
+        return None
+    return settle_ring_at_poles(xy)
 
 
 def check_finite(geoms, fids, layer):
@@ -210,13 +196,12 @@ def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2
     ok = _present(geoms)
     if ok.any():
         check_finite(geoms[ok], fids[ok], layer)
-        # a ring drawn across the antimeridian (179.9 -> -179.9) is cut there, as harmonise does
+        # pole vertices settled where a ring jumps at a pole (bounds first: few polygons reach
+        # one), then a ring drawn across the antimeridian (179.9 -> -179.9) is cut there, as
+        # harmonise does
         poly = ok & np.isin(shapely.get_type_id(geoms), (3, 6))
-        for i in np.flatnonzero(poly):
-            if (np.abs(shapely.get_coordinates(geoms[i])[:, 1]) >= 90.0).any():
-                geoms[i] = _spread_poles(geoms[i])
         if poly.any():
-            geoms[poly] = fix_antimeridian(geoms[poly])[0]
+            geoms[poly] = fix_antimeridian(settle_poles(geoms[poly], _spread_ring_poles))[0]
         invalid = np.zeros(n, dtype=bool)
         invalid[ok] = ~shapely.is_valid(geoms[ok])
         for i in np.flatnonzero(invalid):

@@ -166,9 +166,10 @@ def settle_ring_at_poles(xy: np.ndarray):
     return np.asarray(out, dtype=float)
 
 
-def settle_poles(geoms: np.ndarray) -> np.ndarray:
+def settle_poles(geoms: np.ndarray, settle_ring=settle_ring_at_poles) -> np.ndarray:
     """The polygons with the vertices on a pole given their neighbours' longitudes
-    (:func:`settle_ring_at_poles`); polygons with no vertex on a pole are returned as they are.
+    (``settle_ring``: :func:`settle_ring_at_poles`, or another rule taking and giving a closed
+    ring, None to keep it as drawn); polygons with no vertex on a pole are returned as they are.
     """
     geoms = np.asarray(geoms, dtype=object).copy()
     if len(geoms) == 0:
@@ -182,8 +183,8 @@ def settle_poles(geoms: np.ndarray) -> np.ndarray:
     for i in np.flatnonzero(near):
         parts, changed = [], False
         for p in _polygon_parts(geoms[i]):
-            rings = [np.asarray(r.coords) for r in (p.exterior, *p.interiors)]
-            settled = [settle_ring_at_poles(r) for r in rings]
+            rings = [shapely.get_coordinates(r) for r in (p.exterior, *p.interiors)]
+            settled = [settle_ring(r) for r in rings]
             if any(r is not None for r in settled):
                 changed = True
                 rings = [r if t is None else t for r, t in zip(rings, settled)]
