@@ -15,6 +15,7 @@ from scipy.sparse.csgraph import connected_components
 from .commodities import join_names
 from .errors import Cancelled, InputError
 from .features import POINT, POLYGON, Features
+from .harmonise import polygon_parts
 from .linkage import single_linkage_forest
 from .optimise import choose, pareto_distance
 from .parallel import run_parallel
@@ -210,17 +211,9 @@ class ClusterResult:
 
 def _polygonal(geoms):
     """Each geometry's polygons as one MultiPolygon (empty when it has none), however deep in
-    collections they lie (rare: a loop is clear enough)."""
-    def polygons(g):
-        kind = shapely.get_type_id(g)
-        if kind == 3:
-            return [g]
-        if kind in (4, 5, 6, 7):
-            return [p for part in shapely.get_parts(g) for p in polygons(part)]
-        return []
-
+    collections they lie."""
     out = np.empty(len(geoms), dtype=object)
-    out[:] = [shapely.MultiPolygon(polygons(g)) for g in geoms]
+    out[:] = [shapely.MultiPolygon(polygon_parts(g)) for g in geoms]
     return out
 
 

@@ -182,7 +182,7 @@ def settle_poles(geoms: np.ndarray, settle_ring=settle_ring_at_poles) -> np.ndar
                                                                 - POLE_TOLERANCE_DEG)
     for i in np.flatnonzero(near):
         parts, changed = [], False
-        for p in _polygon_parts(geoms[i]):
+        for p in polygon_parts(geoms[i]):
             rings = [shapely.get_coordinates(r) for r in (p.exterior, *p.interiors)]
             settled = [settle_ring(r) for r in rings]
             if any(r is not None for r in settled):
@@ -238,7 +238,7 @@ def _fix_antimeridian_polygon(poly: Polygon):
         if piece.is_empty:
             continue
         piece = shapely.transform(piece, lambda c, o=offset: c + np.array([o, 0.0]))
-        pieces.extend(_polygon_parts(piece))
+        pieces.extend(polygon_parts(piece))
     return MultiPolygon(pieces) if pieces else None
 
 
@@ -253,7 +253,7 @@ def fix_antimeridian(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     candidates = np.flatnonzero((bounds[:, 2] - bounds[:, 0] > 180.0)
                                 | (bounds[:, 0] < -180.0) | (bounds[:, 2] > 180.0))
     for i in candidates:
-        polys = _polygon_parts(geoms[i])
+        polys = polygon_parts(geoms[i])
         if not any(_needs_unwrap(p) for p in polys):
             continue
         fixed = []
@@ -271,7 +271,7 @@ def fix_antimeridian(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------- polygons
 
-def _polygon_parts(geom) -> list:
+def polygon_parts(geom) -> list:
     """The polygons of a geometry (collections are searched; lines and points ignored)."""
     if geom is None or geom.is_empty:
         return []
@@ -283,7 +283,7 @@ def _polygon_parts(geom) -> list:
     if kind == "GeometryCollection":
         out = []
         for g in geom.geoms:
-            out.extend(_polygon_parts(g))
+            out.extend(polygon_parts(g))
         return out
     return []
 
@@ -295,7 +295,7 @@ def _polygonal(geom):
         return None
     if geom.geom_type in ("Polygon", "MultiPolygon"):
         return geom
-    parts = _polygon_parts(geom)
+    parts = polygon_parts(geom)
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else MultiPolygon(parts)
