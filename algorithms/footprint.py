@@ -521,11 +521,12 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         timings["summary"], t0 = time.perf_counter() - t0, time.perf_counter()
         results = {}
 
+        csv_dirs = []  # the report's CSV folder, once made
+
         def cancelled():
             """A cancel while writing: what was written so far is deleted (no output that
             looks complete is left)."""
-            csv_dir = results.pop("_csv_dir", None)
-            if csv_dir and os.path.isdir(csv_dir):
+            for csv_dir in csv_dirs:
                 shutil.rmtree(csv_dir, ignore_errors=True)
             return compat.discard_outputs(results, feedback)
 
@@ -621,7 +622,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         html = file_output(self, parameters, self.REPORT, context)
         if html:
             csv_dir = os.path.splitext(html)[0] + "_tables"
-            results["_csv_dir"] = csv_dir
+            csv_dirs.append(csv_dir)
             os.makedirs(csv_dir, exist_ok=True)
             report.footprint_report(summary, html, images=images, csv_dir=csv_dir, intro=[
                 f"Clustered polygons: {name} ({len(polys)} polygons)."])
@@ -629,7 +630,6 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         results[self.REPORT] = html
         if feedback.isCanceled():
             return cancelled()
-        results.pop("_csv_dir", None)
         timings["report"] = time.perf_counter() - t0
         feedback.pushInfo("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
                           + ".")
