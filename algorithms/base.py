@@ -1,23 +1,54 @@
-"""What every Mine Clusters algorithm shares: its icon, the Python-package check, new instances."""
+"""What every Mine Clusters algorithm shares: its icon, help link, translation, parameter help, the
+Python-package check and new instances.
+
+Nothing here imports the science stack: QGIS loads the provider (and calls ``initAlgorithm`` of
+every algorithm) at start-up, and numpy, scipy, shapely and matplotlib load only when an algorithm
+runs or the dialog checks its dependencies (``canExecute``).
+"""
 import os
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterDefinition
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from .deps_loader import deps
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ICON = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
+#: The README on the project's home page; each algorithm links to its own section.
+HELP_URL = "https://github.com/mine-clusters/mine_clusters/blob/main/README.md"
 
 
 class MineClustersAlgorithm(QgsProcessingAlgorithm):
-    """Base of the plugin's algorithms (subclasses need a constructor without arguments)."""
+    """Base of the plugin's algorithms (subclasses need a constructor without arguments).
+
+    A subclass implements ``help_html()`` (its help text) instead of ``shortHelpString()``, which
+    adds the missing-package sentence in front when a package is missing, and sets
+    ``HELP_ANCHOR`` to its README section."""
+
+    HELP_ANCHOR = ""
+
+    def tr(self, text):
+        """`text` translated in the algorithm's class context (pylupdate finds ``self.tr``)."""
+        return QCoreApplication.translate(type(self).__name__, text)
 
     def icon(self):
         return QIcon(ICON)
 
     def createInstance(self):  # noqa: N802
         return type(self)()
+
+    def helpUrl(self):  # noqa: N802
+        return HELP_URL + (f"#{self.HELP_ANCHOR}" if self.HELP_ANCHOR else "")
+
+    def help_html(self):
+        return ""
+
+    def shortHelpString(self):  # noqa: N802
+        # The quick check (no import): shown in the dialog's help panel before anything runs.
+        missing = deps.missing_message(quick=True)
+        warning = f"<p><b>{missing}</b></p>" if missing else ""
+        return warning + self.help_html()
 
     def canExecute(self):  # noqa: N802
         message = deps.missing_message()
@@ -30,3 +61,18 @@ class MineClustersAlgorithm(QgsProcessingAlgorithm):
         message = deps.missing_message()
         if message:
             raise QgsProcessingException(message)
+
+    def add_parameter(self, parameter, help_text, advanced=False, decimals=None):
+        """Adds `parameter` with its tooltip (`help_text`, shown by the dialog and by
+        ``qgis_process help``), as an advanced parameter if asked, and with `decimals` shown by
+        a number widget."""
+        parameter.setHelp(help_text)
+        if advanced:
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        if decimals is not None:
+            metadata = dict(parameter.metadata() or {})
+            wrapper = dict(metadata.get("widget_wrapper") or {})
+            wrapper["decimals"] = decimals
+            metadata["widget_wrapper"] = wrapper
+            parameter.setMetadata(metadata)
+        return self.addParameter(parameter)

@@ -3,9 +3,11 @@
 Reads the two layers, transforms them to EPSG:4326, calls ``core.cluster_mines`` and writes
 the outputs in the input layers' CRS. Nothing scientific happens here.
 """
+import contextlib
 import os
 import queue
 import re
+import tempfile
 import threading
 import time
 
@@ -34,14 +36,21 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
+from qgis.PyQt.QtCore import QCoreApplication
+
 from . import compat
 from .base import MineClustersAlgorithm
 from . import styles
 
-SKIP_CHECKS = QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks
+SKIP_CHECKS = QgsProcessingFeatureSource.Flag.FlagSkipGeometryValidityChecks
 _BATCH = 2000  # features handed to a sink per call (fewer Python -> C++ crossings)
 #: The WKB header of a little-endian 2D MultiPolygon of one polygon.
 _ONE_PART_MULTIPOLYGON = b"\x01\x06\x00\x00\x00\x01\x00\x00\x00"
+
+
+def _tr(text):
+    """`text` translated in the algorithm's context (for the module's helpers without `self`)."""
+    return QCoreApplication.translate("ClusterLocalOptimumAlgorithm", text)
 
 
 def _text(value):
@@ -80,6 +89,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
     OUTPUT_SENSITIVITY = "OUTPUT_SENSITIVITY"
     OUTPUT_PLOT = "OUTPUT_PLOT"
     OUTPUT_HISTOGRAM = "OUTPUT_HISTOGRAM"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
     MAX_THRESHOLD_M = "MAX_THRESHOLD_M"
     GLOBAL_THRESHOLD_M = "GLOBAL_THRESHOLD_M"
     AREA_UNASSIGNED_PCT = "AREA_UNASSIGNED_PCT"
@@ -90,20 +100,31 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
     FORMULAS = ("eq1", "r")
 
     # ---- identity -------------------------------------------------------------------------
+    HELP_ANCHOR = "what-it-does"
+
     def name(self):
         return "clusterlocaloptimum"
 
     def displayName(self):  # noqa: N802
-        return "Cluster mine features (local optimum)"
+        return self.tr("Cluster mine features (local optimum)")
 
     def group(self):
-        return "Clustering"
+        return self.tr("Clustering")
 
     def groupId(self):  # noqa: N802
         return "clustering"
 
-    def shortHelpString(self):  # noqa: N802
-        return (
+    def tags(self):
+        return self.tr(
+            "mining,mine,land use,commodity,commodities,cluster,clustering,single linkage,"
+            "hierarchical,geodesic,pareto,optimum,threshold,Maus").split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return self.tr("Gives mining land-use polygons the commodities of nearby mine points "
+                       "(geodesic single linkage, local Pareto optimum).")
+
+    def help_html(self):
+        return self.tr(
             "Links mining land-use polygons with mine inventory points by exact geodesic single "
             "linkage and assigns each polygon the primary commodities of its cluster "
             "(Maus et al. 2025).<br><br>"
@@ -118,84 +139,128 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             "primary_commodities, commodities, status (assigned / unassigned / multiple) and "
             "area_m2; one multipolygon per cluster; the sensitivity table (global curve over h, "
             "local curve over H_max); the Pareto plot (paper Fig. 4b) and a histogram of the "
-            "chosen local thresholds (Fig. A.11). Dropped empty or null geometries are listed "
-            "in the log.<br><br>Needs the Python package shapely 2 (see the plugin README)."
-        )
+            "chosen local thresholds (Fig. A.11); an HTML report with the headline numbers and "
+            "both plots, shown in the Results Viewer. Dropped empty or null geometries are listed "
+            "in the log.<br><br>Needs the Python packages numpy, scipy, matplotlib and shapely 2 "
+            "(see the plugin README).")
 
     # ---- parameters -----------------------------------------------------------------------
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.POLYGONS, "Mining land-use polygons", [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.POINTS, "Mine points (with commodities)", [QgsProcessing.TypeVectorPoint]))
-        self.addParameter(QgsProcessingParameterField(
-            self.PRIMARY_FIELD, "Primary commodity field (comma lists allowed)",
+        tr = self.tr
+        self.add_parameter(QgsProcessingParameterFeatureSource(
+            self.POLYGONS, tr("Mining land-use polygons"),
+            [QgsProcessing.SourceType.TypeVectorPolygon]),
+            tr("Mine areas without commodities (e.g. the Maus et al. polygons, or the output of "
+               "Harmonise land-use polygons), in any CRS: distances are measured on the Earth."))
+        self.add_parameter(QgsProcessingParameterFeatureSource(
+            self.POINTS, tr("Mine points (with commodities)"),
+            [QgsProcessing.SourceType.TypeVectorPoint]),
+            tr("Mine inventory points or multipoints with their commodities (e.g. the output of "
+               "Harmonise mine points), in any CRS. Each part of a multipoint is its own point."))
+        self.add_parameter(QgsProcessingParameterField(
+            self.PRIMARY_FIELD, tr("Primary commodity field (comma lists allowed)"),
             defaultValue="primary_commodity", parentLayerParameterName=self.POINTS,
-            type=QgsProcessingParameterField.String,
+            type=QgsProcessingParameterField.DataType.String,
             # QGIS 3.22 rejects an absent value of a required field parameter even when it has a
             # default; marked optional so the default works, processAlgorithm still requires it.
-            optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.COMMODITIES_FIELD, "All commodities field (comma list)",
+            optional=True),
+            tr("Text field of the points with the primary commodity, or several separated by "
+               "commas. Empty, NULL and NA mean unknown. Required: the default is "
+               "primary_commodity."))
+        self.add_parameter(QgsProcessingParameterField(
+            self.COMMODITIES_FIELD, tr("All commodities field (comma list)"),
             defaultValue="commodities", parentLayerParameterName=self.POINTS,
-            type=QgsProcessingParameterField.String, optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.AREA_FIELD, "Polygon area field (m²; empty = geodesic area)",
+            type=QgsProcessingParameterField.DataType.String, optional=True),
+            tr("Text field of the points with every commodity of the mine, separated by commas "
+               "(listed in the outputs' commodities field). Optional: without it the primary "
+               "commodities are used."))
+        self.add_parameter(QgsProcessingParameterField(
+            self.AREA_FIELD, tr("Polygon area field (m²; empty = geodesic area)"),
             parentLayerParameterName=self.POLYGONS,
-            type=QgsProcessingParameterField.Numeric, optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.H_LIMIT, "Pre-grouping limit (m)", QgsProcessingParameterNumber.Double,
-            defaultValue=20000.0, minValue=0.0))
-        step = QgsProcessingParameterNumber(
-            self.THRESHOLD_STEP, "Threshold step (m; candidates are its multiples up to the limit)",
-            QgsProcessingParameterNumber.Double, defaultValue=1000.0, minValue=0.0)
-        self.addParameter(step)
-        self.addParameter(QgsProcessingParameterNumber(
-            self.MAX_THRESHOLD, "Largest allowed threshold H_max (m; empty = meta-optimised)",
-            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.METHOD, "Method",
-            options=["Local optimum per processing group", "One global threshold"],
-            defaultValue=0))
-        weight = QgsProcessingParameterNumber(
-            self.WEIGHT, "Weight w of the multiple-commodity area (0..1)",
-            QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0, maxValue=1.0)
-        weight.setFlags(weight.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(weight)
-        formula = QgsProcessingParameterEnum(
-            self.FORMULA, "Pareto distance",
-            options=["Paper's Eq. 1", "Published R code (a/max(a) + (b/max(b))²)"],
-            defaultValue=0)
-        formula.setFlags(formula.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(formula)
+            type=QgsProcessingParameterField.DataType.Numeric, optional=True),
+            tr("Numeric field of the polygons with each polygon's area in m² (e.g. area_m2 of "
+               "Harmonise land-use polygons). Empty: the area is measured on the sphere."))
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.H_LIMIT, tr("Pre-grouping limit (m)"), QgsProcessingParameterNumber.Type.Double,
+            defaultValue=20000.0, minValue=0.0),
+            tr("Features further apart than this (geodesic metres) are never linked; it is also "
+               "the largest candidate threshold. The paper uses 20,000 m."), decimals=0)
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.THRESHOLD_STEP, tr("Threshold step (m; candidates are its multiples up to the limit)"),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=1000.0, minValue=0.0),
+            tr("The candidate thresholds h are the multiples of this step up to the pre-grouping "
+               "limit (default 1,000 m: 1, 2, ..., 20 km)."), decimals=0)
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.MAX_THRESHOLD, tr("Largest allowed threshold H_max (m; empty = meta-optimised)"),
+            QgsProcessingParameterNumber.Type.Double, optional=True, minValue=0.0),
+            tr("Fixes H_max, the threshold whose clusters are the processing groups of the local "
+               "method. Empty: H_max is itself chosen by the Pareto distance over the candidates."),
+            decimals=0)
+        self.add_parameter(QgsProcessingParameterEnum(
+            self.METHOD, tr("Method"),
+            options=[tr("Local optimum per processing group"), tr("One global threshold")],
+            defaultValue=0),
+            tr("Local: each processing group gets its own Pareto-optimal threshold (the paper's "
+               "method). Global: one threshold for all features."))
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.WEIGHT, tr("Weight w of the multiple-commodity area (0..1)"),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=0.5, minValue=0.0,
+            maxValue=1.0),
+            tr("Weight of the multiple-commodity area A_m against the unassigned area A_u in the "
+               "Pareto distance (0.5 = equal weight, as in the paper)."),
+            advanced=True, decimals=2)
+        self.add_parameter(QgsProcessingParameterEnum(
+            self.FORMULA, tr("Pareto distance"),
+            options=[tr("Paper's Eq. 1"), tr("Published R code (a/max(a) + (b/max(b))²)")],
+            defaultValue=0),
+            tr("The distance to the ideal point that picks the threshold: the paper's Eq. 1, or "
+               "the formula of the published R code, to reproduce its results."), advanced=True)
 
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_POLYGONS, "Clustered polygons", QgsProcessing.TypeVectorPolygon))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_POLYGONS, tr("Clustered polygons"),
+            QgsProcessing.SourceType.TypeVectorPolygon),
+            tr("The input polygons with their attributes plus cluster_id, threshold_m, "
+               "primary_commodities, commodities, status and area_m2, in the input CRS, styled "
+               "by primary commodity."))
         # Optional (created by default in the dialog) so that `qgis_process run ... POLYGONS=
         # POINTS= OUTPUT_POLYGONS=` works alone: qgis_process gives absent sinks no default.
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_POINTS, "Clustered points", QgsProcessing.TypeVectorPoint,
-            optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_CLUSTERS, "Clusters", QgsProcessing.TypeVectorPolygon,
-            optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_SENSITIVITY, "Sensitivity table", QgsProcessing.TypeVector,
-            optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_PLOT, "Pareto plot", "PNG files (*.png);;SVG files (*.svg)",
-            optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_HISTOGRAM, "Histogram of chosen thresholds",
-            "PNG files (*.png);;SVG files (*.svg)", optional=True, createByDefault=True))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_POINTS, tr("Clustered points"), QgsProcessing.SourceType.TypeVectorPoint,
+            optional=True, createByDefault=True),
+            tr("One row per point part with the same added fields as the polygons."))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_CLUSTERS, tr("Clusters"), QgsProcessing.SourceType.TypeVectorPolygon,
+            optional=True, createByDefault=True),
+            tr("One multipolygon per cluster holding polygons, with its commodities, counts, "
+               "area and status."))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_SENSITIVITY, tr("Sensitivity table"), QgsProcessing.SourceType.TypeVector,
+            optional=True, createByDefault=True),
+            tr("A_u, A_m and the Pareto distance at every candidate: the global curve over h and "
+               "the local curve over H_max."))
+        self.add_parameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_PLOT, tr("Pareto plot"), tr("PNG files (*.png);;SVG files (*.svg)"),
+            optional=True, createByDefault=True),
+            tr("The paper's Fig. 4b: unassigned against multiple-commodity area for both curves, "
+               "PNG or SVG by the file name."))
+        self.add_parameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_HISTOGRAM, tr("Histogram of chosen thresholds"),
+            tr("PNG files (*.png);;SVG files (*.svg)"), optional=True, createByDefault=True),
+            tr("The paper's Fig. A.11: how many processing groups chose each threshold."))
+        self.add_parameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_REPORT, tr("Report"), tr("HTML files (*.html)"), optional=True,
+            createByDefault=True),
+            tr("An HTML page with the headline numbers, both plots, the chosen thresholds and the "
+               "sensitivity curves; it opens in the Results Viewer."))
 
-        self.addOutput(QgsProcessingOutputNumber(self.MAX_THRESHOLD_M, "H_max used (m)"))
+        self.addOutput(QgsProcessingOutputNumber(self.MAX_THRESHOLD_M, tr("H_max used (m)")))
         self.addOutput(QgsProcessingOutputNumber(self.GLOBAL_THRESHOLD_M,
-                                                 "Global optimum threshold (m)"))
-        self.addOutput(QgsProcessingOutputNumber(self.AREA_UNASSIGNED_PCT, "Unassigned area (%)"))
+                                                 tr("Global optimum threshold (m)")))
+        self.addOutput(QgsProcessingOutputNumber(self.AREA_UNASSIGNED_PCT,
+                                                 tr("Unassigned area (%)")))
         self.addOutput(QgsProcessingOutputNumber(
-            self.AREA_MULTI_PCT, "Area with several primary commodities (%, may exceed 100)"))
-        self.addOutput(QgsProcessingOutputNumber(self.N_CLUSTERS, "Number of clusters"))
+            self.AREA_MULTI_PCT, tr("Area with several primary commodities (%, may exceed 100)")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_CLUSTERS, tr("Number of clusters")))
 
     # ---- helpers --------------------------------------------------------------------------
     def _source(self, parameters, name, context):
@@ -222,27 +287,32 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             if optional:
                 return None
             raise QgsProcessingException(
-                f"No field was chosen in '{param_label}'; choose the column of the {layer_label} "
-                f"layer '{layer_name}' that holds it.")
+                self.tr("No field was chosen in '{param}'; choose the column of the {kind} "
+                        "layer '{layer}' that holds it.").format(
+                    param=param_label, kind=layer_label, layer=layer_name))
         field = fields[0]
         if source.fields().lookupField(field) < 0:
             if optional and not given:
                 return None
             raise QgsProcessingException(
-                f"The {layer_label} layer '{layer_name}' has no '{field}' field; choose the right "
-                f"column in '{param_label}'.")
+                self.tr("The {kind} layer '{layer}' has no '{field}' field; choose the right "
+                        "column in '{param}'.").format(
+                    kind=layer_label, layer=layer_name, field=field, param=param_label))
         return field
 
     @staticmethod
     def _check_geometry_type(source, expected, layer_label, layer_name, param_label):
         gtype = QgsWkbTypes.geometryType(source.wkbType())
-        if gtype not in (expected, QgsWkbTypes.UnknownGeometry):
-            names = {QgsWkbTypes.PointGeometry: "point", QgsWkbTypes.LineGeometry: "line",
-                     QgsWkbTypes.PolygonGeometry: "polygon", QgsWkbTypes.NullGeometry: "no"}
+        if gtype not in (expected, QgsWkbTypes.GeometryType.UnknownGeometry):
+            names = {QgsWkbTypes.GeometryType.PointGeometry: _tr("point"),
+                     QgsWkbTypes.GeometryType.LineGeometry: _tr("line"),
+                     QgsWkbTypes.GeometryType.PolygonGeometry: _tr("polygon"),
+                     QgsWkbTypes.GeometryType.NullGeometry: _tr("no")}
             raise QgsProcessingException(
-                f"The {layer_label} layer '{layer_name}' has {names.get(gtype, 'unknown')} "
-                f"geometries, but {names[expected]} geometries are needed; choose a "
-                f"{names[expected]} layer in '{param_label}'.")
+                _tr("The {kind} layer '{layer}' has {found} geometries, but {needed} geometries "
+                    "are needed; choose a {needed} layer in '{param}'.").format(
+                    kind=layer_label, layer=layer_name, found=names.get(gtype, _tr("unknown")),
+                    needed=names[expected], param=param_label))
 
     @staticmethod
     def _read(source, transform, feedback, steps, layer_label, layer_name, expected, names):
@@ -269,18 +339,21 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             else:
                 if g.type() != expected:
                     raise QgsProcessingException(
-                        f"Feature {fid} of the {layer_label} layer '{layer_name}' is a "
-                        f"{QgsWkbTypes.displayString(g.wkbType())}, not a "
-                        f"{'point' if expected == QgsWkbTypes.PointGeometry else 'polygon'}; "
-                        "remove it or choose another layer.")
+                        _tr("Feature {fid} of the {kind} layer '{layer}' is a {found}, not a "
+                            "{needed}; remove it or choose another layer.").format(
+                            fid=fid, kind=layer_label, layer=layer_name,
+                            found=QgsWkbTypes.displayString(g.wkbType()),
+                            needed=_tr("point") if expected == QgsWkbTypes.GeometryType.PointGeometry
+                            else _tr("polygon")))
                 if transform is not None:
                     try:
                         g.transform(transform)
                     except QgsCsException as exc:
                         raise QgsProcessingException(
-                            f"Feature {fid} of the {layer_label} layer '{layer_name}' cannot be "
-                            f"transformed to longitude/latitude ({exc}); fix its geometry or "
-                            "the layer CRS.")
+                            _tr("Feature {fid} of the {kind} layer '{layer}' cannot be "
+                                "transformed to longitude/latitude ({error}); fix its geometry "
+                                "or the layer CRS.").format(
+                                fid=fid, kind=layer_label, layer=layer_name, error=exc))
                 wkb = bytes(g.asWkb())
                 if wkb.startswith(_ONE_PART_MULTIPOLYGON):
                     # The polygon itself: the core's elements are parts, and a MultiPolygon
@@ -301,33 +374,39 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         self.require_packages()
         from ..core import Cancelled, InputError, cluster_mines, prepare_features
         from ..core import CLUSTER_FIELDS, FEATURE_FIELDS, SENSITIVITY_FIELDS
-        from ..core import plots
+        from ..core import plots, report
 
+        tr = self.tr
         polys = self._source(parameters, self.POLYGONS, context)
         points = self._source(parameters, self.POINTS, context)
         poly_name = self._layer_name(parameters, self.POLYGONS, polys)
         point_name = self._layer_name(parameters, self.POINTS, points)
-        self._check_geometry_type(polys, QgsWkbTypes.PolygonGeometry, "polygons", poly_name,
-                                  "Mining land-use polygons")
-        self._check_geometry_type(points, QgsWkbTypes.PointGeometry, "points", point_name,
-                                  "Mine points (with commodities)")
-        for src, label, lname in ((polys, "polygons", poly_name), (points, "points", point_name)):
+        polygons_label, points_label = tr("polygons"), tr("points")
+        self._check_geometry_type(polys, QgsWkbTypes.GeometryType.PolygonGeometry, polygons_label,
+                                  poly_name, tr("Mining land-use polygons"))
+        self._check_geometry_type(points, QgsWkbTypes.GeometryType.PointGeometry, points_label,
+                                  point_name, tr("Mine points (with commodities)"))
+        for src, label, lname in ((polys, polygons_label, poly_name),
+                                  (points, points_label, point_name)):
             if src.featureCount() == 0:
                 raise QgsProcessingException(
-                    f"The {label} layer '{lname}' has no features; choose a layer with "
-                    f"{label} in it.")
-        primary_field = self._field(parameters, self.PRIMARY_FIELD, context, points, "points",
-                                    point_name, "Primary commodity field")
+                    tr("The {kind} layer '{layer}' has no features; choose a layer with {kind} "
+                       "in it.").format(kind=label, layer=lname))
+        primary_field = self._field(parameters, self.PRIMARY_FIELD, context, points, points_label,
+                                    point_name, tr("Primary commodity field"))
         commodities_field = self._field(parameters, self.COMMODITIES_FIELD, context, points,
-                                        "points", point_name, "All commodities field",
+                                        points_label, point_name, tr("All commodities field"),
                                         optional=True)
-        area_field = self._field(parameters, self.AREA_FIELD, context, polys, "polygons",
-                                 poly_name, "Polygon area field", optional=True)
+        area_field = self._field(parameters, self.AREA_FIELD, context, polys, polygons_label,
+                                 poly_name, tr("Polygon area field"), optional=True)
         feedback.pushInfo(
-            f"Primary commodities from '{primary_field}', all commodities from "
-            + (f"'{commodities_field}'" if commodities_field else "the primary field only")
-            + ", polygon areas " + (f"from '{area_field}' (m²)" if area_field
-                                    else "measured on the sphere") + ".")
+            tr("Primary commodities from '{primary}', all commodities from {all}, polygon areas "
+               "{areas}.").format(
+                primary=primary_field,
+                all=f"'{commodities_field}'" if commodities_field
+                else tr("the primary field only"),
+                areas=tr("from '{field}' (m²)").format(field=area_field) if area_field
+                else tr("measured on the sphere")))
 
         h_limit = self.parameterAsDouble(parameters, self.H_LIMIT, context)
         step = self.parameterAsDouble(parameters, self.THRESHOLD_STEP, context)
@@ -339,39 +418,46 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         formula = self.FORMULAS[self.parameterAsEnum(parameters, self.FORMULA, context)]
         if h_limit <= 0:
             raise QgsProcessingException(
-                f"The pre-grouping limit must be more than 0 m, got {h_limit:g} m.")
+                tr("The pre-grouping limit must be more than 0 m, got {value} m.").format(
+                    value=f"{h_limit:g}"))
         if step <= 0 or step > h_limit:
             raise QgsProcessingException(
-                f"The threshold step must be more than 0 m and at most the pre-grouping limit "
-                f"({h_limit:g} m), got {step:g} m.")
+                tr("The threshold step must be more than 0 m and at most the pre-grouping limit "
+                   "({limit} m), got {value} m.").format(limit=f"{h_limit:g}", value=f"{step:g}"))
 
         steps = QgsProcessingMultiStepFeedback(4, feedback)
+        cancelled_msg = tr("Cancelled; no output was written.")
         wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
 
         def transform_for(src, label):
             crs = src.sourceCrs()
             if not crs.isValid():
-                feedback.pushWarning(f"The {label} layer has no valid CRS; read as EPSG:4326.")
+                feedback.pushWarning(tr("The {kind} layer has no valid CRS; read as "
+                                        "EPSG:4326.").format(kind=label))
                 return None
             if crs == wgs84:
                 return None
             return QgsCoordinateTransform(crs, wgs84, context.transformContext())
 
-        feedback.pushInfo(f"Reading {polys.featureCount()} polygons from '{poly_name}' and "
-                          f"{points.featureCount()} points from '{point_name}'.")
+        feedback.pushInfo(tr("Reading {n_polygons} polygons from '{polygons}' and {n_points} "
+                             "points from '{points}'.").format(
+            n_polygons=polys.featureCount(), polygons=poly_name, n_points=points.featureCount(),
+            points=point_name))
         timings = {}
         t0 = time.perf_counter()
-        read = self._read(polys, transform_for(polys, "polygons"), feedback, steps, "polygons",
-                          poly_name, QgsWkbTypes.PolygonGeometry, [area_field])
+        read = self._read(polys, transform_for(polys, polygons_label), feedback, steps,
+                          polygons_label,
+                          poly_name, QgsWkbTypes.GeometryType.PolygonGeometry, [area_field])
         if read is None:
-            feedback.pushInfo("Cancelled; no output was written.")
+            feedback.pushInfo(cancelled_msg)
             return {}
         poly_ids, poly_wkbs, poly_values = read
-        read = self._read(points, transform_for(points, "points"), feedback, steps, "points",
-                          point_name, QgsWkbTypes.PointGeometry,
+        read = self._read(points, transform_for(points, points_label), feedback, steps,
+                          points_label,
+                          point_name, QgsWkbTypes.GeometryType.PointGeometry,
                           [primary_field, commodities_field])
         if read is None:
-            feedback.pushInfo("Cancelled; no output was written.")
+            feedback.pushInfo(cancelled_msg)
             return {}
         point_ids, point_wkbs, point_values = read
 
@@ -387,7 +473,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
 
         steps.setCurrentStep(1)
         if feedback.isCanceled():
-            feedback.pushInfo("Cancelled; no output was written.")
+            feedback.pushInfo(cancelled_msg)
             return {}
         t0 = time.perf_counter()
         try:
@@ -402,31 +488,34 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 progress=lambda r: steps.setProgress(20.0 + 80.0 * r),
                 should_stop=feedback.isCanceled)
         except Cancelled:
-            feedback.pushInfo("Cancelled; no output was written.")
+            feedback.pushInfo(cancelled_msg)
             return {}
         except InputError as exc:
             raise QgsProcessingException(str(exc))
         if feedback.isCanceled():
-            feedback.pushInfo("Cancelled; no output was written.")
+            feedback.pushInfo(cancelled_msg)
             return {}
 
         timings["cluster"] = time.perf_counter() - t0
         del features, shp_points  # what writing does not need (peak memory at planet scale)
         t0 = time.perf_counter()
         dropped = list(result.dropped)
-        for layer in ("polygons", "points"):
+        for layer, label in (("polygons", polygons_label), ("points", points_label)):
             ids = [str(fid) for lay, fid, _reason in dropped if lay == layer]
             if ids:
                 reasons = sorted({reason for lay, _fid, reason in dropped if lay == layer})
                 feedback.pushWarning(
-                    f"Dropped {len(ids)} {layer} feature(s) ({'; '.join(reasons)}): feature ids "
-                    + ", ".join(ids) + ".")
+                    tr("Dropped {n} {kind} feature(s) ({reasons}): feature ids {ids}.").format(
+                        n=len(ids), kind=label, reasons="; ".join(reasons), ids=", ".join(ids)))
 
         feedback.pushInfo(
-            f"H_max = {result.max_threshold_m:g} m, global optimum h = "
-            f"{result.global_threshold_m:g} m, {result.n_clusters} clusters, unassigned area "
-            f"{result.area_unassigned_pct:.2f} %, multiple-commodity area "
-            f"{result.area_multi_pct:.2f} % ({method} method, w = {weight:g}, {formula}).")
+            tr("H_max = {h_max} m, global optimum h = {h} m, {n} clusters, unassigned area "
+               "{a_u} %, multiple-commodity area {a_m} % ({method} method, w = {w}, "
+               "{formula}).").format(
+                h_max=f"{result.max_threshold_m:g}", h=f"{result.global_threshold_m:g}",
+                n=result.n_clusters, a_u=f"{result.area_unassigned_pct:.2f}",
+                a_m=f"{result.area_multi_pct:.2f}", method=method, w=f"{weight:g}",
+                formula=formula))
 
         # ---- outputs ---------------------------------------------------------------------
         steps.setCurrentStep(2)
@@ -477,7 +566,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             sink, outputs[self.OUTPUT_POLYGONS] = self._sink(
                 parameters, self.OUTPUT_POLYGONS, context, poly_fields,
                 QgsWkbTypes.multiType(polys.wkbType())
-                if polys.wkbType() != QgsWkbTypes.Unknown else QgsWkbTypes.MultiPolygon,
+                if polys.wkbType() != QgsWkbTypes.Type.Unknown else QgsWkbTypes.Type.MultiPolygon,
                 polys.sourceCrs())
             writers.append(_Writer(sink, outputs[self.OUTPUT_POLYGONS]))
             del sink
@@ -491,8 +580,8 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             point_fields, point_keep = _output_fields(points.fields(), FEATURE_FIELDS,
                                                       rename_fid=True)
             point_type = QgsWkbTypes.singleType(points.wkbType())
-            if QgsWkbTypes.geometryType(point_type) != QgsWkbTypes.PointGeometry:
-                point_type = QgsWkbTypes.Point
+            if QgsWkbTypes.geometryType(point_type) != QgsWkbTypes.GeometryType.PointGeometry:
+                point_type = QgsWkbTypes.Type.Point
             sink, outputs[self.OUTPUT_POINTS] = self._sink(
                 parameters, self.OUTPUT_POINTS, context, point_fields, point_type,
                 points.sourceCrs())
@@ -508,7 +597,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             cluster_fields = compat.fields_from_schema(CLUSTER_FIELDS)
             sink, outputs[self.OUTPUT_CLUSTERS] = self._sink(
                 parameters, self.OUTPUT_CLUSTERS, context, cluster_fields,
-                QgsWkbTypes.MultiPolygon, polys.sourceCrs())
+                QgsWkbTypes.Type.MultiPolygon, polys.sourceCrs())
             back = None
             if polys.sourceCrs().isValid() and polys.sourceCrs() != wgs84:
                 back = QgsCoordinateTransform(wgs84, polys.sourceCrs(),
@@ -551,22 +640,20 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
 
             sens_fields = compat.fields_from_schema(SENSITIVITY_FIELDS)
             sink, outputs[self.OUTPUT_SENSITIVITY] = self._sink(
-                parameters, self.OUTPUT_SENSITIVITY, context, sens_fields, QgsWkbTypes.NoGeometry,
+                parameters, self.OUTPUT_SENSITIVITY, context, sens_fields, QgsWkbTypes.Type.NoGeometry,
                 QgsCoordinateReferenceSystem())
             for row in (result.sensitivity_rows() if sink is not None else ()):
                 f = QgsFeature(sens_fields)
                 f.setAttributes([_py(row[name]) for name, _kind in SENSITIVITY_FIELDS])
-                sink.addFeature(f, QgsFeatureSink.FastInsert)
+                sink.addFeature(f, QgsFeatureSink.Flag.FastInsert)
             compat.finish_sink(sink)
             del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
             settle()
         except BaseException:
             for w in writers:
                 w.close(discard=True)
-            try:
+            with contextlib.suppress(Exception):  # the first error is the one to report
                 settle()
-            except Exception:  # the first error is the one to report
-                pass
             raise
         while writers:
             writers.pop(0).close()
@@ -579,19 +666,37 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         plot_path = self.parameterAsFileOutput(parameters, self.OUTPUT_PLOT, context)
         if plot_path:
             plots.pareto_plot(result, plot_path)
-            feedback.pushInfo(f"Pareto plot: {plot_path}")
+            feedback.pushInfo(tr("Pareto plot: {path}").format(path=plot_path))
         outputs[self.OUTPUT_PLOT] = plot_path or None
         hist_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HISTOGRAM, context)
         if hist_path:
             plots.threshold_histogram(result, hist_path)
-            feedback.pushInfo(f"Histogram of chosen thresholds: {hist_path}")
+            feedback.pushInfo(tr("Histogram of chosen thresholds: {path}").format(path=hist_path))
         outputs[self.OUTPUT_HISTOGRAM] = hist_path or None
+        report_path = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
+        if report_path:
+            # The report embeds both plots whether or not their files were asked for.
+            with tempfile.TemporaryDirectory(prefix="mine_clusters_") as tmp:
+                images = [
+                    (plot_path or plots.pareto_plot(result, os.path.join(tmp, "pareto.png")),
+                     tr("Pareto plot (paper Fig. 4b): unassigned against multiple-commodity "
+                        "area; the stars mark the optima.")),
+                    (hist_path or plots.threshold_histogram(
+                        result, os.path.join(tmp, "thresholds.png")),
+                     tr("Thresholds chosen by the processing groups (paper Fig. A.11)."))]
+                report.cluster_report(result, report_path, images=images, intro=[
+                    tr("Polygons: '{polygons}' ({n_polygons} features); points: '{points}' "
+                       "({n_points} features).").format(
+                        polygons=poly_name, n_polygons=polys.featureCount(), points=point_name,
+                        n_points=points.featureCount())])
+            feedback.pushInfo(tr("Report: {path}").format(path=report_path))
+        outputs[self.OUTPUT_REPORT] = report_path or None
 
         timings["plots"] = time.perf_counter() - t0
         if feedback.isCanceled():
             return compat.discard_outputs(outputs, feedback)
-        feedback.pushInfo("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
-                          + ".")
+        feedback.pushInfo(tr("Timings: {timings}.").format(
+            timings=", ".join(f"{k} {v:.1f} s" for k, v in timings.items())))
         self._style_targets = [(outputs[self.OUTPUT_POLYGONS], "polygons"),
                                (outputs[self.OUTPUT_CLUSTERS], "clusters"),
                                (outputs[self.OUTPUT_POINTS], "points")]
@@ -614,7 +719,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         sink, dest_id = self.parameterAsSink(parameters, name, context, fields, wkb_type, crs)
         if sink is None:
             if self.parameterDefinition(name).flags() & \
-                    QgsProcessingParameterDefinition.FlagOptional and not parameters.get(name):
+                    QgsProcessingParameterDefinition.Flag.FlagOptional and not parameters.get(name):
                 return None, None
             raise QgsProcessingException(self.invalidSinkError(parameters, name))
         return sink, dest_id
@@ -632,7 +737,8 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             try:
                 styles.save_default_style(dest_id, kind)
             except Exception as exc:  # a style is a convenience: never fail the run for it
-                feedback.pushWarning(f"Could not store the default style in {dest_id}: {exc}")
+                feedback.pushWarning(self.tr("Could not store the default style in {dest}: "
+                                             "{error}").format(dest=dest_id, error=exc))
         return {}
 
     @staticmethod
@@ -702,12 +808,13 @@ class _Writer:
             batch = self._queue.get()
             if batch is None:
                 return
-            if self._error is None and not self.sink.addFeatures(batch, QgsFeatureSink.FastInsert):
+            if self._error is None and not self.sink.addFeatures(batch, QgsFeatureSink.Flag.FastInsert):
                 self._error = self.sink.lastError() or "the features could not be written"
 
     def _raise(self):
         if self._error is not None:
-            raise QgsProcessingException(f"Could not write {self.dest}: {self._error}")
+            raise QgsProcessingException(_tr("Could not write {dest}: {error}").format(
+                dest=self.dest, error=self._error))
 
     def add(self, batch):
         self._raise()

@@ -10,7 +10,8 @@ def _field_type(kind):
                 "string": QMetaType.Type.QString}[kind]
     from qgis.PyQt.QtCore import QVariant  # 3.22 rejects QMetaType; 3.38+ warns on QVariant
 
-    return {"int": QVariant.Int, "double": QVariant.Double, "string": QVariant.String}[kind]
+    return {"int": QVariant.Type.Int, "double": QVariant.Type.Double,
+            "string": QVariant.Type.String}[kind]
 
 
 def parameter_as_fields(alg, parameters, name, context):

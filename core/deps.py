@@ -29,16 +29,45 @@ def _version_tuple(text):
     return tuple(parts)
 
 
-def missing(requirements=REQUIREMENTS):
-    """One phrase per missing or too old package, e.g. ``'shapely>=2.0 (found 1.8.5)'``."""
+def _installed_version(module, pip_name):
+    """The installed version of a package without importing it (None when it is not found; '0'
+    when it is found but declares no version)."""
+    import importlib.metadata
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec(module) is None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    try:
+        return importlib.metadata.version(pip_name)
+    except Exception:  # no metadata (some bundled builds): the full check imports it
+        return "0"
+
+
+def missing(requirements=REQUIREMENTS, quick=False):
+    """One phrase per missing or too old package, e.g. ``'shapely>=2.0 (found 1.8.5)'``.
+
+    With `quick`, nothing is imported: the packages are looked up on the path and their versions
+    read from their metadata (for the toolbox and the dialog's help). Otherwise each package is
+    imported, which also catches a broken build (before an algorithm runs)."""
     problems = []
     for module, pip_name, minimum in requirements:
-        try:
-            mod = importlib.import_module(module)
-        except Exception:  # ImportError, or a broken binary build raising anything else
-            problems.append(f"{pip_name}>={minimum} (not installed)")
-            continue
-        found = getattr(mod, "__version__", "0")
+        if quick:
+            found = _installed_version(module, pip_name)
+            if found is None:
+                problems.append(f"{pip_name}>={minimum} (not installed)")
+                continue
+            if found == "0":
+                continue  # no metadata to judge by: the full check decides when it runs
+        else:
+            try:
+                mod = importlib.import_module(module)
+            except Exception:  # ImportError, or a broken binary build raising anything else
+                problems.append(f"{pip_name}>={minimum} (not installed)")
+                continue
+            found = getattr(mod, "__version__", "0")
         if _version_tuple(found) < _version_tuple(minimum):
             problems.append(f"{pip_name}>={minimum} (found {found})")
     return problems
@@ -70,9 +99,9 @@ def install_command(system=None, python=None):
             f"{pkgs}{pin}  (or `make setup` in a checkout)")
 
 
-def missing_message():
+def missing_message(quick=False):
     """One sentence for QGIS: what is missing and the install command, or '' if nothing is."""
-    problems = missing()
+    problems = missing(quick=quick)
     if not problems:
         return ""
     return ("Mine Clusters needs the Python packages " + "; ".join(problems)

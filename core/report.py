@@ -210,3 +210,59 @@ def validation_report(result, path, images=(), intro=()) -> str:
         rep.add_image(img, caption)
     rep.add_table(Table("Pairs", va.PAIR_FIELDS, result.pairs, "", _HEADERS))
     return write_html(rep, path)
+
+
+def cluster_report(result, path, images=(), intro=()) -> str:
+    """HTML report of a clustering run (`engine.ClusterResult`): the headline numbers, the plots
+    given as (path, caption) pairs (the Pareto plot and the threshold histogram), the chosen
+    thresholds and both sensitivity curves."""
+    import numpy as np
+
+    from .schema import SENSITIVITY_FIELDS
+
+    def km(metres):
+        return f"{float(metres) / 1000:g} km"
+
+    groups = result.groups
+    with_area = np.asarray(groups.area_m2, dtype=float) > 0
+    total_km2 = float(result.total_area_m2) / 1e6
+    method = {"local": "local optimum per processing group", "global": "one global threshold"}
+    formula = {"eq1": "the paper's Eq. 1", "r": "the published R code's formula"}
+    headline = [
+        ("H_max used", km(result.max_threshold_m)),
+        ("Global optimum threshold h", km(result.global_threshold_m)),
+        ("Unassigned area A_u", f"{result.area_unassigned_pct:.2f} %"),
+        ("Area with several primary commodities A_m", f"{result.area_multi_pct:.2f} %"),
+        ("Clusters", f"{result.n_clusters:,}"),
+        ("Processing groups (with polygon area)", f"{len(groups):,} ({int(with_area.sum()):,})"),
+        ("Polygons / point parts clustered", f"{len(result.polygons):,} / {len(result.points):,}"),
+        ("Dropped input features (empty or null geometry)", f"{len(result.dropped):,}"),
+        ("Total polygon area", f"{format_value(total_km2, 'double')} km²"),
+        ("Pre-grouping limit", km(result.h_limit_m)),
+        ("Method", method.get(result.method, result.method)),
+        ("Pareto distance", f"{formula.get(result.formula, result.formula)}, w = {result.weight:g}"),
+    ]
+    rep = Report("Mine clusters", intro=list(intro))
+    rep.add_table(Table("Headline numbers", (("item", "string"), ("value", "string")),
+                        [{"item": k, "value": v} for k, v in headline],
+                        "A_m counts a cluster's area once per primary commodity beyond the "
+                        "first, so it can exceed 100 %.", {"item": "", "value": ""}))
+    for img, caption in images:
+        rep.add_image(img, caption)
+    chosen = np.asarray(groups.chosen_threshold_m, dtype=float)[with_area]
+    area = np.asarray(groups.area_m2, dtype=float)[with_area]
+    rows = [{"threshold_m": float(h), "n_groups": int(np.sum(np.isclose(chosen, h))),
+             "area_km2": float(np.sum(area[np.isclose(chosen, h)])) / 1e6}
+            for h in np.unique(chosen)]
+    rep.add_table(Table("Thresholds chosen by the processing groups",
+                        (("threshold_m", "double"), ("n_groups", "int"), ("area_km2", "double")),
+                        rows, "Processing groups with polygon area only.",
+                        {"threshold_m": "Threshold h (m)", "n_groups": "Processing groups",
+                         "area_km2": "Area (km²)"}))
+    rep.add_table(Table("Sensitivity curves", SENSITIVITY_FIELDS, result.sensitivity_rows(),
+                        "global: A_u and A_m over one threshold h for all features; local: the "
+                        "local optimum over H_max. chosen = 1 marks the optimum of each curve.",
+                        {"curve": "Curve", "threshold_m": "Threshold (m)",
+                         "area_unassigned_pct": "A_u (%)", "area_multi_pct": "A_m (%)",
+                         "distance": "Pareto distance", "chosen": "Chosen"}))
+    return write_html(rep, path)

@@ -17,7 +17,7 @@ def main(profile_dir, site_packages):
 
     ini = os.path.join(profile_dir, "QGIS", "QGIS3.ini")
     os.makedirs(os.path.dirname(ini), exist_ok=True)
-    s = QSettings(ini, QSettings.IniFormat)
+    s = QSettings(ini, QSettings.Format.IniFormat)
     s.setValue("PythonPlugins/mine_clusters", True)
     entry = f"prepend|PYTHONPATH={site_packages}{os.pathsep}"
     current = s.value("qgis/customEnvVars", []) or []

@@ -56,6 +56,7 @@ def outputs(tmp_path, prefix="out"):
         "OUTPUT_SENSITIVITY": str(tmp_path / f"{prefix}_sensitivity.gpkg"),
         "OUTPUT_PLOT": str(tmp_path / f"{prefix}_pareto.png"),
         "OUTPUT_HISTOGRAM": str(tmp_path / f"{prefix}_histogram.svg"),
+        "OUTPUT_REPORT": str(tmp_path / f"{prefix}_report.html"),
     }
 
 
@@ -85,7 +86,7 @@ def test_parameter_definitions(provider):
     assert list(p) == ["POLYGONS", "POINTS", "PRIMARY_FIELD", "COMMODITIES_FIELD", "AREA_FIELD",
                        "H_LIMIT", "THRESHOLD_STEP", "MAX_THRESHOLD", "METHOD", "WEIGHT", "FORMULA",
                        "OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS",
-                       "OUTPUT_SENSITIVITY", "OUTPUT_PLOT", "OUTPUT_HISTOGRAM"]
+                       "OUTPUT_SENSITIVITY", "OUTPUT_PLOT", "OUTPUT_HISTOGRAM", "OUTPUT_REPORT"]
     assert isinstance(p["POLYGONS"], QgsProcessingParameterFeatureSource)
     assert p["POLYGONS"].dataTypes() == [QgsProcessing.TypeVectorPolygon]
     assert p["POINTS"].dataTypes() == [QgsProcessing.TypeVectorPoint]
@@ -127,6 +128,79 @@ def sample_run(provider, sample_polygons, sample_points, tmp_path_factory):
     params = {"POLYGONS": sample_polygons, "POINTS": sample_points, **outputs(tmp)}
     res = processing.run(ALG, params, feedback=feedback)
     return res, feedback, params
+
+
+def _report_parts(path):
+    """(embedded images as (mime, bytes), {headline item: value}, row count per table title)."""
+    import base64
+    import html as html_lib
+    import re
+
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    images = [(m.group(1), base64.b64decode(m.group(2)))
+              for m in re.finditer(r'<img src="data:([^;]+);base64,([^"]+)"', text)]
+    tables = {}
+    for m in re.finditer(r"<h2>(.*?)</h2>.*?<tbody>(.*?)</tbody>", text, re.S):
+        rows = re.findall(r"<tr>(.*?)</tr>", m.group(2), re.S)
+        tables[html_lib.unescape(m.group(1))] = [
+            [html_lib.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+            for r in rows]
+    headline = {row[0]: row[1] for row in tables.get("Headline numbers", [])}
+    return images, headline, tables
+
+
+def test_sample_report_embeds_the_plots_and_the_headline_numbers(sample_run):
+    from qgis.core import QgsProcessingOutputHtml
+
+    res, _feedback, params = sample_run
+    alg = QgsApplication.processingRegistry().algorithmById(ALG)
+    out = {o.name(): o for o in alg.outputDefinitions()}
+    assert isinstance(out["OUTPUT_REPORT"], QgsProcessingOutputHtml)  # the Results Viewer's kind
+    assert res["OUTPUT_REPORT"] == params["OUTPUT_REPORT"]
+    images, headline, tables = _report_parts(params["OUTPUT_REPORT"])
+    # the very plot files of this run, embedded
+    with open(params["OUTPUT_PLOT"], "rb") as f:
+        assert ("image/png", f.read()) in images
+    with open(params["OUTPUT_HISTOGRAM"], "rb") as f:
+        assert ("image/svg+xml", f.read()) in images
+    assert len(images) == 2
+    assert headline["H_max used"] == f"{res['MAX_THRESHOLD_M'] / 1000:g} km"
+    assert headline["Global optimum threshold h"] == f"{res['GLOBAL_THRESHOLD_M'] / 1000:g} km"
+    assert headline["Unassigned area A_u"] == f"{res['AREA_UNASSIGNED_PCT']:.2f} %"
+    assert headline["Area with several primary commodities A_m"] == \
+        f"{res['AREA_MULTI_PCT']:.2f} %"
+    assert headline["Clusters"] == f"{res['N_CLUSTERS']:,}"
+    polys = layer(params["OUTPUT_POLYGONS"])
+    pts = layer(params["OUTPUT_POINTS"])
+    assert headline["Polygons / point parts clustered"] == \
+        f"{polys.featureCount():,} / {pts.featureCount():,}"
+    sens = layer(params["OUTPUT_SENSITIVITY"])
+    assert len(tables["Sensitivity curves"]) == sens.featureCount()
+    # the chosen-threshold table counts every processing group with area once
+    chosen = [int(r[1].replace(",", "")) for r in tables["Thresholds chosen by the processing groups"]]
+    assert sum(chosen) == int(headline["Processing groups (with polygon area)"].split("(")[1]
+                              .rstrip(")").replace(",", ""))
+
+
+def test_report_embeds_plots_that_were_not_asked_for(run, sample_polygons, sample_points,
+                                                     tmp_path):
+    import glob
+    import tempfile
+
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "mine_clusters_*")))
+    report = str(tmp_path / "report.html")
+    res, _fb = run({"POLYGONS": sample_polygons, "POINTS": sample_points,
+                    "OUTPUT_POLYGONS": "TEMPORARY_OUTPUT", "OUTPUT_POINTS": "",
+                    "OUTPUT_CLUSTERS": "", "OUTPUT_SENSITIVITY": "", "OUTPUT_PLOT": "",
+                    "OUTPUT_HISTOGRAM": "", "OUTPUT_REPORT": report})
+    assert res["OUTPUT_PLOT"] is None and res["OUTPUT_HISTOGRAM"] is None
+    images, headline, _tables = _report_parts(report)
+    assert [mime for mime, data in images] == ["image/png", "image/png"]
+    assert all(data.startswith(b"\x89PNG") and len(data) > 10000 for _mime, data in images)
+    assert headline["Clusters"] == f"{res['N_CLUSTERS']:,}"
+    # the plots drawn for the report only are not left behind
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "mine_clusters_*"))) == before
 
 
 def test_sample_outputs_schemas_and_numbers(sample_run):
@@ -581,7 +655,7 @@ def test_runs_as_a_background_task_like_the_dialog(sample_run, provider):
     task.executed.connect(lambda *_: loop.quit())
     QTimer.singleShot(300000, loop.quit)  # never hang the suite: 'ok' is missing then
     if "ok" not in done:
-        loop.exec_()
+        loop.exec()
     QCoreApplication.processEvents()
     assert done.get("ok"), feedback.infos
     results = done["results"]
