@@ -30,7 +30,7 @@ def test_algorithm_is_listed_with_its_parameters(qgis_env):
     for name in ("POLYGONS", "POINTS", "PRIMARY_FIELD", "COMMODITIES_FIELD", "AREA_FIELD",
                  "H_LIMIT", "THRESHOLD_STEP", "MAX_THRESHOLD", "METHOD", "WEIGHT", "FORMULA",
                  "OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS", "OUTPUT_SENSITIVITY",
-                 "OUTPUT_PLOT", "OUTPUT_HISTOGRAM", *NUMBERS):
+                 "OUTPUT_PLOT", "OUTPUT_HISTOGRAM", "OUTPUT_REPORT", *NUMBERS):
         assert name in proc.stdout
     assert "Cluster mine features (local optimum)" in proc.stdout
 
@@ -53,7 +53,8 @@ def test_run_json_all_outputs_match_processing_numbers(qgis_env, tmp_path, sampl
                                                        sample_points):
     outs = {"OUTPUT_POLYGONS": tmp_path / "p.gpkg", "OUTPUT_POINTS": tmp_path / "pt.gpkg",
             "OUTPUT_CLUSTERS": tmp_path / "c.gpkg", "OUTPUT_SENSITIVITY": tmp_path / "s.csv",
-            "OUTPUT_PLOT": tmp_path / "pareto.svg", "OUTPUT_HISTOGRAM": tmp_path / "h.png"}
+            "OUTPUT_PLOT": tmp_path / "pareto.svg", "OUTPUT_HISTOGRAM": tmp_path / "h.png",
+            "OUTPUT_REPORT": tmp_path / "report.html"}
     proc = qgis_process(qgis_env, "--json", "run", ALG, "--", f"POLYGONS={sample_polygons}",
                         f"POINTS={sample_points}", "PRIMARY_FIELD=primary_commodity",
                         "COMMODITIES_FIELD=commodities", "H_LIMIT=20000", "THRESHOLD_STEP=1000",
@@ -65,6 +66,10 @@ def test_run_json_all_outputs_match_processing_numbers(qgis_env, tmp_path, sampl
         assert results[key] == str(path)
         assert path.stat().st_size > 0, key
     assert "<svg" in outs["OUTPUT_PLOT"].read_text(encoding="utf-8")[:2000]
+    report = outs["OUTPUT_REPORT"].read_text(encoding="utf-8")
+    assert report.count('<img src="data:image/svg+xml;base64,') == 1  # the Pareto plot file
+    assert report.count('<img src="data:image/png;base64,') == 1  # the histogram file
+    assert f"<td>{results['N_CLUSTERS']:,}</td>" in report.replace(' class=""', "")
     rows = outs["OUTPUT_SENSITIVITY"].read_text(encoding="utf-8").splitlines()
     assert rows[0].split(",") == ["curve", "threshold_m", "area_unassigned_pct",
                                   "area_multi_pct", "distance", "chosen"]
