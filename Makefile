@@ -46,13 +46,13 @@ demo: | $(XDG_RUNTIME_DIR)
 	  PRIMARY_FIELD=primary_commodity COMMODITIES_FIELD=commodities \
 	  OUTPUT_POLYGONS=$(OUT)/clustered_polygons.gpkg OUTPUT_POINTS=$(OUT)/clustered_points.gpkg \
 	  OUTPUT_CLUSTERS=$(OUT)/clusters.gpkg OUTPUT_SENSITIVITY=$(OUT)/sensitivity.csv \
-	  OUTPUT_PLOT=$(OUT)/pareto.png OUTPUT_HISTOGRAM=$(OUT)/thresholds.png \
+	  OUTPUT_PLOT=$(OUT)/pareto.png OUTPUT_HISTOGRAM=$(OUT)/thresholds.png OUTPUT_REPORT=$(OUT)/report.html \
 	  > $(OUT)/result.json 2> $(OUT)/qgis_process.log \
 	  || { cat $(OUT)/qgis_process.log; exit 1; }
 	@$(SYSPY) -c "import json, sys; r = json.load(open(sys.argv[1]))['results']; \
 	print('Mine Clusters demo (real sample data, eastern India):'); \
 	[print(f'  {k:20s} {v}') for k, v in sorted(r.items())]; \
-	print('Open the .gpkg files in QGIS (styled by primary commodity); the Pareto plot is', r['OUTPUT_PLOT'])" $(OUT)/result.json
+	print('Open the .gpkg files in QGIS (styled by primary commodity); the report (numbers and plots) is', r['OUTPUT_REPORT'])" $(OUT)/result.json
 
 test: test-core test-fuzz test-qgis test-e2e
 

@@ -44,6 +44,14 @@ class MineClustersAlgorithm(QgsProcessingAlgorithm):
     def help_html(self):
         return ""
 
+    def summary(self):
+        """One sentence on what the algorithm does (the toolbox's tooltip)."""
+        return ""
+
+    def shortDescription(self):  # noqa: N802
+        # The toolbox's tooltip: a missing package is named there before the dialog opens.
+        return deps.missing_message(quick=True) or self.summary()
+
     def shortHelpString(self):  # noqa: N802
         # The quick check (no import): shown in the dialog's help panel before anything runs.
         missing = deps.missing_message(quick=True)

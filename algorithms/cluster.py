@@ -119,7 +119,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             "mining,mine,land use,commodity,commodities,cluster,clustering,single linkage,"
             "hierarchical,geodesic,pareto,optimum,threshold,Maus").split(",")
 
-    def shortDescription(self):  # noqa: N802
+    def summary(self):
         return self.tr("Gives mining land-use polygons the commodities of nearby mine points "
                        "(geodesic single linkage, local Pareto optimum).")
 

@@ -99,9 +99,22 @@ def install_command(system=None, python=None):
             f"{pkgs}{pin}  (or `make setup` in a checkout)")
 
 
+_QUICK = {}  # requirements -> the quick answer, found once per session (the toolbox asks often)
+
+
 def missing_message(quick=False):
-    """One sentence for QGIS: what is missing and the install command, or '' if nothing is."""
-    problems = missing(quick=quick)
+    """One sentence for QGIS: what is missing and the install command, or '' if nothing is.
+
+    The quick answer (nothing imported) is remembered for the session: a package installed
+    meanwhile takes a restart of QGIS anyway, as the sentence says."""
+    if quick:
+        if REQUIREMENTS not in _QUICK:
+            _QUICK[REQUIREMENTS] = _message(missing(REQUIREMENTS, quick=True))
+        return _QUICK[REQUIREMENTS]
+    return _message(missing(REQUIREMENTS))
+
+
+def _message(problems):
     if not problems:
         return ""
     return ("Mine Clusters needs the Python packages " + "; ".join(problems)
