@@ -19,7 +19,6 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFile,
@@ -34,6 +33,7 @@ from . import compat
 from .base import MineClustersAlgorithm
 
 WGS84 = "EPSG:4326"
+#: The English text of the message pushed when the user cancels (translated where it is pushed).
 CANCELLED = "Cancelled; no output was written."
 
 DEFAULT_POLYGON_ID_FIELDS = "id, fid"
@@ -100,49 +100,57 @@ class _HarmoniseBase(MineClustersAlgorithm):
     EXTENT = "EXTENT"
     OUTPUT = "OUTPUT"
     OUTPUT_DROPPED = "OUTPUT_DROPPED"
+    HELP_ANCHOR = "the-other-algorithms"
 
     def group(self):
-        return "Data preparation"
+        return self.tr("Data preparation")
 
     def groupId(self):  # noqa: N802
         return "preparation"
 
-    @staticmethod
-    def _advanced(param):
-        param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        return param
+    def _layers_label(self):
+        """The description of the LAYERS parameter, as the messages name it."""
+        raise NotImplementedError
+
+    def _push_cancelled(self, feedback):
+        feedback.pushInfo(self.tr("Cancelled; no output was written."))
 
     def _layers(self, parameters, context, kind):
+        """The LAYERS; `kind` is the translated "polygon" or "point" of the messages."""
         layers = self.parameterAsLayerList(parameters, self.LAYERS, context)
         if not layers:
             raise QgsProcessingException(
-                f"No {kind} layer was given; add at least one layer in '{self._layers_label}'.")
+                self.tr("No {kind} layer was given; add at least one layer in '{label}'.")
+                .format(kind=kind, label=self._layers_label()))
         for layer in layers:
             if not isinstance(layer, QgsVectorLayer) or not layer.isValid():
                 raise QgsProcessingException(
-                    f"The layer '{layer.name() if layer else '?'}' is not a readable vector "
-                    f"layer; choose a vector {kind} layer in '{self._layers_label}'.")
+                    self.tr("The layer '{name}' is not a readable vector layer; choose a vector "
+                            "{kind} layer in '{label}'.")
+                    .format(name=layer.name() if layer else "?", kind=kind,
+                            label=self._layers_label()))
         return layers
 
     def _source_names(self, parameters, context, layers):
         given = _names(self.parameterAsString(parameters, self.SOURCE_NAMES, context))
         if given and len(given) != len(layers):
             raise QgsProcessingException(
-                f"'Source names' lists {len(given)} names for {len(layers)} layers; give one "
-                f"name per layer, in layer order, or leave it empty to use the layer names.")
+                self.tr("'Source names' lists {given} names for {layers} layers; give one name "
+                        "per layer, in layer order, or leave it empty to use the layer names.")
+                .format(given=len(given), layers=len(layers)))
         names = given or [_layer_label(layer) for layer in layers]
         seen = {}
         for i, n in enumerate(names):
             if n in seen:
                 raise QgsProcessingException(
-                    f"Layers {seen[n] + 1} and {i + 1} are both named '{n}'; give each source "
-                    f"its own name in 'Source names'.")
+                    self.tr("Layers {first} and {second} are both named '{name}'; give each "
+                            "source its own name in 'Source names'.")
+                    .format(first=seen[n] + 1, second=i + 1, name=n))
             seen[n] = i
         return names
 
-    @staticmethod
-    def _read_layer(layer, name, id_field, context, feedback, steps, expected, extra_fields=(),
-                    extent=None):
+    def _read_layer(self, layer, name, id_field, context, feedback, steps, expected,
+                    extra_fields=(), extent=None):
         """(ids, shapely geometries in lon/lat, {field: values}) of one layer; None if cancelled.
         With `extent` (a QgsRectangle in the layer CRS), only the features that intersect it.
         Progress goes to `steps` (this layer's step), cancel and warnings to `feedback`."""
@@ -150,7 +158,8 @@ class _HarmoniseBase(MineClustersAlgorithm):
         wgs84 = QgsCoordinateReferenceSystem(WGS84)
         transform = None
         if not crs.isValid():
-            feedback.pushWarning(f"The layer '{name}' has no valid CRS; read as {WGS84}.")
+            feedback.pushWarning(self.tr("The layer '{name}' has no valid CRS; read as {crs}.")
+                                 .format(name=name, crs=WGS84))
         elif crs != wgs84:
             transform = QgsCoordinateTransform(crs, wgs84, context.transformContext())
         ids, geoms = [], []
@@ -159,7 +168,7 @@ class _HarmoniseBase(MineClustersAlgorithm):
         request = QgsFeatureRequest()
         if extent is not None:
             request.setFilterRect(extent)
-            request.setFlags(QgsFeatureRequest.ExactIntersect)
+            request.setFlags(QgsFeatureRequest.Flag.ExactIntersect)
         for i, f in enumerate(layer.getFeatures(request)):
             if feedback.isCanceled():
                 return None
@@ -184,18 +193,23 @@ class _HarmoniseBase(MineClustersAlgorithm):
                         proj = " ".join(str(exc).split())
                         which = f" ({id_field} '{ids[-1]}')" if id_field else ""
                         raise QgsProcessingException(
-                            f"Feature {f.id()}{which} of the layer '{name}' cannot be "
-                            f"transformed to longitude/latitude (PROJ: {proj}); fix its "
-                            f"geometry or the layer CRS.")
+                            self.tr("Feature {fid}{which} of the layer '{name}' cannot be "
+                                    "transformed to longitude/latitude (PROJ: {proj}); fix its "
+                                    "geometry or the layer CRS.")
+                            .format(fid=f.id(), which=which, name=name, proj=proj))
                 geoms.append(g)
             if i % 2000 == 0:
                 steps.setProgress(min(100.0, 100.0 * i / total))
         return ids, compat.to_shapely(geoms), values
 
     def _add_extent(self):
-        self.addParameter(self._advanced(QgsProcessingParameterExtent(
-            self.EXTENT, "Only features that intersect this extent (empty = all)",
-            optional=True)))
+        self.add_parameter(QgsProcessingParameterExtent(
+            self.EXTENT, self.tr("Only features that intersect this extent (empty = all)"),
+            optional=True),
+            self.tr("Reads only the features whose geometry intersects this rectangle (given in "
+                    "any CRS, compared in each layer's CRS); the features are kept whole, not "
+                    "clipped. Empty: every feature of every layer."),
+            advanced=True)
 
     def _extent(self, parameters, context, layer):
         """The EXTENT parameter in the layer's CRS, or None when not given."""
@@ -207,9 +221,13 @@ class _HarmoniseBase(MineClustersAlgorithm):
     def _add_dropped_output(self):
         # Optional, created by default in the dialog; under qgis_process written only when
         # named (qgis_process gives absent sinks no default), like the cluster algorithm's.
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_DROPPED, "Dropped features", QgsProcessing.TypeVector,
-            optional=True, createByDefault=True))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_DROPPED, self.tr("Dropped features"), QgsProcessing.SourceType.TypeVector,
+            optional=True, createByDefault=True),
+            self.tr("A table without geometry, one row per input feature left out: source, "
+                    "source_id and reason (e.g. empty or null geometry). The log lists the same "
+                    "features. In the dialog it is created by default; under qgis_process it is "
+                    "written only when you name a destination for it."))
 
     def _write(self, parameters, context, feedback, steps, schema, wkb_type, rows, geoms, multi,
                dropped):
@@ -221,7 +239,7 @@ class _HarmoniseBase(MineClustersAlgorithm):
         wgs84 = QgsCoordinateReferenceSystem(WGS84)
         jobs = [(self.OUTPUT, schema, wkb_type, rows, geoms, multi, len(geoms))]
         if parameters.get(self.OUTPUT_DROPPED):
-            jobs.append((self.OUTPUT_DROPPED, DROPPED_FIELDS, QgsWkbTypes.NoGeometry,
+            jobs.append((self.OUTPUT_DROPPED, DROPPED_FIELDS, QgsWkbTypes.Type.NoGeometry,
                          dropped_rows(dropped), None, False, len(dropped)))
         total = max(1, sum(job[-1] for job in jobs))
         every = max(1, total // 100)
@@ -242,7 +260,7 @@ class _HarmoniseBase(MineClustersAlgorithm):
                 f.setAttributes([row[n] for n, _kind in fields_schema])
                 if job_geoms is not None:
                     f.setGeometry(_to_qgis(job_geoms[i], multi=job_multi))
-                sink.addFeature(f, QgsFeatureSink.FastInsert)
+                sink.addFeature(f, QgsFeatureSink.Flag.FastInsert)
                 done += 1
                 if done % every == 0:
                     steps.setProgress(100.0 * done / total)
@@ -250,19 +268,20 @@ class _HarmoniseBase(MineClustersAlgorithm):
             del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
         return written
 
-    @staticmethod
-    def _log(feedback, lines, dropped):
+    def _log(self, feedback, lines, dropped):
         for line in lines:
             feedback.pushInfo(line)
         by_reason = {}
         for source, fid, reason in dropped:
             by_reason.setdefault((source, reason), []).append(str(fid))
         for (source, reason), ids in sorted(by_reason.items()):
-            shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more (every one is in the "
-                                           f"'Dropped features' output)"
-                                           if len(ids) > 20 else "")
-            feedback.pushWarning(f"Dropped {len(ids)} feature(s) of '{source}' ({reason}): "
-                                 f"{shown}.")
+            more = (self.tr(" and {more} more (every one is in the 'Dropped features' output)")
+                    .format(more=len(ids) - 20) if len(ids) > 20 else "")
+            # the reason comes from the core (not translated)
+            feedback.pushWarning(
+                self.tr("Dropped {count} feature(s) of '{source}' ({reason}): {ids}{more}.")
+                .format(count=len(ids), source=source, reason=reason, ids=", ".join(ids[:20]),
+                        more=more))
 
 
 class HarmonisePolygonsAlgorithm(_HarmoniseBase):
@@ -271,16 +290,24 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
     N_REPAIRED = "N_REPAIRED"
     N_DROPPED = "N_DROPPED"
     AREA_KM2 = "AREA_KM2"
-    _layers_label = "Land-use polygon layers"
+
+    def _layers_label(self):
+        return self.tr("Land-use polygon layers")
 
     def name(self):
         return "harmonisepolygons"
 
     def displayName(self):  # noqa: N802
-        return "Harmonise land-use polygons (merge sources)"
+        return self.tr("Harmonise land-use polygons (merge sources)")
 
-    def shortHelpString(self):  # noqa: N802
-        return (
+    def tags(self):
+        return self.tr(
+            "mining,mine,land use,mining area,footprint,polygons,harmonise,harmonize,merge,union,"
+            "dissolve,overlap,deduplicate,double counting,sources,Maus,Tang,Werner,OpenStreetMap,"
+            "OSM,area,antimeridian,data preparation").split(",")
+
+    def help_html(self):
+        return self.tr(
             "Merges mining land-use polygons from several sources (e.g. Maus, Tang &amp; Werner, "
             "OpenStreetMap) so that no area is counted twice (Maus et al. 2025, section 2.3.1)."
             "<br><br>Each layer is one source, named after the layer unless 'Source names' says "
@@ -306,23 +333,40 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
             "points'.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.LAYERS, "Land-use polygon layers (one per source)",
-            QgsProcessing.TypeVectorAnyGeometry))
-        self.addParameter(QgsProcessingParameterString(
-            self.SOURCE_NAMES, "Source names (comma-separated, in layer order; empty = layer "
-            "names)", optional=True))
-        self.addParameter(self._advanced(QgsProcessingParameterString(
-            self.ID_FIELDS, "Id fields (the first one a layer has is used; else the feature id)",
-            defaultValue=DEFAULT_POLYGON_ID_FIELDS, optional=True)))
+        tr = self.tr
+        self.add_parameter(QgsProcessingParameterMultipleLayers(
+            self.LAYERS, tr("Land-use polygon layers (one per source)"),
+            QgsProcessing.SourceType.TypeVectorAnyGeometry),
+            tr("One polygon layer per data source (e.g. Maus, Tang and Werner, OpenStreetMap), "
+               "each in any CRS. A layer of points or lines is refused; the non-polygon features "
+               "of a mixed layer and null or empty geometries are dropped and reported, and "
+               "invalid geometries are repaired."))
+        self.add_parameter(QgsProcessingParameterString(
+            self.SOURCE_NAMES, tr("Source names (comma-separated, in layer order; empty = layer "
+                                  "names)"), optional=True),
+            tr("One name per layer, in the order of the layers (e.g. Maus, Tang, OSM), written "
+               "into the output's sources and input_ids. Empty: each layer's name (or its file "
+               "name). The names must differ and must not hold '/', ';' or ':'."))
+        self.add_parameter(QgsProcessingParameterString(
+            self.ID_FIELDS, tr("Id fields (the first one a layer has is used; else the feature "
+                               "id)"),
+            defaultValue=DEFAULT_POLYGON_ID_FIELDS, optional=True),
+            tr("Comma-separated field names, compared case-insensitively: each layer's ids come "
+               "from the first of these fields it has, else from its feature ids (a NULL id "
+               "becomes 'fid' and the feature id, e.g. 'fid 12'). The ids appear in input_ids as "
+               "source:id and in the dropped features."),
+            advanced=True)
         self._add_extent()
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Harmonised polygons", QgsProcessing.TypeVectorPolygon))
-        self.addOutput(QgsProcessingOutputNumber(self.N_INPUT, "Input features"))
-        self.addOutput(QgsProcessingOutputNumber(self.N_POLYGONS, "Output polygons"))
-        self.addOutput(QgsProcessingOutputNumber(self.N_REPAIRED, "Repaired geometries"))
-        self.addOutput(QgsProcessingOutputNumber(self.N_DROPPED, "Dropped features"))
-        self.addOutput(QgsProcessingOutputNumber(self.AREA_KM2, "Total area (km²)"))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, tr("Harmonised polygons"), QgsProcessing.SourceType.TypeVectorPolygon),
+            tr("The merged polygons in EPSG:4326: one multipolygon per group of input polygons "
+               "that overlap or touch (directly or through a chain), with polygon_id, sources, "
+               "n_inputs, input_ids and area_m2 (square metres on the sphere R = 6,371,008.8 m)."))
+        self.addOutput(QgsProcessingOutputNumber(self.N_INPUT, tr("Input features")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_POLYGONS, tr("Output polygons")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_REPAIRED, tr("Repaired geometries")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_DROPPED, tr("Dropped features")))
+        self.addOutput(QgsProcessingOutputNumber(self.AREA_KM2, tr("Total area (km²)")))
         self._add_dropped_output()
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -331,36 +375,40 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
         from ..core.harmonise import (
             POLYGON_FIELDS, PolygonSource, check_polygon_source_name, merge_polygons)
 
-        layers = self._layers(parameters, context, "polygon")
+        layers = self._layers(parameters, context, self.tr("polygon"))
         names = self._source_names(parameters, context, layers)
         for k, n in enumerate(names):
             try:
                 check_polygon_source_name(n)
             except InputError:
                 raise QgsProcessingException(
-                    f"The source name '{n}' of layer {k + 1} is empty or holds '/', ';' or "
-                    f"':', which separate names and ids in the output; give each layer a name "
-                    f"without them in 'Source names'.")
+                    self.tr("The source name '{name}' of layer {number} is empty or holds '/', "
+                            "';' or ':', which separate names and ids in the output; give each "
+                            "layer a name without them in 'Source names'.")
+                    .format(name=n, number=k + 1))
         id_candidates = _names(self.parameterAsString(parameters, self.ID_FIELDS, context))
         steps = QgsProcessingMultiStepFeedback(len(layers) + 2, feedback)
         sources = []
         for k, (layer, name) in enumerate(zip(layers, names)):
             steps.setCurrentStep(k)
             gtype = QgsWkbTypes.geometryType(layer.wkbType())
-            if gtype in (QgsWkbTypes.PointGeometry, QgsWkbTypes.LineGeometry,
-                         QgsWkbTypes.NullGeometry):
+            if gtype in (QgsWkbTypes.GeometryType.PointGeometry,
+                         QgsWkbTypes.GeometryType.LineGeometry,
+                         QgsWkbTypes.GeometryType.NullGeometry):
                 raise QgsProcessingException(
-                    f"The layer '{name}' has no polygons "
-                    f"({QgsWkbTypes.displayString(layer.wkbType())}); choose polygon layers in "
-                    f"'{self._layers_label}'.")
+                    self.tr("The layer '{name}' has no polygons ({geometry}); choose polygon "
+                            "layers in '{label}'.")
+                    .format(name=name, geometry=QgsWkbTypes.displayString(layer.wkbType()),
+                            label=self._layers_label()))
             id_field = _find_field(layer.fields(), id_candidates)
-            feedback.pushInfo(f"Reading {layer.featureCount()} features of '{name}' (ids: "
-                              f"{id_field or 'feature id'}).")
+            feedback.pushInfo(self.tr("Reading {count} features of '{name}' (ids: {ids}).")
+                              .format(count=layer.featureCount(), name=name,
+                                      ids=id_field or self.tr("feature id")))
             read = self._read_layer(layer, name, id_field, context, feedback, steps,
-                                    QgsWkbTypes.PolygonGeometry,
+                                    QgsWkbTypes.GeometryType.PolygonGeometry,
                                     extent=self._extent(parameters, context, layer))
             if read is None:
-                feedback.pushInfo(CANCELLED)
+                self._push_cancelled(feedback)
                 return {}
             ids, geoms, _ = read
             sources.append(PolygonSource(name, geoms, ids))
@@ -369,7 +417,7 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
             result = merge_polygons(sources, progress=lambda r: steps.setProgress(100.0 * r),
                                     should_stop=feedback.isCanceled)
         except Cancelled:
-            feedback.pushInfo(CANCELLED)
+            self._push_cancelled(feedback)
             return {}
         except InputError as exc:
             raise QgsProcessingException(str(exc))
@@ -377,7 +425,7 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
 
         steps.setCurrentStep(len(layers) + 1)
         written = self._write(parameters, context, feedback, steps, POLYGON_FIELDS,
-                              QgsWkbTypes.MultiPolygon, result.rows(), result.geometries,
+                              QgsWkbTypes.Type.MultiPolygon, result.rows(), result.geometries,
                               multi=True, dropped=result.dropped)
         if written is None:
             return {}
@@ -398,16 +446,24 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
     N_POINTS = "N_POINTS"
     N_DROPPED = "N_DROPPED"
     N_UNKNOWN_NAMES = "N_UNKNOWN_NAMES"
-    _layers_label = "Mine point layers"
+
+    def _layers_label(self):
+        return self.tr("Mine point layers")
 
     def name(self):
         return "harmonisepoints"
 
     def displayName(self):  # noqa: N802
-        return "Harmonise mine points (commodity names)"
+        return self.tr("Harmonise mine points (commodity names)")
 
-    def shortHelpString(self):  # noqa: N802
-        return (
+    def tags(self):
+        return self.tr(
+            "mining,mine,mines,inventory,points,facilities,commodity,commodities,primary commodity,"
+            "harmonise,harmonize,harmonisation table,names,merge,sources,ICMM,Jasansky,GEM,"
+            "Global Coal Mine Tracker,coal,S&P,SNL,data preparation").split(",")
+
+    def help_html(self):
+        return self.tr(
             "Brings mine inventory points from several databases (e.g. ICMM, Jasansky et al., "
             "GEM Global Coal Mine Tracker, S&amp;P) into one layer with one schema and "
             "harmonised commodity names (Maus et al. 2025, section 2.3.1).<br><br>"
@@ -437,41 +493,86 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
             "land-use polygons'.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.LAYERS, "Mine point layers (one per source)",
-            QgsProcessing.TypeVectorAnyGeometry))
-        self.addParameter(QgsProcessingParameterString(
-            self.SOURCE_NAMES, "Source names (comma-separated, in layer order; empty = layer "
-            "names)", optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.PRIMARY_FIELDS, "Primary commodity fields (the first one a layer has is used)",
-            defaultValue=DEFAULT_PRIMARY_FIELDS, optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.COMMODITY_FIELDS, "All commodities fields (every one a layer has is used)",
-            defaultValue=DEFAULT_COMMODITY_FIELDS, optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.DEFAULT_COMMODITY, "Commodity of layers without a primary field (a name, or "
-            "'source=name; source=name')", optional=True))
-        self.addParameter(QgsProcessingParameterFile(
-            self.TABLE, "Harmonisation table (CSV: raw name, harmonised name; empty = the "
-            "table shipped with the plugin)", extension="csv", optional=True))
-        self.addParameter(self._advanced(QgsProcessingParameterString(
-            self.NON_COMMODITIES, "Non-commodity values (removed from the lists)",
-            defaultValue="Not relevant, Processing", optional=True)))
-        self.addParameter(self._advanced(QgsProcessingParameterString(
-            self.DROP_PRIMARY, "Drop points whose primary commodity is",
-            defaultValue="Processing", optional=True)))
-        self.addParameter(self._advanced(QgsProcessingParameterString(
-            self.ID_FIELDS, "Id fields (the first one a layer has is used; else the feature id)",
-            defaultValue=DEFAULT_POINT_ID_FIELDS, optional=True)))
+        tr = self.tr
+        self.add_parameter(QgsProcessingParameterMultipleLayers(
+            self.LAYERS, tr("Mine point layers (one per source)"),
+            QgsProcessing.SourceType.TypeVectorAnyGeometry),
+            tr("One point layer per mine inventory (e.g. ICMM, Jasansky et al., GEM Global Coal "
+               "Mine Tracker), each in any CRS; a CSV goes in through the delimited-text "
+               "provider. A layer of polygons or lines is refused; multipoints become one point "
+               "per part, and null or empty geometries are dropped and reported."))
+        self.add_parameter(QgsProcessingParameterString(
+            self.SOURCE_NAMES, tr("Source names (comma-separated, in layer order; empty = layer "
+                                  "names)"), optional=True),
+            tr("One name per layer, in the order of the layers (e.g. ICMM, Jasansky, GEM), "
+               "written into the output's source field and used by 'Commodity of layers without "
+               "a primary field'. Empty: each layer's name (or its file name). The names must "
+               "differ."))
+        self.add_parameter(QgsProcessingParameterString(
+            self.PRIMARY_FIELDS, tr("Primary commodity fields (the first one a layer has is "
+                                    "used)"),
+            defaultValue=DEFAULT_PRIMARY_FIELDS, optional=True),
+            tr("Comma-separated field names, compared case-insensitively: each layer's primary "
+               "commodities come from the first of these fields it has (values are lists "
+               "separated by ',' or ';'). A layer with none of them needs 'Commodity of layers "
+               "without a primary field'."))
+        self.add_parameter(QgsProcessingParameterString(
+            self.COMMODITY_FIELDS, tr("All commodities fields (every one a layer has is used)"),
+            defaultValue=DEFAULT_COMMODITY_FIELDS, optional=True),
+            tr("Comma-separated field names, compared case-insensitively: the names in every one "
+               "of these fields a layer has (e.g. ICMM's secondaryCommodity and "
+               "otherCommodities) are added to the primary commodities in the output's "
+               "commodities field."))
+        self.add_parameter(QgsProcessingParameterString(
+            self.DEFAULT_COMMODITY, tr("Commodity of layers without a primary field (a name, or "
+                                       "'source=name; source=name')"), optional=True),
+            tr("The primary commodity of every point of a layer that has none of the primary "
+               "commodity fields: one name for all such layers (e.g. Coal), or one per source "
+               "name (e.g. 'GEM=Coal; ASGM=Gold'). Empty: such a layer is an error. Layers with "
+               "a primary field ignore it."))
+        self.add_parameter(QgsProcessingParameterFile(
+            self.TABLE, tr("Harmonisation table (CSV: raw name, harmonised name; empty = the "
+                           "table shipped with the plugin)"), extension="csv", optional=True),
+            tr("A CSV of two columns, raw name and harmonised name (a header 'material, "
+               "material_harmonized' or 'raw, harmonised' is recognised; the first row wins for "
+               "a repeated name). Names are compared trimmed and case-insensitive; a name mapped "
+               "to an empty value is removed. Empty: the table of the paper's R implementation."))
+        self.add_parameter(QgsProcessingParameterString(
+            self.NON_COMMODITIES, tr("Non-commodity values (removed from the lists)"),
+            defaultValue="Not relevant, Processing", optional=True),
+            tr("Comma-separated values that are not commodities, removed from the primary and "
+               "all-commodities lists (compared trimmed and case-insensitive) and counted in the "
+               "log. Empty: nothing is removed this way."),
+            advanced=True)
+        self.add_parameter(QgsProcessingParameterString(
+            self.DROP_PRIMARY, tr("Drop points whose primary commodity is"),
+            defaultValue="Processing", optional=True),
+            tr("Comma-separated raw primary commodity values (compared trimmed and "
+               "case-insensitive): a point whose primary commodity holds only these is left out "
+               "and listed among the dropped features. The default drops processing plants. "
+               "Empty: no point is dropped for its commodity."),
+            advanced=True)
+        self.add_parameter(QgsProcessingParameterString(
+            self.ID_FIELDS, tr("Id fields (the first one a layer has is used; else the feature "
+                               "id)"),
+            defaultValue=DEFAULT_POINT_ID_FIELDS, optional=True),
+            tr("Comma-separated field names, compared case-insensitively: each layer's ids come "
+               "from the first of these fields it has, else from its feature ids (a NULL id "
+               "becomes 'fid' and the feature id, e.g. 'fid 12'). The ids fill the output's "
+               "source_id (every part of a multipoint keeps its feature's id) and the dropped "
+               "features."),
+            advanced=True)
         self._add_extent()
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Harmonised points", QgsProcessing.TypeVectorPoint))
-        self.addOutput(QgsProcessingOutputNumber(self.N_INPUT, "Input features"))
-        self.addOutput(QgsProcessingOutputNumber(self.N_POINTS, "Output points"))
-        self.addOutput(QgsProcessingOutputNumber(self.N_DROPPED, "Dropped features"))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, tr("Harmonised points"), QgsProcessing.SourceType.TypeVectorPoint),
+            tr("The points of every layer in EPSG:4326, with point_id, source, source_id, "
+               "primary_commodity and commodities (harmonised comma lists, the primary ones "
+               "included in commodities): the fields 'Cluster mine features' takes by default."))
+        self.addOutput(QgsProcessingOutputNumber(self.N_INPUT, tr("Input features")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_POINTS, tr("Output points")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_DROPPED, tr("Dropped features")))
         self.addOutput(QgsProcessingOutputNumber(self.N_UNKNOWN_NAMES,
-                                                 "Commodity names not in the table"))
+                                                 tr("Commodity names not in the table")))
         self._add_dropped_output()
 
     def _default_commodity(self, parameters, context, names):
@@ -488,14 +589,16 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
                 continue
             if "=" not in pair:
                 raise QgsProcessingException(
-                    f"'{pair.strip()}' in 'Commodity of layers without a primary field' is not "
-                    f"of the form source=name; write e.g. 'GEM=Coal; ASGM=Gold'.")
+                    self.tr("'{pair}' in 'Commodity of layers without a primary field' is not of "
+                            "the form source=name; write e.g. 'GEM=Coal; ASGM=Gold'.")
+                    .format(pair=pair.strip()))
             source, value = (p.strip() for p in pair.split("=", 1))
             if source.casefold() not in by_key:
                 raise QgsProcessingException(
-                    f"'Commodity of layers without a primary field' names the source "
-                    f"'{source}', which is none of the layers ({', '.join(names)}); use the "
-                    f"source names.")
+                    self.tr("'Commodity of layers without a primary field' names the source "
+                            "'{source}', which is none of the layers ({layers}); use the source "
+                            "names.")
+                    .format(source=source, layers=", ".join(names)))
             out[by_key[source.casefold()]] = value
         return out
 
@@ -505,7 +608,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
         from ..core.harmonise import (
             POINT_FIELDS, PointSource, harmonise_points, read_harmonisation_table)
 
-        layers = self._layers(parameters, context, "point")
+        layers = self._layers(parameters, context, self.tr("point"))
         names = self._source_names(parameters, context, layers)
         primary_candidates = _names(self.parameterAsString(parameters, self.PRIMARY_FIELDS,
                                                            context))
@@ -518,20 +621,23 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
             table = read_harmonisation_table(table_path or None)
         except InputError as exc:
             raise QgsProcessingException(str(exc))
-        shown = table_path or "the table shipped with the plugin"
-        feedback.pushInfo(f"Harmonisation table: {shown} ({len(table)} names).")
+        shown = table_path or self.tr("the table shipped with the plugin")
+        feedback.pushInfo(self.tr("Harmonisation table: {table} ({count} names).")
+                          .format(table=shown, count=len(table)))
 
         steps = QgsProcessingMultiStepFeedback(len(layers) + 2, feedback)
         sources = []
         for k, (layer, name) in enumerate(zip(layers, names)):
             steps.setCurrentStep(k)
             gtype = QgsWkbTypes.geometryType(layer.wkbType())
-            if gtype in (QgsWkbTypes.PolygonGeometry, QgsWkbTypes.LineGeometry,
-                         QgsWkbTypes.NullGeometry):
+            if gtype in (QgsWkbTypes.GeometryType.PolygonGeometry,
+                         QgsWkbTypes.GeometryType.LineGeometry,
+                         QgsWkbTypes.GeometryType.NullGeometry):
                 raise QgsProcessingException(
-                    f"The layer '{name}' has no points "
-                    f"({QgsWkbTypes.displayString(layer.wkbType())}); choose point layers in "
-                    f"'{self._layers_label}'.")
+                    self.tr("The layer '{name}' has no points ({geometry}); choose point layers "
+                            "in '{label}'.")
+                    .format(name=name, geometry=QgsWkbTypes.displayString(layer.wkbType()),
+                            label=self._layers_label()))
             fields = layer.fields()
             primary_field = _find_field(fields, primary_candidates)
             others = [f.name() for f in fields
@@ -542,23 +648,31 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
                 constant = constants.get(name)
                 if constant is None:
                     raise QgsProcessingException(
-                        f"The point layer '{name}' has none of the primary commodity fields "
-                        f"({', '.join(primary_candidates) or 'none given'}); add its field to "
-                        f"'Primary commodity fields' or give its commodity in 'Commodity of "
-                        f"layers without a primary field'.")
+                        self.tr("The point layer '{name}' has none of the primary commodity "
+                                "fields ({fields}); add its field to 'Primary commodity fields' "
+                                "or give its commodity in 'Commodity of layers without a "
+                                "primary field'.")
+                        .format(name=name,
+                                fields=", ".join(primary_candidates) or self.tr("none given")))
             id_field = _find_field(fields, id_candidates)
+            primary_text = (self.tr("from '{field}'").format(field=primary_field)
+                            if primary_field else
+                            self.tr("'{commodity}' for all").format(commodity=constant))
+            others_text = (self.tr(", all commodities from {fields}")
+                           .format(fields=", ".join(f"'{o}'" for o in others))
+                           if others else "")
             feedback.pushInfo(
-                f"Reading {layer.featureCount()} features of '{name}': primary commodity "
-                + (f"from '{primary_field}'" if primary_field else f"'{constant}' for all")
-                + (", all commodities from " + ", ".join(f"'{o}'" for o in others)
-                   if others else "")
-                + f", ids from {repr(id_field) if id_field else 'feature id'}.")
+                self.tr("Reading {count} features of '{name}': primary commodity "
+                        "{primary}{others}, ids from {ids}.")
+                .format(count=layer.featureCount(), name=name, primary=primary_text,
+                        others=others_text,
+                        ids=repr(id_field) if id_field else self.tr("feature id")))
             wanted = ([primary_field] if primary_field else []) + others
             read = self._read_layer(layer, name, id_field, context, feedback, steps,
-                                    QgsWkbTypes.PointGeometry, wanted,
+                                    QgsWkbTypes.GeometryType.PointGeometry, wanted,
                                     extent=self._extent(parameters, context, layer))
             if read is None:
-                feedback.pushInfo(CANCELLED)
+                self._push_cancelled(feedback)
                 return {}
             ids, geoms, values = read
             primary = values[primary_field] if primary_field else [constant] * len(ids)
@@ -575,7 +689,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
                 progress=lambda r: steps.setProgress(100.0 * r),
                 should_stop=feedback.isCanceled)
         except Cancelled:
-            feedback.pushInfo(CANCELLED)
+            self._push_cancelled(feedback)
             return {}
         except InputError as exc:
             raise QgsProcessingException(str(exc))
@@ -583,7 +697,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
 
         steps.setCurrentStep(len(layers) + 1)
         written = self._write(parameters, context, feedback, steps, POINT_FIELDS,
-                              QgsWkbTypes.Point, result.rows(), result.points, multi=False,
+                              QgsWkbTypes.Type.Point, result.rows(), result.points, multi=False,
                               dropped=result.dropped)
         if written is None:
             return {}
