@@ -4,4 +4,4 @@
 def classFactory(iface):  # noqa: N802 (QGIS API name)
     from .plugin import MineClustersPlugin
 
-    return MineClustersPlugin(iface)
+    return MineClustersPlugin()  # iface unused: a Processing provider only

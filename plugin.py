@@ -8,8 +8,8 @@ I18N_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "i18n")
 
 
 class MineClustersPlugin:
-    def __init__(self, iface=None):
-        self.iface = iface
+    def __init__(self):
+        # no iface: the plugin adds only a Processing provider (no menus, no toolbar)
         self.provider = None
         self.translator = None
         # The texts the algorithms pass through tr(), in the user's QGIS language when the plugin

@@ -10,8 +10,9 @@ def _field_type(kind):
                 "string": QMetaType.Type.QString}[kind]
     from qgis.PyQt.QtCore import QVariant  # 3.22 rejects QMetaType; 3.38+ warns on QVariant
 
-    return {"int": QVariant.Type.Int, "double": QVariant.Type.Double,
-            "string": QVariant.Type.String}[kind]
+    # no spelling of these exists on both 3.22 and Qt6: the version branch above picks one
+    return {"int": QVariant.Int, "double": QVariant.Double,  # noqa: QGS402
+            "string": QVariant.String}[kind]  # noqa: QGS402
 
 
 def parameter_as_fields(alg, parameters, name, context):

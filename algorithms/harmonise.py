@@ -342,8 +342,8 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
                "of a mixed layer and null or empty geometries are dropped and reported, and "
                "invalid geometries are repaired."))
         self.add_parameter(QgsProcessingParameterString(
-            self.SOURCE_NAMES, tr("Source names (comma-separated, in layer order; empty = layer "
-                                  "names)"), optional=True),
+            self.SOURCE_NAMES,
+            tr("Source names (comma-separated, in layer order; empty = layer names)"), optional=True),
             tr("One name per layer, in the order of the layers (e.g. Maus, Tang, OSM), written "
                "into the output's sources and input_ids. Empty: each layer's name (or its file "
                "name). The names must differ and must not hold '/', ';' or ':'."))
@@ -502,15 +502,14 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
                "provider. A layer of polygons or lines is refused; multipoints become one point "
                "per part, and null or empty geometries are dropped and reported."))
         self.add_parameter(QgsProcessingParameterString(
-            self.SOURCE_NAMES, tr("Source names (comma-separated, in layer order; empty = layer "
-                                  "names)"), optional=True),
+            self.SOURCE_NAMES,
+            tr("Source names (comma-separated, in layer order; empty = layer names)"), optional=True),
             tr("One name per layer, in the order of the layers (e.g. ICMM, Jasansky, GEM), "
                "written into the output's source field and used by 'Commodity of layers without "
                "a primary field'. Empty: each layer's name (or its file name). The names must "
                "differ."))
         self.add_parameter(QgsProcessingParameterString(
-            self.PRIMARY_FIELDS, tr("Primary commodity fields (the first one a layer has is "
-                                    "used)"),
+            self.PRIMARY_FIELDS, tr("Primary commodity fields (the first one a layer has is used)"),
             defaultValue=DEFAULT_PRIMARY_FIELDS, optional=True),
             tr("Comma-separated field names, compared case-insensitively: each layer's primary "
                "commodities come from the first of these fields it has (values are lists "
@@ -524,15 +523,17 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
                "otherCommodities) are added to the primary commodities in the output's "
                "commodities field."))
         self.add_parameter(QgsProcessingParameterString(
-            self.DEFAULT_COMMODITY, tr("Commodity of layers without a primary field (a name, or "
-                                       "'source=name; source=name')"), optional=True),
+            self.DEFAULT_COMMODITY,
+            tr("Commodity of layers without a primary field (a name, or 'source=name; source=name')"),
+            optional=True),
             tr("The primary commodity of every point of a layer that has none of the primary "
                "commodity fields: one name for all such layers (e.g. Coal), or one per source "
                "name (e.g. 'GEM=Coal; ASGM=Gold'). Empty: such a layer is an error. Layers with "
                "a primary field ignore it."))
         self.add_parameter(QgsProcessingParameterFile(
-            self.TABLE, tr("Harmonisation table (CSV: raw name, harmonised name; empty = the "
-                           "table shipped with the plugin)"), extension="csv", optional=True),
+            self.TABLE,
+            tr("Harmonisation table (CSV: raw name, harmonised name; empty = the table shipped with the plugin)"),
+            extension="csv", optional=True),
             tr("A CSV of two columns, raw name and harmonised name (a header 'material, "
                "material_harmonized' or 'raw, harmonised' is recognised; the first row wins for "
                "a repeated name). Names are compared trimmed and case-insensitive; a name mapped "
@@ -704,4 +705,3 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
         n = len(result.points)
         return {**written, self.N_INPUT: result.n_in, self.N_POINTS: n,
                 self.N_DROPPED: len(result.dropped), self.N_UNKNOWN_NAMES: len(result.unknown)}
-

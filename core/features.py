@@ -211,7 +211,8 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
         try:
             a = float(a)
         except (TypeError, ValueError):
-            raise InputError(f"The polygons layer's feature {pid[i]} has the area {a!r}, which is not a number.") from None
+            raise InputError(
+                f"The polygons layer's feature {pid[i]} has the area {a!r}, which is not a number.") from None
         if not np.isfinite(a) or a < 0:
             raise InputError(
                 f"The polygons layer's feature {pid[i]} has the area {a} m²; areas must be finite and not negative.")

@@ -178,8 +178,7 @@ def settle_poles(geoms: np.ndarray, settle_ring=settle_ring_at_poles) -> np.ndar
     bounds = np.full((len(geoms), 4), np.nan)
     bounds[present] = shapely.bounds(geoms[present])
     with np.errstate(invalid="ignore"):
-        near = (bounds[:, 1] <= -90.0 + POLE_TOLERANCE_DEG) | (bounds[:, 3] >= 90.0
-                                                                - POLE_TOLERANCE_DEG)
+        near = (bounds[:, 1] <= -90.0 + POLE_TOLERANCE_DEG) | (bounds[:, 3] >= 90.0 - POLE_TOLERANCE_DEG)
     for i in np.flatnonzero(near):
         parts, changed = [], False
         for p in polygon_parts(geoms[i]):

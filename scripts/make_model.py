@@ -60,8 +60,8 @@ def make_cluster_model(out_path):
                                       "clustered layers, the sensitivity table and the Pareto "
                                       "plot."})
     for i, (name, label, kind) in enumerate((
-            ("polygons", "Mining land-use polygons", QgsProcessing.TypeVectorPolygon),
-            ("points", "Mine points", QgsProcessing.TypeVectorPoint))):
+            ("polygons", "Mining land-use polygons", QgsProcessing.SourceType.TypeVectorPolygon),
+            ("points", "Mine points", QgsProcessing.SourceType.TypeVectorPoint))):
         param = QgsProcessingModelParameter(name)
         param.setPosition(QPointF(120, 60 + 80 * i))
         model.addModelParameter(QgsProcessingParameterFeatureSource(name, label, [kind]), param)
@@ -175,7 +175,7 @@ def make_pipeline_model(out_path):
         param = QgsProcessingModelParameter(name)
         param.setPosition(QPointF(120, 60 + 100 * i))
         model.addModelParameter(QgsProcessingParameterMultipleLayers(
-            name, label, QgsProcessing.TypeVectorAnyGeometry), param)
+            name, label, QgsProcessing.SourceType.TypeVectorAnyGeometry), param)
     option_sources = {}
     registry = QgsApplication.processingRegistry()
     for i, (name, child_id, child_param, label) in enumerate(PIPELINE_OPTIONS):
