@@ -23,7 +23,6 @@ from qgis.core import (
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
@@ -34,11 +33,16 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
+from qgis.PyQt.QtCore import QCoreApplication
 
 from . import compat
 from .base import MineClustersAlgorithm
 
-CANCELLED = "Cancelled; no output was written."
+
+def _tr(text):
+    """`text` translated in the algorithm's context (for the module's helpers without `self`,
+    which validate.py shares)."""
+    return QCoreApplication.translate("FootprintSummaryAlgorithm", text)
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -71,7 +75,8 @@ def to_wgs84(source, context, feedback, label):
     wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
     crs = source.sourceCrs()
     if not crs.isValid():
-        feedback.pushWarning(f"The {label} layer has no valid CRS; read as EPSG:4326.")
+        feedback.pushWarning(_tr("The {kind} layer has no valid CRS; read as EPSG:4326.").format(
+            kind=label))
         return None
     if crs == wgs84:
         return None
@@ -79,10 +84,13 @@ def to_wgs84(source, context, feedback, label):
 
 
 def check_polygons(source, label, name):
+    """Raise when `source` (the `label` layer called `name`) is not a polygon layer."""
     gtype = QgsWkbTypes.geometryType(source.wkbType())
-    if gtype not in (QgsWkbTypes.PolygonGeometry, QgsWkbTypes.UnknownGeometry):
+    if gtype not in (QgsWkbTypes.GeometryType.PolygonGeometry,
+                     QgsWkbTypes.GeometryType.UnknownGeometry):
         raise QgsProcessingException(
-            f"The {label} layer '{name}' does not hold polygons; choose a polygon layer.")
+            _tr("The {kind} layer '{layer}' does not hold polygons; choose a polygon "
+                "layer.").format(kind=label, layer=name))
 
 
 def read_layer(source, transform, feedback, label, name, fields, polygons=True,
@@ -101,7 +109,7 @@ def read_layer(source, transform, feedback, label, name, fields, polygons=True,
     request.setSubsetOfAttributes([i for i in index if i >= 0])
     # invalid rings are repaired in core (shapely.make_valid), so QGIS's check is skipped
     features = source.getFeatures(request,
-                                  QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks)
+                                  QgsProcessingFeatureSource.Flag.FlagSkipGeometryValidityChecks)
     for i, f in enumerate(features):
         if i % 1000 == 0:
             if feedback.isCanceled():
@@ -111,19 +119,21 @@ def read_layer(source, transform, feedback, label, name, fields, polygons=True,
         if g is None or g.isNull() or g.isEmpty():
             wkbs.append(None)
         else:
-            if polygons and g.type() != QgsWkbTypes.PolygonGeometry:
+            if polygons and g.type() != QgsWkbTypes.GeometryType.PolygonGeometry:
                 raise QgsProcessingException(
-                    f"Feature {f.id()} of the {label} layer '{name}' is a "
-                    f"{QgsWkbTypes.displayString(g.wkbType())}, not a polygon; remove it or "
-                    "choose another layer.")
+                    _tr("Feature {fid} of the {kind} layer '{layer}' is a {geometry}, not a "
+                        "polygon; remove it or choose another layer.").format(
+                        fid=f.id(), kind=label, layer=name,
+                        geometry=QgsWkbTypes.displayString(g.wkbType())))
             if transform is not None:
                 g = type(g)(g)
                 try:
                     g.transform(transform)
                 except QgsCsException as exc:
                     raise QgsProcessingException(
-                        f"Feature {f.id()} of the {label} layer '{name}' cannot be transformed "
-                        f"to longitude/latitude ({exc}); fix its geometry or the layer CRS.")
+                        _tr("Feature {fid} of the {kind} layer '{layer}' cannot be transformed "
+                            "to longitude/latitude ({error}); fix its geometry or the layer "
+                            "CRS.").format(fid=f.id(), kind=label, layer=name, error=exc))
             wkbs.append(bytes(g.asWkb()))
         ids.append(f.id())
         attrs = f.attributes()
@@ -170,7 +180,7 @@ def make_sink(alg, parameters, name, context, fields, wkb_type, crs):
 def table_sink(alg, parameters, name, context, schema):
     """A no-geometry sink with the core schema's fields (sink None when not asked for)."""
     fields = compat.fields_from_schema(schema)
-    sink, dest = make_sink(alg, parameters, name, context, fields, QgsWkbTypes.NoGeometry,
+    sink, dest = make_sink(alg, parameters, name, context, fields, QgsWkbTypes.Type.NoGeometry,
                            QgsCoordinateReferenceSystem())
     return sink, dest, fields
 
@@ -185,7 +195,7 @@ def write_rows(sink, fields, schema, rows, feedback):
             return False
         f = QgsFeature(fields)
         f.setAttributes([native(row.get(n)) for n in names])
-        sink.addFeature(f, QgsFeatureSink.FastInsert)
+        sink.addFeature(f, QgsFeatureSink.Flag.FastInsert)
     compat.finish_sink(sink)
     return True
 
@@ -287,20 +297,28 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
     REQUIRED = ("cluster_id", "primary_commodities")
     OPTIONAL = ("status", "area_m2", "sources")
 
+    HELP_ANCHOR = "the-other-algorithms"
+
     def name(self):
         return "footprintsummary"
 
     def displayName(self):  # noqa: N802
-        return "Footprint summary"
+        return self.tr("Footprint summary")
 
     def group(self):
-        return "Footprint"
+        return self.tr("Footprint")
 
     def groupId(self):  # noqa: N802
         return "footprint"
 
-    def shortHelpString(self):  # noqa: N802
-        return (
+    def tags(self):
+        return self.tr(
+            "mining,mine,land use,footprint,mine area,area,commodity,commodities,primary "
+            "commodity,country,countries,biome,biomes,ecoregions,grid,equal-area grid,dominant "
+            "commodity,table,Table 2,Table 3,statistics,summary,report,plot,Maus").split(",")
+
+    def help_html(self):
+        return self.tr(
             "Mine land by primary commodity, country, biome and grid cell from the clustered "
             "polygons of the cluster algorithm (Maus et al. 2025, Tables 2-3, Figs. 9-10).<br><br>"
             "The area of a polygon (its <i>area_m2</i>, else its area on the sphere) whose cluster "
@@ -320,62 +338,129 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             "as CSV into a folder next to it.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, "Clustered polygons", [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.POINTS, "Clustered points (optional, for Table 2)",
-            [QgsProcessing.TypeVectorPoint], optional=True))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.COUNTRIES, "Countries", [QgsProcessing.TypeVectorPolygon], optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.COUNTRY_FIELD, "Country name field", defaultValue="name",
-            parentLayerParameterName=self.COUNTRIES, optional=True))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.BIOMES, "Biomes or ecoregions", [QgsProcessing.TypeVectorPolygon], optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.BIOME_FIELD, "Biome name field", defaultValue="BIOME_NAME",
-            parentLayerParameterName=self.BIOMES, optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.CELL_SIZE, "Grid cell size (m; 0 = no grid)", QgsProcessingParameterNumber.Double,
-            defaultValue=50000.0, minValue=0.0, maxValue=2000000.0))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.ALLOCATION, "Region allocation",
-            options=["Split each polygon by intersection with the regions",
-                     "Whole polygon to the region nearest its centroid (paper)"],
-            defaultValue=0))
-        top = QgsProcessingParameterNumber(
-            self.TOP_N, "Countries shown in the plot", QgsProcessingParameterNumber.Integer,
-            defaultValue=15, minValue=1, maxValue=100)
-        top.setFlags(top.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(top)
+        tr = self.tr
+        self.add_parameter(QgsProcessingParameterFeatureSource(
+            self.INPUT, tr("Clustered polygons"), [QgsProcessing.SourceType.TypeVectorPolygon]),
+            tr("The 'Clustered polygons' output of the cluster algorithm, in any CRS (read in "
+               "EPSG:4326). It needs the cluster_id and primary_commodities fields; status, "
+               "area_m2 (else the area on the sphere is used) and sources (for Table 3) are read "
+               "when present."))
+        self.add_parameter(QgsProcessingParameterFeatureSource(
+            self.POINTS, tr("Clustered points (optional, for Table 2)"),
+            [QgsProcessing.SourceType.TypeVectorPoint], optional=True),
+            tr("The 'Clustered points' output of the cluster algorithm (cluster_id and "
+               "primary_commodities fields). Given: Table 2 counts every point and every "
+               "cluster, points-only clusters included. Empty (default): Table 2 counts the "
+               "clusters holding polygons."))
+        self.add_parameter(QgsProcessingParameterFeatureSource(
+            self.COUNTRIES, tr("Countries"), [QgsProcessing.SourceType.TypeVectorPolygon],
+            optional=True),
+            tr("Country polygons (e.g. Natural Earth admin 0), in any CRS, for the table and "
+               "plot of mine area by country and commodity. Empty (default): no country "
+               "table."))
+        self.add_parameter(QgsProcessingParameterField(
+            self.COUNTRY_FIELD, tr("Country name field"), defaultValue="name",
+            parentLayerParameterName=self.COUNTRIES, optional=True),
+            tr("The field of the country layer that names each country (its values become the "
+               "region column of the country table). Default: name."))
+        self.add_parameter(QgsProcessingParameterFeatureSource(
+            self.BIOMES, tr("Biomes or ecoregions"),
+            [QgsProcessing.SourceType.TypeVectorPolygon], optional=True),
+            tr("Biome or ecoregion polygons (e.g. RESOLVE Ecoregions 2017), in any CRS, for the "
+               "table and plot of mine area by biome and commodity. Empty (default): no biome "
+               "table."))
+        self.add_parameter(QgsProcessingParameterField(
+            self.BIOME_FIELD, tr("Biome name field"), defaultValue="BIOME_NAME",
+            parentLayerParameterName=self.BIOMES, optional=True),
+            tr("The field of the biome layer that names each biome (its values become the region "
+               "column of the biome table). Default: BIOME_NAME, as in RESOLVE Ecoregions."))
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.CELL_SIZE, tr("Grid cell size (m; 0 = no grid)"),
+            QgsProcessingParameterNumber.Type.Double,
+            defaultValue=50000.0, minValue=0.0, maxValue=2000000.0),
+            tr("Side of the equal-area grid cells in metres: each cell has exactly this size "
+               "squared on the sphere. Default 50,000 m (50 km cells, as in Fig. 10); at least "
+               "1,000 m, or 0 for no grid."), decimals=0)
+        self.add_parameter(QgsProcessingParameterEnum(
+            self.ALLOCATION, tr("Region allocation"),
+            options=[tr("Split each polygon by intersection with the regions"),
+                     tr("Whole polygon to the region nearest its centroid (paper)")],
+            defaultValue=0),
+            tr("How a polygon's area goes to the countries and biomes. Split (default): by its "
+               "intersection with the regions, the part outside all of them is 'Outside'. "
+               "Nearest: the whole polygon to the region nearest its centroid, as in the paper."))
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.TOP_N, tr("Countries shown in the plot"),
+            QgsProcessingParameterNumber.Type.Integer,
+            defaultValue=15, minValue=1, maxValue=100),
+            tr("How many countries with the most mine area the country plot shows (1 to 100, "
+               "default 15); the others are summed into one 'Rest of the world' bar."),
+            advanced=True)
 
-        for name, label in ((self.OUTPUT_COMMODITY, "Area by commodity"),
-                            (self.OUTPUT_COUNTRY, "Area by country and commodity"),
-                            (self.OUTPUT_BIOME, "Area by biome and commodity"),
-                            (self.OUTPUT_TABLE2, "Table 2: assigned and unassigned clusters"),
-                            (self.OUTPUT_TABLE3, "Table 3: polygons by status and data source")):
-            self.addParameter(QgsProcessingParameterFeatureSink(
-                name, label, QgsProcessing.TypeVector, optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_GRID, "Dominant commodity grid", QgsProcessing.TypeVectorPolygon,
-            optional=True, createByDefault=True))
-        for name, label in ((self.PLOT_COMMODITY, "Plot: area by commodity"),
-                            (self.PLOT_COUNTRY, "Plot: countries by commodity"),
-                            (self.PLOT_BIOME, "Plot: biomes by commodity")):
-            self.addParameter(QgsProcessingParameterFileDestination(
-                name, label, "PNG files (*.png);;SVG files (*.svg)", optional=True,
-                createByDefault=True))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.REPORT, "Footprint report", "HTML files (*.html)", optional=True,
-            createByDefault=True))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.PLOT_GRID, "Plot: map of the dominant commodity grid",
-            "PNG files (*.png);;SVG files (*.svg)", optional=True, createByDefault=True))
-        self.addOutput(QgsProcessingOutputNumber(self.TOTAL_AREA_KM2, "Total mine area (km²)"))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_COMMODITY, tr("Area by commodity"), QgsProcessing.SourceType.TypeVector,
+            optional=True, createByDefault=True),
+            tr("Table with one row per primary commodity (Unknown for unassigned polygons): "
+               "commodity, area_km2, area_pct, n_polygons and n_clusters."))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_COUNTRY, tr("Area by country and commodity"),
+            QgsProcessing.SourceType.TypeVector, optional=True, createByDefault=True),
+            tr("Table with one row per country and commodity (region, commodity, area_km2, "
+               "area_pct, region_pct); empty without a country layer."))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_BIOME, tr("Area by biome and commodity"),
+            QgsProcessing.SourceType.TypeVector, optional=True, createByDefault=True),
+            tr("Table with one row per biome and commodity (region, commodity, area_km2, "
+               "area_pct, region_pct); empty without a biome layer."))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_TABLE2, tr("Table 2: assigned and unassigned clusters"),
+            QgsProcessing.SourceType.TypeVector, optional=True, createByDefault=True),
+            tr("The paper's Table 2: area, clusters, polygons and points of the assigned and "
+               "unassigned clusters and their total, with shares and per-cluster means."))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_TABLE3, tr("Table 3: polygons by status and data source"),
+            QgsProcessing.SourceType.TypeVector, optional=True, createByDefault=True),
+            tr("The paper's Table 3: area and polygon counts by status (assigned, unassigned) "
+               "and data source; empty when the clustered polygons have no sources field."))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_GRID, tr("Dominant commodity grid"),
+            QgsProcessing.SourceType.TypeVectorPolygon, optional=True, createByDefault=True),
+            tr("The equal-area cells holding mine land, in EPSG:4326: mine area, the dominant "
+               "commodity and its share, and the area of every commodity, styled by the dominant "
+               "commodity (Fig. 10)."))
+        self.add_parameter(QgsProcessingParameterFileDestination(
+            self.PLOT_COMMODITY, tr("Plot: area by commodity"),
+            tr("PNG files (*.png);;SVG files (*.svg)"), optional=True, createByDefault=True),
+            tr("Bar chart of the mine area by primary commodity (Fig. 9), PNG or SVG by the file "
+               "name."))
+        self.add_parameter(QgsProcessingParameterFileDestination(
+            self.PLOT_COUNTRY, tr("Plot: countries by commodity"),
+            tr("PNG files (*.png);;SVG files (*.svg)"), optional=True, createByDefault=True),
+            tr("Stacked bars of the mine area of the countries with the most mine land, by "
+               "commodity, PNG or SVG by the file name; needs the country layer."))
+        self.add_parameter(QgsProcessingParameterFileDestination(
+            self.PLOT_BIOME, tr("Plot: biomes by commodity"),
+            tr("PNG files (*.png);;SVG files (*.svg)"), optional=True, createByDefault=True),
+            tr("Stacked bars of the mine area by commodity of the 30 biomes with the most mine "
+               "land (the rest as 'Other biomes'), PNG or SVG by the file name; needs the biome "
+               "layer."))
+        self.add_parameter(QgsProcessingParameterFileDestination(
+            self.REPORT, tr("Footprint report"), tr("HTML files (*.html)"), optional=True,
+            createByDefault=True),
+            tr("An HTML page with every table and plot; the tables are also written as CSV into "
+               "a folder next to it, named like the report plus _tables. It opens in the Results "
+               "Viewer."))
+        self.add_parameter(QgsProcessingParameterFileDestination(
+            self.PLOT_GRID, tr("Plot: map of the dominant commodity grid"),
+            tr("PNG files (*.png);;SVG files (*.svg)"), optional=True, createByDefault=True),
+            tr("Map of the grid cells coloured by dominant commodity (Fig. 10), PNG or SVG by the "
+               "file name; not written when there is no grid (cell size 0)."))
+        self.addOutput(QgsProcessingOutputNumber(self.TOTAL_AREA_KM2,
+                                                 tr("Total mine area (km²)")))
         self.addOutput(QgsProcessingOutputNumber(self.ASSIGNED_AREA_PCT,
-                                                 "Area assigned to a commodity (%)"))
-        self.addOutput(QgsProcessingOutputNumber(self.N_POLYGONS, "Number of polygons"))
-        self.addOutput(QgsProcessingOutputNumber(self.N_CELLS, "Grid cells with mine land"))
+                                                 tr("Area assigned to a commodity (%)")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_POLYGONS, tr("Number of polygons")))
+        self.addOutput(QgsProcessingOutputNumber(self.N_CELLS, tr("Grid cells with mine land")))
 
     # ---- helpers --------------------------------------------------------------------------
     def _source(self, parameters, name, context, optional=False):
@@ -394,8 +479,10 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         field = fields[0] if fields else default
         if source.fields().lookupField(field) < 0:
             raise QgsProcessingException(
-                f"The {label} layer '{lname}' has no '{field}' field; choose its name column in "
-                f"'{label.capitalize()} name field'.")
+                self.tr("The {kind} layer '{layer}' has no '{field}' field; choose its name "
+                        "column in '{parameter}'.").format(
+                    kind=label, layer=lname, field=field,
+                    parameter=self.parameterDefinition(name).description()))
         return field
 
     def _regions(self, parameters, src_name, field_name, context, feedback, label, default):
@@ -413,8 +500,9 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             return None, "cancel"
         _ids, geoms, values, _feats = read
         if not geoms:
-            feedback.pushWarning(f"The {label} layer '{lname}' has no features; all mine area "
-                                 f"is reported as 'Outside'.")
+            feedback.pushWarning(self.tr("The {kind} layer '{layer}' has no features; all mine "
+                                         "area is reported as 'Outside'.").format(
+                kind=label, layer=lname))
         return fp.regions(geoms, [value_text(v) for v in values[field]]), None
 
     # ---- run ------------------------------------------------------------------------------
@@ -425,35 +513,41 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         from ..core import report
         from ..core.errors import Cancelled, InputError
 
+        tr = self.tr
+        clustered_label = tr("clustered polygons")
+        cancelled_msg = tr("Cancelled; no output was written.")
         source = self._source(parameters, self.INPUT, context)
         name = layer_name(parameters, self.INPUT, source)
-        check_polygons(source, "clustered polygons", name)
+        check_polygons(source, clustered_label, name)
         names = source.fields().names()
         for fld in self.REQUIRED:
             if fld not in names:
                 raise QgsProcessingException(
-                    f"The clustered polygons layer '{name}' has no '{fld}' field; use the "
-                    f"'Clustered polygons' output of the cluster algorithm.")
+                    tr("The clustered polygons layer '{layer}' has no '{field}' field; use the "
+                       "'Clustered polygons' output of the cluster algorithm.").format(
+                        layer=name, field=fld))
         if source.featureCount() == 0:
             raise QgsProcessingException(
-                f"The clustered polygons layer '{name}' has no features; run the cluster "
-                "algorithm on mine polygons first.")
+                tr("The clustered polygons layer '{layer}' has no features; run the cluster "
+                   "algorithm on mine polygons first.").format(layer=name))
         optional = [f for f in self.OPTIONAL if f in names]
         cell = self.parameterAsDouble(parameters, self.CELL_SIZE, context)
         if 0 < cell < 1000:
             raise QgsProcessingException(
-                f"The grid cell size must be 0 (no grid) or at least 1000 m, got {cell:g} m.")
+                tr("The grid cell size must be 0 (no grid) or at least 1000 m, got {cell:g} "
+                   "m.").format(cell=cell))
         allocation = self.ALLOCATIONS[self.parameterAsEnum(parameters, self.ALLOCATION, context)]
         top_n = self.parameterAsInt(parameters, self.TOP_N, context)
 
         steps = QgsProcessingMultiStepFeedback(4, feedback)
         timings, t0 = {}, time.perf_counter()
-        feedback.pushInfo(f"Reading {source.featureCount()} clustered polygons from '{name}'.")
-        read = read_layer(source, to_wgs84(source, context, feedback, "clustered polygons"),
-                          steps, "clustered polygons", name, list(self.REQUIRED) + optional,
+        feedback.pushInfo(tr("Reading {n} clustered polygons from '{layer}'.").format(
+            n=source.featureCount(), layer=name))
+        read = read_layer(source, to_wgs84(source, context, feedback, clustered_label),
+                          steps, clustered_label, name, list(self.REQUIRED) + optional,
                           keep_features=False)
         if read is None:
-            feedback.pushInfo(CANCELLED)
+            feedback.pushInfo(cancelled_msg)
             return {}
         ids, geoms, values, _feats = read
         point_clusters = None
@@ -463,15 +557,16 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             for fld in ("cluster_id", "primary_commodities"):
                 if points.fields().lookupField(fld) < 0:
                     raise QgsProcessingException(
-                        f"The clustered points layer '{pname}' has no '{fld}' field; use the "
-                        "'Clustered points' output of the cluster algorithm.")
+                        tr("The clustered points layer '{layer}' has no '{field}' field; use "
+                           "the 'Clustered points' output of the cluster algorithm.").format(
+                            layer=pname, field=fld))
             point_clusters, point_primary = [], []
-            request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
+            request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry)
             request.setSubsetOfAttributes(["cluster_id", "primary_commodities"],
                                           points.fields())
             for f in points.getFeatures(request):
                 if feedback.isCanceled():
-                    feedback.pushInfo(CANCELLED)
+                    feedback.pushInfo(cancelled_msg)
                     return {}
                 v = value_number(f["cluster_id"])
                 point_clusters.append(None if v is None else int(v))
@@ -479,14 +574,14 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         steps.setCurrentStep(1)
         timings["read"], t0 = time.perf_counter() - t0, time.perf_counter()
         countries, stop = self._regions(parameters, self.COUNTRIES, self.COUNTRY_FIELD, context,
-                                        feedback, "countries", "name")
+                                        feedback, tr("countries"), "name")
         if stop:
-            feedback.pushInfo(CANCELLED)
+            feedback.pushInfo(cancelled_msg)
             return {}
         biomes, stop = self._regions(parameters, self.BIOMES, self.BIOME_FIELD, context,
-                                     feedback, "biomes", "BIOME_NAME")
+                                     feedback, tr("biomes"), "BIOME_NAME")
         if stop:
-            feedback.pushInfo(CANCELLED)
+            feedback.pushInfo(cancelled_msg)
             return {}
 
         steps.setCurrentStep(2)
@@ -500,22 +595,24 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                          if "area_m2" in values else None),
                 sources=([value_text(v) for v in values["sources"]]
                          if "sources" in values else None),
-                layer=f"clustered polygons layer '{name}'")
+                layer=tr("clustered polygons layer '{layer}'").format(layer=name))
             summary = fp.summarise(polys, countries, biomes, allocation, cell or None,
                                    point_clusters, progress=lambda r: steps.setProgress(100 * r),
                                    should_stop=feedback.isCanceled,
                                    point_primary=point_primary if points is not None else None)
         except Cancelled:
-            feedback.pushInfo(CANCELLED)
+            feedback.pushInfo(cancelled_msg)
             return {}
         except InputError as exc:
             raise QgsProcessingException(str(exc))
         feedback.pushInfo(
-            f"Total mine area {summary.total_area_m2 / 1e6:,.2f} km² in {len(polys)} polygons; "
-            f"{summary.assigned_area_pct:.1f} % assigned to a primary commodity; "
-            f"{len(summary.commodity_rows)} commodities; region allocation: {allocation}.")
+            tr("Total mine area {area:,.2f} km² in {n} polygons; {pct:.1f} % assigned to a "
+               "primary commodity; {n_commodities} commodities; region allocation: "
+               "{allocation}.").format(
+                area=summary.total_area_m2 / 1e6, n=len(polys), pct=summary.assigned_area_pct,
+                n_commodities=len(summary.commodity_rows), allocation=allocation))
         if "sources" not in values:
-            feedback.pushInfo("No 'sources' field: Table 3 is empty.")
+            feedback.pushInfo(tr("No 'sources' field: Table 3 is empty."))
 
         steps.setCurrentStep(3)
         timings["summary"], t0 = time.perf_counter() - t0, time.perf_counter()
@@ -548,7 +645,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         grid_schema = fp.GRID_BASE_FIELDS if summary.grid is None else summary.grid.fields
         gfields = compat.fields_from_schema(grid_schema)
         gsink, results[self.OUTPUT_GRID] = make_sink(
-            self, parameters, self.OUTPUT_GRID, context, gfields, QgsWkbTypes.Polygon,
+            self, parameters, self.OUTPUT_GRID, context, gfields, QgsWkbTypes.Type.Polygon,
             QgsCoordinateReferenceSystem("EPSG:4326"))
         gnames = [n for n, _ in grid_schema]
         if summary.grid is not None and gsink is not None:
@@ -563,7 +660,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                     if feedback.isCanceled():
                         del gsink
                         return cancelled()
-                    gsink.addFeatures(batch, QgsFeatureSink.FastInsert)
+                    gsink.addFeatures(batch, QgsFeatureSink.Flag.FastInsert)
                     batch = []
                     steps.setProgress(20.0 + 40.0 * k / len(grid_rows))
                 f = QgsFeature(gfields)
@@ -572,7 +669,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                 f.setGeometry(g)
                 f.setAttributes([native(row.get(n)) for n in gnames])
                 batch.append(f)
-            gsink.addFeatures(batch, QgsFeatureSink.FastInsert)
+            gsink.addFeatures(batch, QgsFeatureSink.Flag.FastInsert)
         compat.finish_sink(gsink)
         del gsink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
         gdest = results[self.OUTPUT_GRID]
@@ -589,11 +686,13 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         plot = file_output(self, parameters, self.PLOT_COMMODITY, context)
         if plot:
             fplots.commodity_plot(summary.commodity_rows, plot)
-            images.append((plot, "Mine area by primary commodity"))
+            images.append((plot, tr("Mine area by primary commodity")))
         results[self.PLOT_COMMODITY] = plot
         for key, rows, title, rest in (
-                (self.PLOT_COUNTRY, summary.country_rows, "Mine area by country", fplots.REST),
-                (self.PLOT_BIOME, summary.biome_rows, "Mine area by biome", "Other biomes")):
+                (self.PLOT_COUNTRY, summary.country_rows, tr("Mine area by country"),
+                 fplots.REST),
+                (self.PLOT_BIOME, summary.biome_rows, tr("Mine area by biome"),
+                 tr("Other biomes"))):
             if feedback.isCanceled():
                 return cancelled()
             steps.setProgress(70 if key == self.PLOT_COUNTRY else 75)
@@ -610,8 +709,8 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         plot = file_output(self, parameters, self.PLOT_GRID, context)
         if plot and summary.grid is not None and summary.grid.rows:
             fplots.grid_plot(summary.grid, plot)
-            images.append((plot, "Dominant primary commodity per grid cell "
-                                 f"({summary.cell_size_m / 1000:g} km equal-area cells)"))
+            images.append((plot, tr("Dominant primary commodity per grid cell ({km:g} km "
+                                    "equal-area cells)").format(km=summary.cell_size_m / 1000)))
         else:
             plot = None
         results[self.PLOT_GRID] = plot
@@ -625,14 +724,16 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             csv_dirs.append(csv_dir)
             os.makedirs(csv_dir, exist_ok=True)
             report.footprint_report(summary, html, images=images, csv_dir=csv_dir, intro=[
-                f"Clustered polygons: {name} ({len(polys)} polygons)."])
-            feedback.pushInfo(f"Report written to {html}; tables as CSV in {csv_dir}.")
+                tr("Clustered polygons: {layer} ({n} polygons).").format(
+                    layer=name, n=len(polys))])
+            feedback.pushInfo(tr("Report written to {path}; tables as CSV in {folder}.").format(
+                path=html, folder=csv_dir))
         results[self.REPORT] = html
         if feedback.isCanceled():
             return cancelled()
         timings["report"] = time.perf_counter() - t0
-        feedback.pushInfo("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
-                          + ".")
+        feedback.pushInfo(tr("Timings: {timings}.").format(
+            timings=", ".join(f"{k} {v:.1f} s" for k, v in timings.items())))
         results.update({
             self.TOTAL_AREA_KM2: summary.total_area_m2 / 1e6,
             self.ASSIGNED_AREA_PCT: summary.assigned_area_pct,
@@ -649,5 +750,6 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             try:
                 save_grid_style(dest)
             except Exception as exc:  # a style is a convenience: never fail the run for it
-                feedback.pushWarning(f"Could not store the default style in {dest}: {exc}")
+                feedback.pushWarning(self.tr("Could not store the default style in {dest}: "
+                                             "{error}").format(dest=dest, error=exc))
         return {}

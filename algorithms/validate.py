@@ -25,7 +25,6 @@ from qgis.core import (
 from . import compat
 from .base import MineClustersAlgorithm
 from .footprint import (
-    CANCELLED,
     check_polygons,
     file_output,
     layer_name,
@@ -37,7 +36,6 @@ from .footprint import (
     value_text,
     write_rows,
 )
-
 
 
 class ValidateAlgorithm(MineClustersAlgorithm):
@@ -56,20 +54,28 @@ class ValidateAlgorithm(MineClustersAlgorithm):
     NO_MATCH_PCT = "NO_MATCH_PCT"
     MEAN_JACCARD = "MEAN_JACCARD"
 
+    HELP_ANCHOR = "the-other-algorithms"
+
     def name(self):
         return "validate"
 
     def displayName(self):  # noqa: N802
-        return "Validate against reference polygons"
+        return self.tr("Validate against reference polygons")
 
     def group(self):
-        return "Footprint"
+        return self.tr("Footprint")
 
     def groupId(self):  # noqa: N802
         return "footprint"
 
-    def shortHelpString(self):  # noqa: N802
-        return (
+    def tags(self):
+        return self.tr(
+            "mining,mine,land use,commodity,commodities,validation,validate,accuracy,reference,"
+            "expert,ground truth,similarity,Jaccard,Dice,overlap coefficient,Table 4,harmonise,"
+            "Maus").split(",")
+
+    def help_html(self):
+        return self.tr(
             "Compares the primary commodities of the clustered polygons with expert-labelled "
             "reference polygons, like the paper's Table 4 (Maus et al. 2025).<br><br>"
             "Every clustered polygon that intersects a reference polygon forms a pair, compared "
@@ -87,39 +93,72 @@ class ValidateAlgorithm(MineClustersAlgorithm):
             "and counted in the summary's Undefined row.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, "Clustered polygons", [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.REFERENCE, "Reference polygons", [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterField(
-            self.REFERENCE_FIELD, "Reference commodity field (comma list)",
-            parentLayerParameterName=self.REFERENCE, type=QgsProcessingParameterField.String,
-            optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.REFERENCE_COMMODITIES, "Reference commodities when no field is chosen "
-            "(comma list, e.g. Coal)", defaultValue="", optional=True))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.INCLUDE_UNASSIGNED, "Count unassigned clustered polygons as no match",
-            defaultValue=True))
-        self.addParameter(QgsProcessingParameterFile(
-            self.TABLE, "Harmonisation table for the reference commodities (CSV: raw name, "
-            "harmonised name; empty = the table shipped with the plugin)", extension="csv",
-            optional=True))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Compared pairs", QgsProcessing.TypeVectorPolygon))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_SUMMARY, "Table 4: similarity summary", QgsProcessing.TypeVector,
-            optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.PLOT, "Plot: metric histograms", "PNG files (*.png);;SVG files (*.svg)",
-            optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.REPORT, "Validation report", "HTML files (*.html)", optional=True,
-            createByDefault=True))
-        self.addOutput(QgsProcessingOutputNumber(self.N_PAIRS, "Compared pairs"))
-        self.addOutput(QgsProcessingOutputNumber(self.FULL_MATCH_PCT, "Full match (%)"))
-        self.addOutput(QgsProcessingOutputNumber(self.NO_MATCH_PCT, "No match (%)"))
-        self.addOutput(QgsProcessingOutputNumber(self.MEAN_JACCARD, "Mean Jaccard"))
+        tr = self.tr
+        self.add_parameter(QgsProcessingParameterFeatureSource(
+            self.INPUT, tr("Clustered polygons"), [QgsProcessing.SourceType.TypeVectorPolygon]),
+            tr("The 'Clustered polygons' output of the cluster algorithm (it needs the "
+               "cluster_id and primary_commodities fields), in any CRS. Each polygon is compared "
+               "with every reference polygon it intersects."))
+        self.add_parameter(QgsProcessingParameterFeatureSource(
+            self.REFERENCE, tr("Reference polygons"), [QgsProcessing.SourceType.TypeVectorPolygon]),
+            tr("Expert-labelled polygons with known commodities (e.g. mine boundaries), in any "
+               "CRS: both layers are compared in EPSG:4326. Invalid reference geometries are "
+               "repaired; null and empty ones are left out."))
+        self.add_parameter(QgsProcessingParameterField(
+            self.REFERENCE_FIELD, tr("Reference commodity field (comma list)"),
+            parentLayerParameterName=self.REFERENCE,
+            type=QgsProcessingParameterField.DataType.String, optional=True),
+            tr("Text field of the reference polygons with their commodities, several separated "
+               "by commas, read through the harmonisation table. When chosen, the fixed "
+               "reference commodities are ignored; pairs whose reference value is empty are "
+               "skipped."))
+        self.add_parameter(QgsProcessingParameterString(
+            self.REFERENCE_COMMODITIES,
+            tr("Reference commodities when no field is chosen (comma list, e.g. Coal)"),
+            defaultValue="", optional=True),
+            tr("Used only when no reference commodity field is chosen: every reference polygon "
+               "gets this comma list (e.g. Coal for coal mine boundaries), read through the "
+               "harmonisation table. Either this or the field is needed."))
+        self.add_parameter(QgsProcessingParameterBoolean(
+            self.INCLUDE_UNASSIGNED, tr("Count unassigned clustered polygons as no match"),
+            defaultValue=True),
+            tr("Checked (default, as in the paper and the R code): a pair with an unassigned "
+               "clustered polygon is a no match (Jaccard and Dice 0, overlap coefficient and ID "
+               "overlap NULL). Unchecked: such pairs are left out of the pairs and the summary."))
+        self.add_parameter(QgsProcessingParameterFile(
+            self.TABLE, tr("Harmonisation table for the reference commodities (CSV: raw name, "
+                           "harmonised name; empty = the table shipped with the plugin)"),
+            extension="csv", optional=True),
+            tr("A CSV of two columns, raw name and harmonised name (names compared trimmed and "
+               "case-insensitive), that maps the reference commodities to the clusters' names, "
+               "e.g. Lignite to Coal. Empty: the table shipped with the plugin, the one the "
+               "harmonise algorithms use."))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, tr("Compared pairs"), QgsProcessing.SourceType.TypeVectorPolygon),
+            tr("One feature per clustered polygon and intersecting reference polygon, with the "
+               "clustered polygon's geometry (in its layer's CRS), feature_id, cluster_id, "
+               "reference_id, both commodity lists, jaccard, dice, overlap, id_overlap and match "
+               "(full, partial or none)."))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_SUMMARY, tr("Table 4: similarity summary"),
+            QgsProcessing.SourceType.TypeVector, optional=True, createByDefault=True),
+            tr("The paper's Table 4: Mean, SD (n - 1) and Median of each metric over its defined "
+               "values, Count and Proportion (% of all pairs) of full, partial and no match, and "
+               "an Undefined row counting the NULL values of each metric."))
+        self.add_parameter(QgsProcessingParameterFileDestination(
+            self.PLOT, tr("Plot: metric histograms"), tr("PNG files (*.png);;SVG files (*.svg)"),
+            optional=True, createByDefault=True),
+            tr("Histograms of Jaccard, Dice, overlap coefficient and ID overlap over the compared "
+               "pairs, PNG or SVG by the file name."))
+        self.add_parameter(QgsProcessingParameterFileDestination(
+            self.REPORT, tr("Validation report"), tr("HTML files (*.html)"), optional=True,
+            createByDefault=True),
+            tr("An HTML page with the number of pairs, the Table 4 summary, the histograms and "
+               "every compared pair; it opens in the Results Viewer."))
+        self.addOutput(QgsProcessingOutputNumber(self.N_PAIRS, tr("Compared pairs")))
+        self.addOutput(QgsProcessingOutputNumber(self.FULL_MATCH_PCT, tr("Full match (%)")))
+        self.addOutput(QgsProcessingOutputNumber(self.NO_MATCH_PCT, tr("No match (%)")))
+        self.addOutput(QgsProcessingOutputNumber(self.MEAN_JACCARD, tr("Mean Jaccard")))
 
     def _source(self, parameters, name, context):
         source = self.parameterAsSource(parameters, name, context)
@@ -133,60 +172,65 @@ class ValidateAlgorithm(MineClustersAlgorithm):
         from ..core import validate as va
         from ..core.errors import Cancelled, InputError
 
+        tr = self.tr
+        clustered_label, reference_label = tr("clustered polygons"), tr("reference polygons")
         source = self._source(parameters, self.INPUT, context)
         name = layer_name(parameters, self.INPUT, source)
         ref = self._source(parameters, self.REFERENCE, context)
         rname = layer_name(parameters, self.REFERENCE, ref)
-        check_polygons(source, "clustered polygons", name)
-        check_polygons(ref, "reference polygons", rname)
+        check_polygons(source, clustered_label, name)
+        check_polygons(ref, reference_label, rname)
         for fld in ("cluster_id", "primary_commodities"):
             if source.fields().lookupField(fld) < 0:
                 raise QgsProcessingException(
-                    f"The clustered polygons layer '{name}' has no '{fld}' field; use the "
-                    f"'Clustered polygons' output of the cluster algorithm.")
+                    tr("The clustered polygons layer '{layer}' has no '{field}' field; use the "
+                       "'Clustered polygons' output of the cluster algorithm.").format(
+                        layer=name, field=fld))
         fields = compat.parameter_as_fields(self, parameters, self.REFERENCE_FIELD, context)
         ref_field = fields[0] if fields else None
         fixed = (self.parameterAsString(parameters, self.REFERENCE_COMMODITIES, context)
                  or "").strip()
         if ref_field and ref.fields().lookupField(ref_field) < 0:
             raise QgsProcessingException(
-                f"The reference polygons layer '{rname}' has no '{ref_field}' field; choose its "
-                "commodity column in 'Reference commodity field'.")
+                tr("The reference polygons layer '{layer}' has no '{field}' field; choose its "
+                   "commodity column in 'Reference commodity field'.").format(
+                    layer=rname, field=ref_field))
         if not ref_field and not fixed:
             raise QgsProcessingException(
-                f"No reference commodities for the reference polygons layer '{rname}'; choose "
-                "its commodity column in 'Reference commodity field' or type them in "
-                "'Reference commodities when no field is chosen'.")
-        for src, label, lname in ((source, "clustered polygons", name),
-                                  (ref, "reference polygons", rname)):
+                tr("No reference commodities for the reference polygons layer '{layer}'; choose "
+                   "its commodity column in 'Reference commodity field' or type them in "
+                   "'Reference commodities when no field is chosen'.").format(layer=rname))
+        for src, label, lname in ((source, clustered_label, name),
+                                  (ref, reference_label, rname)):
             if src.featureCount() == 0:
                 raise QgsProcessingException(
-                    f"The {label} layer '{lname}' has no features; choose a layer with polygons.")
+                    tr("The {kind} layer '{layer}' has no features; choose a layer with "
+                       "polygons.").format(kind=label, layer=lname))
         include = self.parameterAsBool(parameters, self.INCLUDE_UNASSIGNED, context)
         table_path = self.parameterAsFile(parameters, self.TABLE, context)
         try:
             table = va.reference_harmonisation(table_path or None)
         except InputError as exc:
             raise QgsProcessingException(str(exc))
-        feedback.pushInfo("Reference commodities harmonised with "
-                          f"{table_path or 'the table shipped with the plugin'} "
-                          f"({len(table)} names).")
+        feedback.pushInfo(tr("Reference commodities harmonised with {table} ({n} names).").format(
+            table=table_path or tr("the table shipped with the plugin"), n=len(table)))
 
         # reading each layer, comparing, writing
+        cancelled_msg = tr("Cancelled; no output was written.")
         steps = QgsProcessingMultiStepFeedback(4, feedback)
-        read = read_layer(source, to_wgs84(source, context, feedback, "clustered polygons"),
-                          steps, "clustered polygons", name,
+        read = read_layer(source, to_wgs84(source, context, feedback, clustered_label),
+                          steps, clustered_label, name,
                           ["cluster_id", "primary_commodities"])
         if read is None:
-            feedback.pushInfo(CANCELLED)
+            feedback.pushInfo(cancelled_msg)
             return {}
         ids, geoms, values, feats = read
         steps.setCurrentStep(1)
-        read = read_layer(ref, to_wgs84(ref, context, feedback, "reference polygons"), steps,
-                          "reference polygons", rname, [ref_field] if ref_field else [],
+        read = read_layer(ref, to_wgs84(ref, context, feedback, reference_label), steps,
+                          reference_label, rname, [ref_field] if ref_field else [],
                           keep_features=False)
         if read is None:
-            feedback.pushInfo(CANCELLED)
+            feedback.pushInfo(cancelled_msg)
             return {}
         rids, rgeoms, rvalues, _rfeats = read
         ref_comm = ([value_text(v) for v in rvalues[ref_field]] if ref_field
@@ -199,29 +243,31 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                 harmonisation=table, include_unassigned=include,
                 progress=lambda r: steps.setProgress(100 * r),
                 should_stop=feedback.isCanceled,
-                layer=f"clustered polygons layer '{name}'",
-                reference_layer=f"reference polygons layer '{rname}'")
+                layer=tr("clustered polygons layer '{layer}'").format(layer=name),
+                reference_layer=tr("reference polygons layer '{layer}'").format(layer=rname))
         except Cancelled:
-            feedback.pushInfo(CANCELLED)
+            feedback.pushInfo(cancelled_msg)
             return {}
         except InputError as exc:
             raise QgsProcessingException(str(exc))
         mean, count, prop = result.stat("Mean"), result.stat("Count"), result.stat("Proportion")
         feedback.pushInfo(
-            f"{result.n_pairs} pairs compared; full match {int(count['full_match'])}, partial "
-            f"{int(count['partial_match'])}, no match {int(count['no_match'])}; mean Jaccard "
-            f"{mean['jaccard'] if mean['jaccard'] is not None else float('nan'):.2f}.")
+            tr("{n} pairs compared; full match {full}, partial {partial}, no match {none}; mean "
+               "Jaccard {jaccard:.2f}.").format(
+                n=result.n_pairs, full=int(count["full_match"]),
+                partial=int(count["partial_match"]), none=int(count["no_match"]),
+                jaccard=mean["jaccard"] if mean["jaccard"] is not None else float("nan")))
         undefined = int(result.stat("Undefined")["id_overlap"])
         if undefined:
-            feedback.pushInfo(f"{undefined} pairs have an unassigned clustered polygon: their "
-                              "overlap coefficient and ID overlap are undefined and left out of "
-                              "the mean, SD and median.")
+            feedback.pushInfo(tr("{n} pairs have an unassigned clustered polygon: their overlap "
+                                 "coefficient and ID overlap are undefined and left out of the "
+                                 "mean, SD and median.").format(n=undefined))
         if result.n_skipped_reference:
-            feedback.pushWarning(f"{result.n_skipped_reference} pairs skipped: the reference "
-                                 "polygon has no commodity.")
+            feedback.pushWarning(tr("{n} pairs skipped: the reference polygon has no "
+                                    "commodity.").format(n=result.n_skipped_reference))
         if result.n_pairs == 0:
-            feedback.pushWarning("No clustered polygon intersects a reference polygon with "
-                                 "commodities; check that both layers cover the same area.")
+            feedback.pushWarning(tr("No clustered polygon intersects a reference polygon with "
+                                    "commodities; check that both layers cover the same area."))
 
         steps.setCurrentStep(3)
         written = {}
@@ -231,7 +277,7 @@ class ValidateAlgorithm(MineClustersAlgorithm):
 
         out_fields = compat.fields_from_schema(va.PAIR_FIELDS)
         sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, out_fields,
-                                          QgsWkbTypes.MultiPolygon, source.sourceCrs())
+                                          QgsWkbTypes.Type.MultiPolygon, source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         written[self.OUTPUT] = dest
@@ -250,7 +296,7 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                 g.convertToMultiType()
                 f.setGeometry(g)
             f.setAttributes([native(pair.get(n)) for n in names])
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
+            sink.addFeature(f, QgsFeatureSink.Flag.FastInsert)
         compat.finish_sink(sink)
         del sink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
         ssink, sdest, sfields = table_sink(self, parameters, self.OUTPUT_SUMMARY, context,
@@ -266,16 +312,17 @@ class ValidateAlgorithm(MineClustersAlgorithm):
         plot = written[self.PLOT] = file_output(self, parameters, self.PLOT, context)
         if plot:
             footprint_plots.validation_plot(result.pairs, plot)
-            images.append((plot, "Similarity metrics over the compared pairs"))
+            images.append((plot, tr("Similarity metrics over the compared pairs")))
         if feedback.isCanceled():
             return cancelled()
         steps.setProgress(85)
         html = written[self.REPORT] = file_output(self, parameters, self.REPORT, context)
         if html:
             report.validation_report(result, html, images=images, intro=[
-                f"Clustered polygons: {name}; reference polygons: {rname}"
-                + (f" (commodity field '{ref_field}')." if ref_field
-                   else f" (all taken as '{fixed}').")])
+                tr("Clustered polygons: {layer}; reference polygons: {reference}").format(
+                    layer=name, reference=rname)
+                + (tr(" (commodity field '{field}').").format(field=ref_field) if ref_field
+                   else tr(" (all taken as '{commodities}').").format(commodities=fixed))])
         if feedback.isCanceled():
             return cancelled()
         steps.setProgress(100)
