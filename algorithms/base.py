@@ -29,8 +29,16 @@ class MineClustersAlgorithm(QgsProcessingAlgorithm):
     HELP_ANCHOR = ""
 
     def tr(self, text):
-        """`text` translated in the algorithm's class context (pylupdate finds ``self.tr``)."""
-        return QCoreApplication.translate(type(self).__name__, text)
+        """`text` translated in the context of the class that holds the call: pylupdate files a
+        ``self.tr`` text under the class it is written in, which may be a base class shared by two
+        algorithms (``_HarmoniseBase``), so each class of the MRO is tried, nearest first."""
+        for cls in type(self).__mro__:
+            if cls is MineClustersAlgorithm:
+                break
+            translated = QCoreApplication.translate(cls.__name__, text)
+            if translated != text:
+                return translated
+        return text
 
     def icon(self):
         return QIcon(ICON)

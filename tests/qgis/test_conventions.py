@@ -164,3 +164,31 @@ print("IMPORTED:" + ",".join(new))
     assert out.returncode == 0, out.stderr[-2000:]
     line = [x for x in out.stdout.splitlines() if x.startswith("IMPORTED:")]
     assert line == ["IMPORTED:"], line or out.stdout[-2000:]
+
+
+def test_a_translation_is_found_under_the_class_that_holds_the_text(algorithms):
+    """pylupdate files ``self.tr`` texts under the class they are written in: "Data preparation"
+    under _HarmoniseBase (shared by both harmonise algorithms), "Footprint" under each class."""
+    from qgis.PyQt.QtCore import QCoreApplication, QTranslator
+
+    class Fake(QTranslator):
+        table = {("_HarmoniseBase", "Data preparation"): "Datenaufbereitung",
+                 ("FootprintSummaryAlgorithm", "Footprint summary"): "Flächenbilanz"}
+
+        def translate(self, context, text, disambiguation=None, n=-1):
+            return self.table.get((context, text))  # None: a null QString, "not here"
+
+        def isEmpty(self):  # noqa: N802 (Qt API): an empty translator is not installed
+            return False
+
+    fake = Fake()
+    assert QCoreApplication.installTranslator(fake)
+    try:
+        by_id = {a.id(): a for a in algorithms}
+        assert by_id["mineclusters:harmonisepolygons"].group() == "Datenaufbereitung"
+        assert by_id["mineclusters:harmonisepoints"].group() == "Datenaufbereitung"
+        assert by_id["mineclusters:footprintsummary"].displayName() == "Flächenbilanz"
+        assert by_id["mineclusters:validate"].displayName() == "Validate against reference polygons"
+    finally:
+        QCoreApplication.removeTranslator(fake)
+    assert by_id["mineclusters:harmonisepoints"].group() == "Data preparation"
