@@ -16,7 +16,7 @@ PIP_PACKAGES := "numpy<2" "shapely>=2,<2.1" "fastcluster<1.3" pytest hypothesis
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: setup system venv plugin demo test test-core test-fuzz test-qgis test-e2e zip sample-data model clean
+.PHONY: setup system venv plugin demo test lint test-core test-fuzz test-qgis test-e2e test-qgis344 test-qgis340 zip sample-data model clean
 
 setup: system venv plugin
 
@@ -54,7 +54,12 @@ demo: | $(XDG_RUNTIME_DIR)
 	[print(f'  {k:20s} {v}') for k, v in sorted(r.items())]; \
 	print('Open the .gpkg files in QGIS (styled by primary commodity); the report (numbers and plots) is', r['OUTPUT_REPORT'])" $(OUT)/result.json
 
-test: test-core test-fuzz test-qgis test-e2e
+test: lint test-core test-fuzz test-qgis test-e2e
+
+# The plugin repository's checks on the zip of the work tree: flake8 + flake8-qgis, the Qt6 rules,
+# plugins.qgis.org's validator with bandit and detect-secrets (scripts/check_plugin.sh says more).
+lint:
+	bash scripts/check_plugin.sh
 
 $(XDG_RUNTIME_DIR):
 	mkdir -p -m 700 $@
@@ -68,6 +73,15 @@ test-qgis: | $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest -q -p no:cacheprovider tests/qgis
 test-e2e: | $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest -q -p no:cacheprovider tests/e2e
+
+# tests/qgis and tests/e2e under other QGIS versions, in a Debian chroot (root or sudo; the chroot is
+# built once under /var/tmp and reused; the committed HEAD is tested): 3.44 LTR (Debian forky), 3.40
+# (Debian 13).
+CHROOT_ENV = env QGIS_CHROOT_ALLOW_NO_SHARED_DATA=$(QGIS_CHROOT_ALLOW_NO_SHARED_DATA)
+test-qgis344:
+	$(SUDO) $(CHROOT_ENV) bash scripts/qgis_chroot.sh forky
+test-qgis340:
+	$(SUDO) $(CHROOT_ENV) bash scripts/qgis340_chroot.sh
 
 zip:
 	mkdir -p build
