@@ -6,6 +6,7 @@ and the HTML report. Nothing scientific happens here.
 """
 import os
 import shutil
+import tempfile
 import time
 
 from qgis.core import (
@@ -509,8 +510,6 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         self.require_packages()
         from ..core import footprint as fp
-        from ..core import footprint_plots as fplots
-        from ..core import report
         from ..core.errors import Cancelled, InputError
 
         tr = self.tr
@@ -682,50 +681,82 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         timings["grid"], t0 = time.perf_counter() - t0, time.perf_counter()
 
         # ---- plots and report ----------------------------------------------------------------
+        html = file_output(self, parameters, self.REPORT, context)
+        # The report embeds every plot it has data for, whether or not its file was asked for:
+        # a plot not asked for is drawn into a temporary folder that lives as long as this run.
+        scratch = tempfile.TemporaryDirectory(prefix="mine_clusters_") if html else None
+        try:
+            return self._plots_and_report(
+                parameters, context, feedback, steps, summary, results, timings, t0, html,
+                scratch.name if scratch else None, countries, biomes, top_n, name, polys,
+                csv_dirs, grid_rows, cancelled)
+        finally:
+            if scratch is not None:
+                scratch.cleanup()
+
+    def _plots_and_report(self, parameters, context, feedback, steps, summary, results, timings,
+                          t0, html, scratch, countries, biomes, top_n, name, polys, csv_dirs,
+                          grid_rows, cancelled):
+        from ..core import footprint_plots as fplots
+        from ..core import report
+
+        tr = self.tr
+
+        def target(key, filename, has_data=True):
+            """(path to draw into, path to return as the output): the requested file, else a
+            scratch file for the report (None when neither is wanted or there is no data)."""
+            path = file_output(self, parameters, key, context)
+            if path:
+                return path, path
+            if scratch and has_data:
+                return os.path.join(scratch, filename), None
+            return None, None
+
         images = []
-        plot = file_output(self, parameters, self.PLOT_COMMODITY, context)
+        plot, results[self.PLOT_COMMODITY] = target(self.PLOT_COMMODITY, "commodity.png")
         if plot:
             fplots.commodity_plot(summary.commodity_rows, plot)
             images.append((plot, tr("Mine area by primary commodity")))
-        results[self.PLOT_COMMODITY] = plot
-        for key, rows, title, rest in (
+        for key, rows, title, rest, regions, filename in (
                 (self.PLOT_COUNTRY, summary.country_rows, tr("Mine area by country"),
-                 fplots.REST),
+                 fplots.REST, countries, "countries.png"),
                 (self.PLOT_BIOME, summary.biome_rows, tr("Mine area by biome"),
-                 tr("Other biomes"))):
+                 tr("Other biomes"), biomes, "biomes.png")):
             if feedback.isCanceled():
                 return cancelled()
             steps.setProgress(70 if key == self.PLOT_COUNTRY else 75)
-            plot = file_output(self, parameters, key, context)
+            # no regions layer: no section in the report (a requested file is still drawn)
+            plot, results[key] = target(key, filename, has_data=regions is not None)
             if plot:
                 fplots.regions_plot(rows, summary.commodity_rows, plot, title,
                                     top_n=top_n if key == self.PLOT_COUNTRY else 30,
                                     rest_label=rest)
                 images.append((plot, title))
-            results[key] = plot
         if feedback.isCanceled():
             return cancelled()
         steps.setProgress(80)
-        plot = file_output(self, parameters, self.PLOT_GRID, context)
-        if plot and summary.grid is not None and summary.grid.rows:
+        has_grid = summary.grid is not None and bool(summary.grid.rows)
+        plot, results[self.PLOT_GRID] = target(self.PLOT_GRID, "grid.png", has_data=has_grid)
+        if plot and has_grid:
             fplots.grid_plot(summary.grid, plot)
             images.append((plot, tr("Dominant primary commodity per grid cell ({km:g} km "
                                     "equal-area cells)").format(km=summary.cell_size_m / 1000)))
         else:
-            plot = None
-        results[self.PLOT_GRID] = plot
+            results[self.PLOT_GRID] = None
         if feedback.isCanceled():
             return cancelled()
         steps.setProgress(90)
         timings["plots"], t0 = time.perf_counter() - t0, time.perf_counter()
-        html = file_output(self, parameters, self.REPORT, context)
         if html:
             csv_dir = os.path.splitext(html)[0] + "_tables"
             csv_dirs.append(csv_dir)
             os.makedirs(csv_dir, exist_ok=True)
+            # a section needs its input: no countries layer, no country section
+            omit = [key for key, regions in (("country", countries), ("biome", biomes))
+                    if regions is None]
             report.footprint_report(summary, html, images=images, csv_dir=csv_dir, intro=[
                 tr("Clustered polygons: {layer} ({n} polygons).").format(
-                    layer=name, n=len(polys))])
+                    layer=name, n=len(polys))], omit=omit)
             feedback.pushInfo(tr("Report written to {path}; tables as CSV in {folder}.").format(
                 path=html, folder=csv_dir))
         results[self.REPORT] = html

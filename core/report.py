@@ -145,10 +145,13 @@ _HEADERS = {
 }
 
 
-def footprint_report(summary, path, images=(), intro=(), csv_dir=None, top_rows=200) -> str:
+def footprint_report(summary, path, images=(), intro=(), csv_dir=None, top_rows=200,
+                     omit=()) -> str:
     """HTML report of a `footprint.FootprintSummary` with the given plot files embedded.
 
     `images`: (path, caption) pairs. With `csv_dir`, every table is also written there as CSV.
+    `omit`: tables left out ("country", "biome" when no such regions were given: their rows
+    would say only that all the area is outside regions that nobody supplied).
     """
     from . import footprint as fp
 
@@ -180,7 +183,7 @@ def footprint_report(summary, path, images=(), intro=(), csv_dir=None, top_rows=
     for img, caption in images:
         rep.add_image(img, caption)
     for key, t in tables:
-        if key == "table3" and not t.rows:
+        if key in omit or (key == "table3" and not t.rows):
             continue
         if key in ("country", "biome") and not t.rows:
             continue

@@ -211,6 +211,41 @@ def test_footprint_on_clustered_sample_with_countries_and_biomes(clustered, tmp_
         assert sum(float(r["area_km2"]) for r in csv.DictReader(f)) == pytest.approx(total_km2)
 
 
+def test_report_embeds_every_plot_it_has_data_for_without_plot_files(clustered, tmp_path):
+    """Only the report asked for (as qgis_process and the shipped model do): it still embeds the
+    commodity, country, biome and grid plots; no plot file is left anywhere. Without countries
+    or biomes their sections and plots are left out, not filled with 'Outside'."""
+    need(COUNTRIES)
+    need(BIOMES)
+    base = dict(INPUT=clustered["OUTPUT_POLYGONS"], POINTS=clustered["OUTPUT_POINTS"])
+    for k in TABLES + ["OUTPUT_GRID"]:
+        base[k] = "TEMPORARY_OUTPUT"
+    full = tmp_path / "full"
+    full.mkdir()
+    res = prun(fp_alg(), dict(base, COUNTRIES=COUNTRIES + "|layername=countries",
+                              COUNTRY_FIELD="name", BIOMES=BIOMES,
+                              REPORT=str(full / "report.html")))
+    page = open(full / "report.html", encoding="utf-8").read()
+    assert page.count("<img") == 4 and page.count("data:image/png;base64,") == 4, page.count("<img")
+    for caption in ("Mine area by primary commodity", "Mine area by country", "Mine area by biome",
+                    "Dominant primary commodity per grid cell"):
+        assert caption in page
+    assert "Area by country and commodity" in page and "India" in page
+    assert "Area by biome and commodity" in page
+    assert all(res[k] is None for k in ("PLOT_COMMODITY", "PLOT_COUNTRY", "PLOT_BIOME",
+                                         "PLOT_GRID"))
+    assert sorted(p.name for p in full.iterdir()) == ["report.html", "report_tables"]
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    prun(fp_alg(), dict(base, REPORT=str(bare / "report.html")))
+    page = open(bare / "report.html", encoding="utf-8").read()
+    assert page.count("<img") == 2  # commodity and grid: nothing to show by country or biome
+    assert "Mine area by country" not in page and "Area by country and commodity" not in page
+    assert "Area by biome and commodity" not in page and "Outside" not in page
+    assert not os.path.exists(bare / "report_tables" / "country.csv")
+
+
 def test_footprint_paper_rule_and_reprojected_input(clustered, tmp_path):
     """Input in EPSG:3857 is transformed, not rejected; the paper's rule gives whole polygons."""
     need(COUNTRIES)
