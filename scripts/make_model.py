@@ -7,9 +7,11 @@
   sources need (see PIPELINE_OPTIONS): `polygon_source_names`, `point_source_names`,
   `default_commodity` (e.g. `Coal` or `GEM=Coal; ASGM=Gold` for layers without a primary
   commodity field, like the GEM coal tracker CSV or the Dethier KML), `primary_fields`,
-  `commodity_fields`, `harmonisation_table`; outputs `cluster:clustered_polygons` (required),
-  `cluster:clustered_points`, `cluster:pareto_plot`, `footprint:area_by_commodity`,
-  `footprint:report`, `harmonise_polygons:dropped_polygons`, `harmonise_points:dropped_points`
+  `commodity_fields`, `harmonisation_table`, and the footprint's regions `countries`,
+  `country_field`, `biomes`, `biome_field`; the clustered points go to the footprint (Table 2);
+  outputs `cluster:clustered_polygons` (required), `cluster:clustered_points`,
+  `cluster:pareto_plot`, `footprint:area_by_commodity`, `footprint:area_by_country`,
+  `footprint:area_by_biome`, `footprint:table2`, `footprint:report`, `harmonise_polygons:dropped_polygons`, `harmonise_points:dropped_points`
   (written when named). The harmonised layers themselves are not model outputs: a required
   child output would become a required model output.
 
@@ -157,6 +159,8 @@ def make_pipeline_model(out_path):
         QgsProcessingModelChildParameterSource as Src,
         QgsProcessingModelOutput,
         QgsProcessingModelParameter,
+        QgsProcessingParameterFeatureSource,
+        QgsProcessingParameterField,
         QgsProcessingParameterFile,
         QgsProcessingParameterMultipleLayers,
         QgsProcessingParameterString,
@@ -191,6 +195,24 @@ def make_pipeline_model(out_path):
         param.setPosition(QPointF(120, 260 + 60 * i))
         model.addModelParameter(definition, param)
         option_sources.setdefault(child_id, {})[child_param] = Src.fromModelParameter(name)
+    # the footprint's regions (optional): without them the report has no country/biome sections
+    for i, (name, label, field, field_label, default, child_param, child_field) in enumerate((
+            ("countries", "Countries (optional)", "country_field", "Country name field",
+             "name", "COUNTRIES", "COUNTRY_FIELD"),
+            ("biomes", "Biomes or ecoregions (optional)", "biome_field", "Biome name field",
+             "BIOME_NAME", "BIOMES", "BIOME_FIELD"))):
+        y = 260 + 60 * len(PIPELINE_OPTIONS) + 120 * i
+        param = QgsProcessingModelParameter(name)
+        param.setPosition(QPointF(120, y))
+        model.addModelParameter(QgsProcessingParameterFeatureSource(
+            name, label, [QgsProcessing.SourceType.TypeVectorPolygon], optional=True), param)
+        fparam = QgsProcessingModelParameter(field)
+        fparam.setPosition(QPointF(120, y + 50))
+        model.addModelParameter(QgsProcessingParameterField(
+            field, field_label, defaultValue=default, parentLayerParameterName=name,
+            optional=True), fparam)
+        option_sources.setdefault("footprint", {}).update({
+            child_param: Src.fromModelParameter(name), child_field: Src.fromModelParameter(field)})
 
     def child(alg_id, child_id, x, y, sources, outputs):
         c = QgsProcessingModelChildAlgorithm(alg_id)
@@ -231,8 +253,16 @@ def make_pipeline_model(out_path):
            ("OUTPUT_POINTS", "clustered_points", False),
            ("OUTPUT_PLOT", "pareto_plot", False)])
     child("mineclusters:footprintsummary", "footprint", 980, 100,
-          {"INPUT": Src.fromChildOutput("cluster", "OUTPUT_POLYGONS")},
-          [("OUTPUT_COMMODITY", "area_by_commodity", False), ("REPORT", "report", False)])
+          {"INPUT": Src.fromChildOutput("cluster", "OUTPUT_POLYGONS"),
+           # Table 2 counts the points when they are written: a model output left unnamed is
+           # not written at all (QGIS makes temporary layers only of non-final outputs)
+           "POINTS": Src.fromChildOutput("cluster", "OUTPUT_POINTS"),
+           **option_sources["footprint"]},
+          [("OUTPUT_COMMODITY", "area_by_commodity", False),
+           ("OUTPUT_COUNTRY", "area_by_country", False),
+           ("OUTPUT_BIOME", "area_by_biome", False),
+           ("OUTPUT_TABLE2", "table2", False),
+           ("REPORT", "report", False)])
     save(model, out_path)
 
 

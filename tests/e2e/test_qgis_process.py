@@ -1,5 +1,6 @@
 """End to end: `qgis_process` as users run it, with a throw-away profile, on the real sample data,
 and the shipped Graphical Modeler model."""
+import csv
 import glob
 import json
 import math
@@ -108,23 +109,48 @@ def test_shipped_cluster_model_runs(qgis_env, tmp_path, sample_polygons, sample_
 
 
 def test_shipped_pipeline_model_runs(qgis_env, tmp_path, sample_polygons, sample_points):
-    """harmonise polygons + points -> cluster -> footprint summary, as one model."""
+    """harmonise polygons + points -> cluster -> footprint summary, as one model, with the
+    countries and biomes: the report fills every section from its inputs (India, the biomes,
+    Table 2 with the clustered points) and embeds its plots though no plot file is named."""
+    data = os.environ.get("MINE_CLUSTERS_SHARED_DATA",
+                          os.path.join(os.path.dirname(ROOT), "shared", "data"))
+    countries = os.path.join(data, "natural-earth-countries", "world-atlas-2.0.2",
+                             "countries-10m.json")
+    biomes = os.path.join(data, "resolve-ecoregions2017-simplified", "biomes.shp")
+    if not (os.path.exists(countries) and os.path.exists(biomes)):
+        pytest.skip("shared data not found: " + data)
     model = os.path.join(ROOT, "resources", "mine_clusters_pipeline.model3")
     outs = {"cluster:clustered_polygons": tmp_path / "pp.gpkg",
+            "cluster:clustered_points": tmp_path / "ppoints.gpkg",
             "cluster:pareto_plot": tmp_path / "ppareto.png",
             "footprint:area_by_commodity": tmp_path / "by_commodity.csv",
+            "footprint:area_by_country": tmp_path / "by_country.csv",
+            "footprint:table2": tmp_path / "table2.csv",
             "footprint:report": tmp_path / "report.html"}
+    named = []
+    for key, path in outs.items():                  # both spellings: 3.22 and 3.40+
+        named += [f"{key}={path}", f"{key.split(':')[1]}={path}"]
     proc = qgis_process(qgis_env, "--json", "run", model, "--",
                         f"polygon_layers={sample_polygons}", f"point_layers={sample_points}",
-                        *[f"{k}={v}" for k, v in outs.items()])
+                        f"countries={countries}|layername=countries", "country_field=name",
+                        f"biomes={biomes}", *named)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     results = json.loads(proc.stdout)["results"]
     for key, path in outs.items():
-        assert results[key] == str(path)
+        assert results.get(key, results.get(key.split(":")[1])) == str(path), key
         assert path.stat().st_size > 0, key
     rows = outs["footprint:area_by_commodity"].read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("commodity,")
     assert any(r.startswith("Coal,") for r in rows[1:])
+    country = outs["footprint:area_by_country"].read_text(encoding="utf-8").splitlines()
+    assert {r.split(",")[0] for r in country[1:]} == {"India"}  # no "Outside"
+    with open(outs["footprint:table2"], encoding="utf-8") as fh:
+        table2 = {r["status"]: r for r in csv.DictReader(fh)}
+    assert int(table2["Total"]["n_points"]) > 0  # the clustered points reached the footprint
+    page = outs["footprint:report"].read_text(encoding="utf-8")
+    assert "Area by country and commodity" in page and "India" in page
+    assert "Area by biome and commodity" in page and "Subtropical Dry Broadleaf Forests" in page
+    assert page.count("data:image/png;base64,") == 4  # commodity, country, biome, grid
 
 
 def test_every_shipped_model_is_tested():
