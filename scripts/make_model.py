@@ -11,9 +11,10 @@
   `country_field`, `biomes`, `biome_field`; the clustered points go to the footprint (Table 2);
   outputs `cluster:clustered_polygons` (required), `cluster:clustered_points`,
   `cluster:pareto_plot`, `footprint:area_by_commodity`, `footprint:area_by_country`,
-  `footprint:area_by_biome`, `footprint:table2`, `footprint:report`, `harmonise_polygons:dropped_polygons`, `harmonise_points:dropped_points`
-  (written when named). The harmonised layers themselves are not model outputs: a required
-  child output would become a required model output.
+  `footprint:area_by_biome`, `footprint:table2`, `footprint:report`,
+  `harmonise_polygons:dropped_polygons`, `harmonise_points:dropped_points` (written when
+  named). The harmonised layers themselves are not model outputs: a required child output would
+  become a required model output.
 
 Run with the system Python and the plugin importable, e.g. `make model`.
 Model inputs: `polygons`, `points`; model outputs (childId:name): `cluster:clustered_polygons`,
