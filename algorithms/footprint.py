@@ -491,20 +491,20 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
 
         source = self._source(parameters, src_name, context, optional=True)
         if source is None:
-            return None, None
+            return None, None, None
         lname = layer_name(parameters, src_name, source)
         check_polygons(source, label, lname)
         field = self._region_field(parameters, field_name, context, source, lname, label, default)
         read = read_layer(source, to_wgs84(source, context, feedback, label), feedback, label,
                           lname, [field], keep_features=False)
         if read is None:
-            return None, "cancel"
+            return None, "cancel", None
         _ids, geoms, values, _feats = read
         if not geoms:
             feedback.pushWarning(self.tr("The {kind} layer '{layer}' has no features; all mine "
                                          "area is reported as 'Outside'.").format(
                 kind=label, layer=lname))
-        return fp.regions(geoms, [value_text(v) for v in values[field]]), None
+        return fp.regions(geoms, [value_text(v) for v in values[field]]), None, geoms
 
     # ---- run ------------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -572,13 +572,14 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                 point_primary.append(value_text(f["primary_commodities"]))
         steps.setCurrentStep(1)
         timings["read"], t0 = time.perf_counter() - t0, time.perf_counter()
-        countries, stop = self._regions(parameters, self.COUNTRIES, self.COUNTRY_FIELD, context,
-                                        feedback, tr("countries"), "name")
+        countries, stop, country_outlines = self._regions(
+            parameters, self.COUNTRIES, self.COUNTRY_FIELD, context, feedback, tr("countries"),
+            "name")
         if stop:
             feedback.pushInfo(cancelled_msg)
             return {}
-        biomes, stop = self._regions(parameters, self.BIOMES, self.BIOME_FIELD, context,
-                                     feedback, tr("biomes"), "BIOME_NAME")
+        biomes, stop, _ = self._regions(parameters, self.BIOMES, self.BIOME_FIELD, context,
+                                        feedback, tr("biomes"), "BIOME_NAME")
         if stop:
             feedback.pushInfo(cancelled_msg)
             return {}
@@ -689,14 +690,14 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             return self._plots_and_report(
                 parameters, context, feedback, steps, summary, results, timings, t0, html,
                 scratch.name if scratch else None, countries, biomes, top_n, name, polys,
-                csv_dirs, grid_rows, cancelled)
+                csv_dirs, grid_rows, cancelled, country_outlines)
         finally:
             if scratch is not None:
                 scratch.cleanup()
 
     def _plots_and_report(self, parameters, context, feedback, steps, summary, results, timings,
                           t0, html, scratch, countries, biomes, top_n, name, polys, csv_dirs,
-                          grid_rows, cancelled):
+                          grid_rows, cancelled, country_outlines):
         from ..core import footprint_plots as fplots
         from ..core import report
 
@@ -738,7 +739,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         has_grid = summary.grid is not None and bool(summary.grid.rows)
         plot, results[self.PLOT_GRID] = target(self.PLOT_GRID, "grid.png", has_data=has_grid)
         if plot and has_grid:
-            fplots.grid_plot(summary.grid, plot)
+            fplots.grid_plot(summary.grid, plot, outlines=country_outlines)
             images.append((plot, tr("Dominant primary commodity per grid cell ({km:g} km "
                                     "equal-area cells)").format(km=summary.cell_size_m / 1000)))
         else:

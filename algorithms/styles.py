@@ -12,11 +12,11 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..core.colours import commodity_colour
+from ..core.colours import MULTIPLE_COLOUR, UNASSIGNED_COLOUR, commodity_colour
 
 FIELD = "primary_commodities"
-UNASSIGNED = "#b4b4b4"
-MULTIPLE = "#2b2b2b"
+UNASSIGNED = UNASSIGNED_COLOUR
+MULTIPLE = MULTIPLE_COLOUR
 
 
 def _symbol(kind, colour, hatched=False):

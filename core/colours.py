@@ -12,6 +12,13 @@ COLOURS = {
 }
 
 
+#: Land with no commodity (unassigned clusters, the tables' and the grid's "Unknown"): the one grey
+#: of the map styles, every plot, the grid layer and the reports.
+UNASSIGNED_COLOUR = "#b4b4b4"
+#: Land with several primary commodities on the maps (drawn hatched).
+MULTIPLE_COLOUR = "#2b2b2b"
+
+
 def commodity_colour(name: str) -> str:
     """The colour of a commodity name (hex)."""
     if name in COLOURS:

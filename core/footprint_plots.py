@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 
-from .colours import commodity_colour
+from .colours import UNASSIGNED_COLOUR, commodity_colour
 from .footprint import OUTSIDE, UNKNOWN
 
-UNKNOWN_COLOUR = "#5a5a5a"     # the paper's dark grey for unassigned land
+UNKNOWN_COLOUR = UNASSIGNED_COLOUR  # land with no commodity: the grey of the maps too
 OTHER = "Other commodities"
 OTHER_COLOUR = "#d9d9d9"
 REST = "Rest of the world"
@@ -155,11 +155,18 @@ def validation_plot(pairs, path, title="Similarity of primary commodities to the
     return _save(validation_figure(pairs, title), path)
 
 
-def grid_figure(grid_table, title="Dominant primary commodity per grid cell", max_legend=12):
+def grid_figure(grid_table, title="Dominant primary commodity per grid cell", max_legend=12,
+                outlines=None):
     """The paper's Fig. 10 in plain longitude/latitude: each cell with mine land coloured by its
-    dominant commodity (cells drawn at least a few points wide so that small ones stay visible)."""
+    dominant commodity (cells drawn at least a few points wide so that small ones stay visible).
+
+    Every colour drawn is in the legend: the `max_legend` - 1 commodities dominating the most
+    area keep their own colour, the others are drawn and listed as "Other commodities", and
+    Unknown (no commodity) is always listed. The axes span the data (a little padding), not the
+    globe. `outlines`: polygons in lon/lat (e.g. the countries) drawn as thin grey lines for
+    orientation."""
     import numpy as np
-    from matplotlib.collections import PolyCollection
+    from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.patches import Patch
 
     fig = _figure(10.0, 5.4)
@@ -167,28 +174,58 @@ def grid_figure(grid_table, title="Dominant primary commodity per grid cell", ma
     seen = {}
     for row in grid_table.rows:
         seen[row["dominant"]] = seen.get(row["dominant"], 0.0) + row["mine_area_km2"]
+    ranked = sorted((k for k in seen if k != UNKNOWN), key=lambda k: (-seen[k], k))
+    slots = max(1, max_legend - (UNKNOWN in seen))
+    own = ranked if len(ranked) <= slots else ranked[:slots - 1]
+    shown = {k: k for k in own}
+    shown.update({k: OTHER for k in ranked if k not in shown})
+    if UNKNOWN in seen:
+        shown[UNKNOWN] = UNKNOWN
     # one vertex array for all cells (Rectangle patches cost ~0.2 ms each at 50,000+ cells)
     b = np.array([grid_table.grid.cell_bounds(r, c) for r, c in grid_table.cells],
                  dtype=float).reshape(-1, 4)
     verts = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], axis=1)
-    palette = {name: colour_for(name) for name in seen}
-    colours = [palette[row["dominant"]] for row in grid_table.rows]
+    colours = [colour_for(shown[row["dominant"]]) for row in grid_table.rows]
     ax.add_collection(PolyCollection(verts, facecolors=colours, edgecolors=colours,
-                                     linewidths=0.6))
+                                     linewidths=0.6, zorder=2))
     if len(b):
-        pad = 2.0
-        ax.set_xlim(max(b[:, 0].min() - pad, -180), min(b[:, 2].max() + pad, 180))
-        ax.set_ylim(max(b[:, 1].min() - pad, -90), min(b[:, 3].max() + pad, 90))
-    ax.set_aspect("equal", adjustable="datalim")
+        pad = max(1.0, 0.03 * max(b[:, 2].max() - b[:, 0].min(), b[:, 3].max() - b[:, 1].min()))
+        xlim = (max(b[:, 0].min() - pad, -180.0), min(b[:, 2].max() + pad, 180.0))
+        ylim = (max(b[:, 1].min() - pad, -90.0), min(b[:, 3].max() + pad, 90.0))
+        if outlines is not None:
+            _draw_outlines(ax, outlines, xlim, ylim, LineCollection)
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+    # equal degrees on both axes by shaping the box, never by widening the limits past ±90°
+    ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel("Longitude (°)")
     ax.set_ylabel("Latitude (°)")
     ax.set_title(title, fontsize=10)
     ax.grid(linewidth=0.3, alpha=0.5)
-    names = sorted(seen, key=lambda k: (k == UNKNOWN, -seen[k], k))[:max_legend]
+    names = own + ([OTHER] if len(own) < len(ranked) else [])
+    names += [UNKNOWN] if UNKNOWN in seen else []
     ax.legend(handles=[Patch(color=colour_for(n), label=n) for n in names], fontsize=7,
               loc="lower left", frameon=True, title="Dominant commodity", title_fontsize=7)
     return fig
 
 
-def grid_plot(grid_table, path, title="Dominant primary commodity per grid cell"):
-    return _save(grid_figure(grid_table, title), path)
+def _draw_outlines(ax, polygons, xlim, ylim, line_collection):
+    """The rings of `polygons` (lon/lat) that meet the plotted box, simplified to the plot's
+    scale, as thin grey lines under the cells."""
+    import numpy as np
+    import shapely
+
+    geoms = np.asarray([g for g in polygons if g is not None], dtype=object)
+    if not len(geoms):
+        return
+    box = shapely.box(xlim[0], ylim[0], xlim[1], ylim[1])
+    geoms = geoms[shapely.intersects(geoms, box)]
+    tolerance = max(xlim[1] - xlim[0], ylim[1] - ylim[0]) / 2000.0
+    rings = shapely.get_rings(shapely.get_parts(shapely.simplify(geoms, tolerance)))
+    segments = [np.asarray(shapely.get_coordinates(r)) for r in rings]
+    ax.add_collection(line_collection([s for s in segments if len(s) > 1], colors="#808080",
+                                      linewidths=0.4, zorder=1))
+
+
+def grid_plot(grid_table, path, title="Dominant primary commodity per grid cell", outlines=None):
+    return _save(grid_figure(grid_table, title, outlines=outlines), path)
