@@ -95,10 +95,12 @@ def check_polygons(source, label, name):
 
 
 def read_layer(source, transform, feedback, label, name, fields, polygons=True,
-               keep_features=True):
+               keep_features=True, others=None):
     """Features -> (ids, shapely geometries in EPSG:4326 or None, {field: values}, features).
 
-    Returns None when cancelled. Non-polygon geometries in a polygon layer are an error.
+    Returns None when cancelled. Non-polygon geometries in a polygon layer are an error, unless
+    `others` is a list: their feature ids are then appended to it and the features left out
+    (a layer that mixes polygons with points or lines, e.g. the GEM coal mine boundaries).
     Only the given fields are fetched; `keep_features=False` keeps no QgsFeature (the list is
     then empty), which saves time and memory on large layers.
     """
@@ -121,6 +123,9 @@ def read_layer(source, transform, feedback, label, name, fields, polygons=True,
             wkbs.append(None)
         else:
             if polygons and g.type() != QgsWkbTypes.GeometryType.PolygonGeometry:
+                if others is not None:
+                    others.append(f.id())
+                    continue
                 raise QgsProcessingException(
                     _tr("Feature {fid} of the {kind} layer '{layer}' is a {geometry}, not a "
                         "polygon; remove it or choose another layer.").format(

@@ -42,6 +42,7 @@ class ValidateAlgorithm(MineClustersAlgorithm):
     INPUT = "INPUT"
     REFERENCE = "REFERENCE"
     REFERENCE_FIELD = "REFERENCE_FIELD"
+    REFERENCE_ID_FIELD = "REFERENCE_ID_FIELD"
     REFERENCE_COMMODITIES = "REFERENCE_COMMODITIES"
     INCLUDE_UNASSIGNED = "INCLUDE_UNASSIGNED"
     TABLE = "TABLE"
@@ -103,7 +104,9 @@ class ValidateAlgorithm(MineClustersAlgorithm):
             self.REFERENCE, tr("Reference polygons"), [QgsProcessing.SourceType.TypeVectorPolygon]),
             tr("Expert-labelled polygons with known commodities (e.g. mine boundaries), in any "
                "CRS: both layers are compared in EPSG:4326. Invalid reference geometries are "
-               "repaired; null and empty ones are left out."))
+               "repaired; null and empty ones are left out. A layer that mixes polygons with "
+               "points or lines (e.g. the GEM coal mine boundaries file) is taken as it is: its "
+               "polygons are used and the log says how many other features were left out."))
         self.add_parameter(QgsProcessingParameterField(
             self.REFERENCE_FIELD, tr("Reference commodity field (comma list)"),
             parentLayerParameterName=self.REFERENCE,
@@ -112,6 +115,13 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                "by commas, read through the harmonisation table. When chosen, the fixed "
                "reference commodities are ignored; pairs whose reference value is empty are "
                "skipped."))
+        self.add_parameter(QgsProcessingParameterField(
+            self.REFERENCE_ID_FIELD, tr("Reference id or name field (copied into the pairs)"),
+            parentLayerParameterName=self.REFERENCE, optional=True),
+            tr("A field of the reference polygons that identifies them to you (e.g. GEM's "
+               "'GEM Mine ID' or a mine name): its value is written, as text, into the pairs' "
+               "reference_name field beside reference_id (the reference's feature id). Empty: "
+               "reference_name stays empty."))
         self.add_parameter(QgsProcessingParameterString(
             self.REFERENCE_COMMODITIES,
             tr("Reference commodities when no field is chosen (comma list, e.g. Coal)"),
@@ -137,8 +147,9 @@ class ValidateAlgorithm(MineClustersAlgorithm):
             self.OUTPUT, tr("Compared pairs"), QgsProcessing.SourceType.TypeVectorPolygon),
             tr("One feature per clustered polygon and intersecting reference polygon, with the "
                "clustered polygon's geometry (in its layer's CRS), feature_id, cluster_id, "
-               "reference_id, both commodity lists, jaccard, dice, overlap, id_overlap and match "
-               "(full, partial or none)."))
+               "reference_id (the reference's feature id), both commodity lists, jaccard, dice, "
+               "overlap, id_overlap, match (full, partial or none) and reference_name (the "
+               "chosen reference id or name field)."))
         self.add_parameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_SUMMARY, tr("Table 4: similarity summary"),
             QgsProcessing.SourceType.TypeVector, optional=True, createByDefault=True),
@@ -188,6 +199,13 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                         layer=name, field=fld))
         fields = compat.parameter_as_fields(self, parameters, self.REFERENCE_FIELD, context)
         ref_field = fields[0] if fields else None
+        id_fields = compat.parameter_as_fields(self, parameters, self.REFERENCE_ID_FIELD, context)
+        id_field = id_fields[0] if id_fields else None
+        if id_field and ref.fields().lookupField(id_field) < 0:
+            raise QgsProcessingException(
+                tr("The reference polygons layer '{layer}' has no '{field}' field; choose one of "
+                   "its fields in 'Reference id or name field'.").format(
+                    layer=rname, field=id_field))
         fixed = (self.parameterAsString(parameters, self.REFERENCE_COMMODITIES, context)
                  or "").strip()
         if ref_field and ref.fields().lookupField(ref_field) < 0:
@@ -226,13 +244,23 @@ class ValidateAlgorithm(MineClustersAlgorithm):
             return {}
         ids, geoms, values, feats = read
         steps.setCurrentStep(1)
+        others = []
+        ref_fields = [f for f in (ref_field, id_field) if f]
         read = read_layer(ref, to_wgs84(ref, context, feedback, reference_label), steps,
-                          reference_label, rname, [ref_field] if ref_field else [],
-                          keep_features=False)
+                          reference_label, rname, list(dict.fromkeys(ref_fields)),
+                          keep_features=False, others=others)
         if read is None:
             feedback.pushInfo(cancelled_msg)
             return {}
         rids, rgeoms, rvalues, _rfeats = read
+        if others:
+            feedback.pushWarning(
+                tr("{n} features of the reference polygons layer '{layer}' are points or lines, "
+                   "not polygons, and were left out (feature ids {ids}); {kept} polygons are "
+                   "used.").format(n=len(others), layer=rname, kept=len(rids),
+                                   ids=", ".join(map(str, others[:10]))
+                                   + (", ..." if len(others) > 10 else "")))
+        labels = dict(zip(rids, (value_text(v) for v in rvalues[id_field]))) if id_field else {}
         ref_comm = ([value_text(v) for v in rvalues[ref_field]] if ref_field
                     else [fixed] * len(rids))
         steps.setCurrentStep(2)
@@ -275,7 +303,9 @@ class ValidateAlgorithm(MineClustersAlgorithm):
         def cancelled():  # what was written so far is deleted: nothing looks complete
             return compat.discard_outputs(written, feedback)
 
-        out_fields = compat.fields_from_schema(va.PAIR_FIELDS)
+        # the reference's own id or name beside its feature id (reference_id)
+        pair_schema = va.PAIR_FIELDS + (("reference_name", "string"),)
+        out_fields = compat.fields_from_schema(pair_schema)
         sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, out_fields,
                                           QgsWkbTypes.Type.MultiPolygon, source.sourceCrs())
         if sink is None:
@@ -295,7 +325,8 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                 g = type(g)(g)
                 g.convertToMultiType()
                 f.setGeometry(g)
-            f.setAttributes([native(pair.get(n)) for n in names])
+            f.setAttributes([native(pair.get(n)) for n in names]
+                            + [labels.get(pair.get("reference_id"))])
             sink.addFeature(f, QgsFeatureSink.Flag.FastInsert)
         compat.finish_sink(sink)
         del sink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)

@@ -390,6 +390,36 @@ def test_validate_against_gem_boundaries(clustered, tmp_path, reference):
         assert os.path.exists(out["PLOT"]) and "Table 4" in fh.read()
 
 
+def test_validate_takes_the_gem_boundaries_file_as_shipped(clustered, tmp_path):
+    """The GEM coal mine boundaries GeoJSON mixes 333 polygons with 1,782 points and a line:
+    its polygons are used (the same pairs as with only its polygon sublayer), the others are
+    reported, and the reference's own id comes through in reference_name."""
+    import json
+
+    need(GEM)
+    fb = LogFeedback()
+    out = {"OUTPUT": str(tmp_path / "pairs.gpkg"), "OUTPUT_SUMMARY": "", "PLOT": "", "REPORT": ""}
+    res = prun(va_alg(), dict(INPUT=clustered["OUTPUT_POLYGONS"], REFERENCE=GEM,
+                              REFERENCE_COMMODITIES="Coal", REFERENCE_ID_FIELD="id", **out),
+               feedback=fb)
+    pairs = rows(out["OUTPUT"])
+    expected = _gem_pairs(clustered["OUTPUT_POLYGONS"])
+    assert res["N_PAIRS"] == len(pairs) == len(expected) > 10
+    assert sorted(p["feature_id"] for p in pairs) == [fid for fid, _ in expected]
+    with open(GEM, encoding="utf-8") as fh:
+        feats = json.load(fh)["features"]
+    polygon_ids = [f["properties"]["id"] for f in feats
+                   if f.get("geometry") and f["geometry"]["type"] in ("Polygon", "MultiPolygon")]
+    # the j-th GEM polygon of the oracle is the one each pair names
+    assert sorted((p["feature_id"], p["reference_name"]) for p in pairs) == sorted(
+        (fid, polygon_ids[j]) for fid, j in expected)
+    n_other = sum(1 for f in feats if f.get("geometry")
+                  and f["geometry"]["type"] not in ("Polygon", "MultiPolygon"))
+    assert n_other == 1783
+    assert any(f"{n_other} features of the reference polygons layer" in w and "333 polygons" in w
+               for w in fb.warnings), fb.warnings
+
+
 def test_validate_harmonises_the_reference_field(qgis_app, tmp_path):
     """A reference field naming 'Lignite' matches a 'Coal' cluster through the default table;
     a user table (TABLE) that maps it elsewhere gives no match; an unreadable one is an error."""
