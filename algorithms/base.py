@@ -11,6 +11,7 @@ from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcess
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from . import provenance
 from .deps_loader import deps
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,6 +66,11 @@ class MineClustersAlgorithm(QgsProcessingAlgorithm):
         missing = deps.missing_message(quick=True)
         warning = f"<p><b>{missing}</b></p>" if missing else ""
         return warning + self.help_html()
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802
+        # The outputs are closed now: the run's provenance into their metadata.
+        provenance.save_metadata(self, feedback)
+        return {}
 
     def canExecute(self):  # noqa: N802
         message = deps.missing_message()

@@ -39,8 +39,9 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 
 from . import compat
-from .base import MineClustersAlgorithm
+from . import provenance
 from . import styles
+from .base import MineClustersAlgorithm
 
 SKIP_CHECKS = QgsProcessingFeatureSource.Flag.FlagSkipGeometryValidityChecks
 _BATCH = 2000  # features handed to a sink per call (fewer Python -> C++ crossings)
@@ -261,6 +262,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(
             self.AREA_MULTI_PCT, tr("Area with several primary commodities (%, may exceed 100)")))
         self.addOutput(QgsProcessingOutputNumber(self.N_CLUSTERS, tr("Number of clusters")))
+        provenance.add_output(self)
 
     # ---- helpers --------------------------------------------------------------------------
     def _source(self, parameters, name, context):
@@ -392,6 +394,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 raise QgsProcessingException(
                     tr("The {kind} layer '{layer}' has no features; choose a layer with {kind} "
                        "in it.").format(kind=label, layer=lname))
+        made_by = provenance.record(self, parameters, context)
         primary_field = self._field(parameters, self.PRIMARY_FIELD, context, points, points_label,
                                     point_name, tr("Primary commodity field"))
         commodities_field = self._field(parameters, self.COMMODITIES_FIELD, context, points,
@@ -688,7 +691,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                     tr("Polygons: '{polygons}' ({n_polygons} features); points: '{points}' "
                        "({n_points} features).").format(
                         polygons=poly_name, n_polygons=polys.featureCount(), points=point_name,
-                        n_points=points.featureCount())])
+                        n_points=points.featureCount()), provenance.sentence(made_by)])
             feedback.pushInfo(tr("Report: {path}").format(path=report_path))
         outputs[self.OUTPUT_REPORT] = report_path or None
 
@@ -712,7 +715,9 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             self.N_CLUSTERS: int(result.n_clusters),
         })
         steps.setProgress(100)
-        return outputs
+        return provenance.finish(self, outputs, made_by, [
+            outputs[self.OUTPUT_POLYGONS], outputs[self.OUTPUT_POINTS],
+            outputs[self.OUTPUT_CLUSTERS], outputs[self.OUTPUT_SENSITIVITY]])
 
     def _sink(self, parameters, name, context, fields, wkb_type, crs):
         """(sink, dest_id); (None, None) for an optional output that was not asked for."""
@@ -739,7 +744,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             except Exception as exc:  # a style is a convenience: never fail the run for it
                 feedback.pushWarning(self.tr("Could not store the default style in {dest}: "
                                              "{error}").format(dest=dest_id, error=exc))
-        return {}
+        return super().postProcessAlgorithm(context, feedback)
 
     @staticmethod
     def _write_elements(writer, source, table, fields, keep, schema, feedback, steps, parts):

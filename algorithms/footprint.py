@@ -37,6 +37,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 
 from . import compat
+from . import provenance
 from .base import MineClustersAlgorithm
 
 
@@ -467,6 +468,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                                                  tr("Area assigned to a commodity (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.N_POLYGONS, tr("Number of polygons")))
         self.addOutput(QgsProcessingOutputNumber(self.N_CELLS, tr("Grid cells with mine land")))
+        provenance.add_output(self)
 
     # ---- helpers --------------------------------------------------------------------------
     def _source(self, parameters, name, context, optional=False):
@@ -591,6 +593,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
 
         steps.setCurrentStep(2)
         timings["regions"], t0 = time.perf_counter() - t0, time.perf_counter()
+        self._made_by = provenance.record(self, parameters, context)
         try:
             polys = fp.mine_polygons(
                 geoms, ids, [value_number(v) for v in values["cluster_id"]],
@@ -762,7 +765,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                     if regions is None]
             report.footprint_report(summary, html, images=images, csv_dir=csv_dir, intro=[
                 tr("Clustered polygons: {layer} ({n} polygons).").format(
-                    layer=name, n=len(polys))], omit=omit)
+                    layer=name, n=len(polys)), provenance.sentence(self._made_by)], omit=omit)
             feedback.pushInfo(tr("Report written to {path}; tables as CSV in {folder}.").format(
                 path=html, folder=csv_dir))
         results[self.REPORT] = html
@@ -778,7 +781,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             self.N_CELLS: len(grid_rows),
         })
         steps.setProgress(100)
-        return results
+        return provenance.finish(self, results, self._made_by, results.values())
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
         # The sinks are closed now: store the grid style inside a GeoPackage as its default.
@@ -789,4 +792,4 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             except Exception as exc:  # a style is a convenience: never fail the run for it
                 feedback.pushWarning(self.tr("Could not store the default style in {dest}: "
                                              "{error}").format(dest=dest, error=exc))
-        return {}
+        return super().postProcessAlgorithm(context, feedback)

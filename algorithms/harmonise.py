@@ -30,6 +30,7 @@ from qgis.core import (
 )
 
 from . import compat
+from . import provenance
 from .base import MineClustersAlgorithm
 
 WGS84 = "EPSG:4326"
@@ -368,6 +369,7 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
         self.addOutput(QgsProcessingOutputNumber(self.N_DROPPED, tr("Dropped features")))
         self.addOutput(QgsProcessingOutputNumber(self.AREA_KM2, tr("Total area (km²)")))
         self._add_dropped_output()
+        provenance.add_output(self)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         self.require_packages()
@@ -430,9 +432,11 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
         if written is None:
             return {}
         n = len(result.geometries)
-        return {**written, self.N_INPUT: result.n_in, self.N_POLYGONS: n,
-                self.N_REPAIRED: len(result.repaired), self.N_DROPPED: len(result.dropped),
-                self.AREA_KM2: float(result.area_m2.sum()) / 1e6}
+        return provenance.finish(self, {
+            **written, self.N_INPUT: result.n_in, self.N_POLYGONS: n,
+            self.N_REPAIRED: len(result.repaired), self.N_DROPPED: len(result.dropped),
+            self.AREA_KM2: float(result.area_m2.sum()) / 1e6},
+            provenance.record(self, parameters, context), written.values())
 
 
 class HarmonisePointsAlgorithm(_HarmoniseBase):
@@ -575,6 +579,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
         self.addOutput(QgsProcessingOutputNumber(self.N_UNKNOWN_NAMES,
                                                  tr("Commodity names not in the table")))
         self._add_dropped_output()
+        provenance.add_output(self)
 
     def _default_commodity(self, parameters, context, names):
         """{source name: constant primary commodity} for layers without a primary field."""
@@ -703,5 +708,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
         if written is None:
             return {}
         n = len(result.points)
-        return {**written, self.N_INPUT: result.n_in, self.N_POINTS: n,
-                self.N_DROPPED: len(result.dropped), self.N_UNKNOWN_NAMES: len(result.unknown)}
+        return provenance.finish(self, {
+            **written, self.N_INPUT: result.n_in, self.N_POINTS: n,
+            self.N_DROPPED: len(result.dropped), self.N_UNKNOWN_NAMES: len(result.unknown)},
+            provenance.record(self, parameters, context), written.values())

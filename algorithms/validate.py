@@ -23,6 +23,7 @@ from qgis.core import (
 )
 
 from . import compat
+from . import provenance
 from .base import MineClustersAlgorithm
 from .footprint import (
     check_polygons,
@@ -170,6 +171,7 @@ class ValidateAlgorithm(MineClustersAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.FULL_MATCH_PCT, tr("Full match (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.NO_MATCH_PCT, tr("No match (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.MEAN_JACCARD, tr("Mean Jaccard")))
+        provenance.add_output(self)
 
     def _source(self, parameters, name, context):
         source = self.parameterAsSource(parameters, name, context)
@@ -225,6 +227,7 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                     tr("The {kind} layer '{layer}' has no features; choose a layer with "
                        "polygons.").format(kind=label, layer=lname))
         include = self.parameterAsBool(parameters, self.INCLUDE_UNASSIGNED, context)
+        made_by = provenance.record(self, parameters, context)
         table_path = self.parameterAsFile(parameters, self.TABLE, context)
         try:
             table = va.reference_harmonisation(table_path or None)
@@ -353,14 +356,15 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                 tr("Clustered polygons: {layer}; reference polygons: {reference}").format(
                     layer=name, reference=rname)
                 + (tr(" (commodity field '{field}').").format(field=ref_field) if ref_field
-                   else tr(" (all taken as '{commodities}').").format(commodities=fixed))])
+                   else tr(" (all taken as '{commodities}').").format(commodities=fixed)),
+                provenance.sentence(made_by)])
         if feedback.isCanceled():
             return cancelled()
         steps.setProgress(100)
-        return {
+        return provenance.finish(self, {
             self.OUTPUT: dest, self.OUTPUT_SUMMARY: sdest, self.PLOT: plot, self.REPORT: html,
             self.N_PAIRS: result.n_pairs,
             self.FULL_MATCH_PCT: prop["full_match"],
             self.NO_MATCH_PCT: prop["no_match"],
             self.MEAN_JACCARD: mean["jaccard"],
-        }
+        }, made_by, [dest, sdest])

@@ -145,14 +145,11 @@ def write_layer(directory, layer):
                 _transform_parts(g, tr)
             f.SetGeometry(g)
         lyr.CreateFeature(f)
-    try:
-        # GDAL 3.10 raises when it stores an infinite extent in gpkg_contents; the features
-        # are written all the same (read back below), as GDAL 3.6 does without a word.
-        if hasattr(ds, "Close"):
-            ds.Close()
-    except RuntimeError as exc:
-        if "Inf" not in str(exc):
-            raise
+    # Closed by dropping the object, not by ds.Close(): GDAL 3.10 (Debian 13) fails to store an
+    # infinite extent in gpkg_contents, and after Close() raised that, dropping the object
+    # closes the dataset a second time and crashes the process (segmentation fault). Dropped
+    # only, the error is printed ("Exception ignored") and the features are written all the
+    # same (read back below), as GDAL 3.6 and 3.13 do.
     ds = None
     ds = ogr.Open(str(path))
     layer.lonlat = [_lonlat(f.GetGeometryRef(), layer.crs) for f in ds.GetLayer(0)]

@@ -147,9 +147,11 @@ def test_parameters(algs):
     assert points.parameterDefinition("DROP_PRIMARY").defaultValue() == "Processing"
     assert "primaryCommodity" in points.parameterDefinition("PRIMARY_FIELDS").defaultValue()
     assert [o.name() for o in polys.outputDefinitions()] == [
-        "OUTPUT", "N_INPUT", "N_POLYGONS", "N_REPAIRED", "N_DROPPED", "AREA_KM2", "OUTPUT_DROPPED"]
+        "OUTPUT", "N_INPUT", "N_POLYGONS", "N_REPAIRED", "N_DROPPED", "AREA_KM2", "OUTPUT_DROPPED",
+        "PROVENANCE"]
     assert [o.name() for o in points.outputDefinitions()] == [
-        "OUTPUT", "N_INPUT", "N_POINTS", "N_DROPPED", "N_UNKNOWN_NAMES", "OUTPUT_DROPPED"]
+        "OUTPUT", "N_INPUT", "N_POINTS", "N_DROPPED", "N_UNKNOWN_NAMES", "OUTPUT_DROPPED",
+        "PROVENANCE"]
     for alg in (polys, points):
         dropped = alg.parameterDefinition("OUTPUT_DROPPED")
         assert isinstance(dropped, QgsProcessingParameterFeatureSink)
