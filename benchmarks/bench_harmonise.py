@@ -100,11 +100,13 @@ def run_merge(variant, seed, data_dir):
 
     # the inputs measured with the merge's own edge model (straight lon/lat edges), repaired
     # first as the merge repairs them; inputs crossing the antimeridian split as it splits them
+    geodesy = sys.modules[harmonise.__name__.rsplit(".", 1)[0] + ".geodesy"]
+    geometry = sys.modules[harmonise.__name__.rsplit(".", 1)[0] + ".geometry"]
     inputs = np.concatenate([np.asarray(s.geometries, dtype=object) for s in sources])
-    inputs, _changed = harmonise.fix_antimeridian(inputs)
+    inputs, _changed = geometry.fix_antimeridian(geometry.settle_poles(inputs))
     bad = ~shapely.is_valid(inputs) & ~shapely.is_missing(inputs)
     inputs[bad] = shapely.make_valid(inputs[bad])
-    input_area = float(harmonise.polygon_area_m2(inputs).sum())
+    input_area = float(geodesy.polygon_area_m2(inputs).sum())
     return {
         "variant": variant, "seed": seed, "n_in": n_in, "n_out": len(result.geometries),
         "n_repaired": len(result.repaired), "n_dropped": len(result.dropped),
@@ -164,7 +166,7 @@ def markdown(rows, runs, load, commit):
             f"{peak:,.0f} | {r0['rss_loaded_mb']:,.0f} | {'yes' if ok else 'NO'} |")
     lines += ["", "Every input polygon is in exactly one output polygon or in the dropped "
               "report in every run (checked by the script). Areas: straight lon/lat edges "
-              "(`core.harmonise.AREA_EDGE_MODEL`), inputs summed with the same edge model "
+              "(`core.geodesy.AREA_EDGE_MODEL`), inputs summed with the same edge model "
               "after the merge's repair and antimeridian split.", END]
     return "\n".join(lines)
 

@@ -13,12 +13,13 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from .commodities import join_names
-from .errors import Cancelled, InputError
+from .errors import InputError
 from .features import POINT, POLYGON, Features
-from .harmonise import polygon_parts
+from .geometry import polygonal_all, repair
 from .linkage import single_linkage_forest
 from .optimise import choose, pareto_distance
 from .parallel import run_parallel
+from .progress import stop_if_asked
 from .schema import SENSITIVITY_FIELDS
 
 #: Byte order (little-endian) and type (MultiPolygon) of a 2D WKB MultiPolygon.
@@ -177,14 +178,11 @@ class ClusterResult:
         cid = self.polygons.cluster_id
         if len(cid) == 0:
             return None, None
-        g = geoms[self.polygons.index].copy()
+        # a collection's polygons, invalid ones repaired (core/geometry.py; any CRS: no lon/lat rule here)
+        g = repair(polygonal_all(geoms[self.polygons.index]), should_stop)[0]
+        g[shapely.is_missing(g)] = _EMPTY        # nothing left with an area: no shape
         n = len(g)
         chunks = [np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)]
-        bad = np.flatnonzero(~np.concatenate(run_parallel(chunks, lambda r: shapely.is_valid(g[r]), should_stop)))
-        if len(bad):
-            fixed = run_parallel(np.array_split(bad, min(8, len(bad))), lambda r: shapely.make_valid(g[r]),
-                                 should_stop)
-            g[bad] = np.concatenate(fixed)
         tree = shapely.STRtree(g)
         found = run_parallel(chunks, lambda r: tree.query(g[r], predicate="intersects"), should_stop)
         a = np.concatenate([chunk[f[0]] for chunk, f in zip(chunks, found)])
@@ -203,18 +201,16 @@ class ClusterResult:
                                   should_stop)
             merged[joint] = [u for chunk in unions for u in chunk]
         other = np.flatnonzero(~np.isin(shapely.get_type_id(merged), (3, 6)))
-        if len(other):  # make_valid or a union left a collection: keep its polygons, at any depth
-            merged[other] = _polygonal(merged[other])
+        if len(other):  # a union left a collection (or nothing): its polygons, at any depth
+            polys = polygonal_all(merged[other])
+            merged[other] = [_EMPTY if p is None else shapely.MultiPolygon([p]) if p.geom_type == "Polygon" else p
+                             for p in polys]
         by_cluster = np.argsort(owner, kind="stable")
         return merged[by_cluster], owner[by_cluster]
 
 
-def _polygonal(geoms):
-    """Each geometry's polygons as one MultiPolygon (empty when it has none), however deep in
-    collections they lie."""
-    out = np.empty(len(geoms), dtype=object)
-    out[:] = [shapely.MultiPolygon(polygon_parts(g)) for g in geoms]
-    return out
+#: The shape of a cluster piece with no polygon left.
+_EMPTY = shapely.MultiPolygon()
 
 
 def candidate_thresholds(h_limit_m: float, thresholds_m=None, threshold_step_m: float = 1000.0) -> np.ndarray:
@@ -293,8 +289,7 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
         return f
 
     def check():
-        if should_stop is not None and should_stop():
-            raise Cancelled()
+        stop_if_asked(should_stop)
 
     n = len(features)
     check()

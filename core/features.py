@@ -15,13 +15,14 @@ import scipy.sparse as sp
 import shapely
 
 from .commodities import Vocabulary
-from .errors import Cancelled, InputError
-from .geodesy import bounds_centres, geodesic_area_m2, unwrapped_bounds
-from .parallel import run_parallel
+from .errors import InputError
+from .geodesy import bounds_centres, polygon_area_m2, unwrapped_bounds
+from .geometry import check_coordinates, read_polygons, wrap_points
+from .progress import checkpoint
 
 POLYGON, POINT = 0, 1
 LAYER_NAMES = {POLYGON: "polygons", POINT: "points"}
-_POLY_TYPES = {"Polygon", "MultiPolygon"}
+_POLY_TYPES = {"Polygon", "MultiPolygon", "GeometryCollection"}   # a collection: its polygons
 _POINT_TYPES = {"Point", "MultiPoint"}
 
 
@@ -125,35 +126,6 @@ def _check_geoms(geoms, ids, layer, allowed):
     return arr, keep, dropped
 
 
-def _check_coordinates(geoms, ids, layer):
-    """One sentence for the first feature with a coordinate that is not a number, else for the
-    first with one outside lon/lat; checked in chunks on threads."""
-    def first_bad(r):
-        coords, owner = shapely.get_coordinates(geoms[r], return_index=True)
-        found = []
-        for bad in (~np.isfinite(coords).all(axis=1),
-                    (np.abs(coords[:, 0]) > 180.0 + 1e-9) | (np.abs(coords[:, 1]) > 90.0 + 1e-9)):
-            k = np.flatnonzero(bad)[:1]
-            found.append((ids[r[owner[k[0]]]], coords[k[0]]) if len(k) else None)
-        return found
-
-    n = len(geoms)
-    found = run_parallel([np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)], first_bad)
-    nan = [f[0] for f in found if f[0] is not None]
-    if nan:
-        fid, (x, y) = nan[0]
-        raise InputError(
-            f"The {layer} layer's feature {fid} has a coordinate that is not a number "
-            f"({x}, {y}); fix or remove that feature.")
-    out = [f[1] for f in found if f[1] is not None]
-    if out:
-        fid, (x, y) = out[0]
-        raise InputError(
-            f"The {layer} layer's feature {fid} has the coordinate "
-            f"({x}, {y}) outside longitude -180..180 / latitude -90..90; "
-            f"give lon/lat in degrees (EPSG:4326).")
-
-
 def _incidence(rows, n_rows, n_cols):
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     indptr[1:] = np.cumsum([len(r) for r in rows])
@@ -178,10 +150,7 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     optional; the area computation, the longest step, reports and checks as it goes.
     """
     def check(fraction):
-        if should_stop is not None and should_stop():
-            raise Cancelled()
-        if progress is not None:
-            progress(fraction)
+        checkpoint(progress, should_stop, fraction)
 
     check(0.0)
     polygons = list(polygons) if polygons is not None else []
@@ -195,12 +164,21 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     pg, pkeep, dropped = _check_geoms(polygons, pid, "polygons", _POLY_TYPES)
     qg, qkeep, qdropped = _check_geoms(points, qid, "points", _POINT_TYPES)
     dropped += qdropped
-    _check_coordinates(pg[pkeep], pid[pkeep], "polygons")
-    _check_coordinates(qg[qkeep], qid[qkeep], "points")
+    # The core's one reading of user geometry (core/geometry.py): the coordinate rule, then for
+    # polygons a collection's polygons, poles settled, the antimeridian cut, invalid ones repaired.
+    p_index = np.flatnonzero(pkeep)
+    read = read_polygons(pg[p_index], pid[p_index], "The polygons layer's feature {fid}", should_stop)
+    if read.not_polygon.any():
+        k = int(np.flatnonzero(read.not_polygon)[0])
+        raise InputError(f"The polygons layer's feature {pid[p_index[k]]} is a {read.types[k]} without a polygon; "
+                         f"the polygons layer takes only MultiPolygon and Polygon geometries.")
+    check_coordinates(qg[qkeep], qid[qkeep], "The points layer's feature {fid}")
+    # a polygon the repair leaves without area (a line drawn as one) keeps its place, area 0
+    p_geoms = np.where(read.lost, read.drawn, read.geoms)
+    p_geoms = np.where(shapely.is_missing(p_geoms), pg[p_index], p_geoms)
     check(0.1)
 
     # Polygon areas: given values checked, missing ones computed on the sphere.
-    p_index = np.flatnonzero(pkeep)
     area = np.empty(len(p_index))
     missing = []
     for k, i in enumerate(p_index):
@@ -220,12 +198,13 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     check(0.15)
     if missing:
         missing = np.asarray(missing)
-        area[missing] = geodesic_area_m2(pg[p_index[missing]], lambda r: check(0.15 + 0.65 * r), should_stop)
+        area[missing] = polygon_area_m2(read.geoms[missing], lambda r: check(0.15 + 0.65 * r), should_stop)
     check(0.8)
 
     # Points: one element per non-empty part.
     q_index = np.flatnonzero(qkeep)
     parts, owner = shapely.get_parts(qg[q_index], return_index=True)
+    parts = wrap_points(parts)              # longitudes beyond ±180° one turn back
     part_no = np.zeros(len(owner), dtype=np.int32)  # the part's position in its MultiPoint
     if len(owner):
         starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
@@ -247,7 +226,7 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     feature_id = np.r_[pid[p_index], qid[q_index][owner]].astype(np.int64)
     part = np.r_[np.zeros(n_p, np.int32), part_no]
     index = np.r_[p_index, q_index[owner]].astype(np.int64)
-    geoms = np.concatenate([pg[p_index], parts]) if n_p + n_q else np.empty(0, dtype=object)
+    geoms = np.concatenate([p_geoms, parts]) if n_p + n_q else np.empty(0, dtype=object)
     areas = np.r_[area, np.zeros(n_q)]
     prim_rows = [()] * n_p + [tuple(code[k] for k in prim_keys[o]) for o in owner]
     all_rows = [()] * n_p + [tuple(code[k] for k in all_keys[o]) for o in owner]

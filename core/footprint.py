@@ -17,6 +17,7 @@ So the commodity, region and grid tables each sum to the total polygon area. No 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -25,10 +26,11 @@ from typing import Optional, Sequence
 import numpy as np
 import shapely
 
-from .errors import Cancelled, InputError
+from .errors import InputError
 from .commodities import Vocabulary, parse_commodities
-from .geodesy import EARTH_RADIUS_M, geodesic_area_m2, haversine_m
-from .harmonise import fix_antimeridian, settle_poles, settle_ring_at_poles
+from .geodesy import EARTH_RADIUS_M, haversine_m, polygon_area_m2
+from .geometry import make_valid_polygonal, polygonal, polygonal_all, present, read_polygons, valid_parts
+from .progress import report, span, stop_if_asked, ticker
 
 UNKNOWN = "Unknown"
 OUTSIDE = "Outside"
@@ -117,41 +119,6 @@ def _check_len(name, values, n):
                          f"'{name}'; give one value per polygon.")
 
 
-def _spread_ring_poles(xy):
-    """A polygon's closed ring drawn as in plate carrée, for :func:`.harmonise.settle_poles`: a
-    pole vertex has an arbitrary longitude (a reprojected pole comes back at any), so a jump of
-    more than 180° in longitude to or from it is no crossing of ±180°. Such a ring gets its pole
-    vertices settled at their neighbours' longitudes (harmonise's rule: the edges to the pole
-    become meridians; the area on the sphere is unchanged); None for other rings, kept as drawn: a
-    bow-tie through the pole keeps its shape and area."""
-    ring = xy[:-1]
-    pole = np.abs(ring[:, 1]) >= 90.0
-    if not pole.any() or pole.all():
-        return None
-    at_pole = pole | np.roll(pole, -1)                 # the edge k -> k+1 touches a pole
-    jump = np.abs(np.diff(xy[:, 0])) > 180.0
-    if not (jump & at_pole).any():
-        return None
-    return settle_ring_at_poles(xy)
-
-
-def check_finite(geoms, fids, layer):
-    """InputError for the first feature with a coordinate that is NaN or infinite (a NaN vertex,
-    or a feature outside its CRS's domain, which comes back infinite in longitude/latitude)."""
-    coords, owner = shapely.get_coordinates(geoms, return_index=True)
-    finite = np.isfinite(coords).all(axis=1)
-    if finite.all():
-        return
-    k = np.flatnonzero(~finite)[0]
-    x, y = coords[k]
-    if np.isnan(coords[k]).any():
-        raise InputError(f"Feature {fids[owner[k]]} of the {layer} has a coordinate that is not "
-                         f"a number ({x}, {y}); fix or remove that feature.")
-    raise InputError(f"Feature {fids[owner[k]]} of the {layer} has the infinite coordinate "
-                     f"({x}, {y}) in longitude/latitude, so it lies outside the domain of its "
-                     f"layer's CRS; fix its coordinates or the layer's CRS.")
-
-
 def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2=None,
                   sources=None, layer="clustered polygons") -> MinePolygons:
     """Check and normalise the clustered polygons.
@@ -193,20 +160,12 @@ def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2
             raise InputError(f"Feature {fids[i]} of the {layer} is 'unassigned' in field 'status' "
                              f"but has primary commodities '{','.join(prim[i])}'.")
         stat.append(s)
-    ok = _present(geoms)
-    if ok.any():
-        check_finite(geoms[ok], fids[ok], layer)
-        # pole vertices settled where a ring jumps at a pole (bounds first: few polygons reach
-        # one), then a ring drawn across the antimeridian (179.9 -> -179.9) is cut there, as
-        # harmonise does
-        poly = ok & np.isin(shapely.get_type_id(geoms), (3, 6))
-        if poly.any():
-            geoms[poly] = fix_antimeridian(settle_poles(geoms[poly], _spread_ring_poles))[0]
-        invalid = np.zeros(n, dtype=bool)
-        invalid[ok] = ~shapely.is_valid(geoms[ok])
-        for i in np.flatnonzero(invalid):
-            geoms[i] = _polygonal(shapely.make_valid(geoms[i]))
-    bad = np.flatnonzero(~_present(geoms)).tolist()
+    # the core's one reading of user polygons (core/geometry.py): the coordinate rule, a
+    # collection's polygons, poles settled, the antimeridian cut, invalid ones repaired (a line
+    # drawn as a polygon has none left: area 0); a geometry with no polygon has no shape here
+    ok = present(geoms)
+    geoms = read_polygons(geoms, fids, f"Feature {{fid}} of the {layer}").geoms
+    bad = np.flatnonzero(~present(geoms)).tolist()
     if area_m2 is None:
         areas = np.full(n, np.nan)
     else:
@@ -224,7 +183,7 @@ def mine_polygons(geoms, feature_ids, cluster_ids, primary, status=None, area_m2
         raise InputError(f"Feature {fids[inf[0]]} of the {layer} has an infinite 'area_m2'; "
                          f"fill a finite area in m² or leave it empty.")
     if need.any():
-        areas[need] = geodesic_area_m2(list(geoms[need]))
+        areas[need] = polygon_area_m2(geoms[need])
     neg = np.flatnonzero(areas < 0)
     if len(neg):
         raise InputError(f"Feature {fids[neg[0]]} of the {layer} has a negative 'area_m2' "
@@ -261,27 +220,6 @@ class Regions:
 MAX_PIECE_VERTICES = 256
 
 
-def _repair(g):
-    """Valid polygons of a polygonal geometry: valid parts as they are, invalid ones made valid.
-
-    Parts are kept apart (not merged into one MultiPolygon, which could be invalid again where
-    repaired parts touch or overlap); a sliver counted in two parts of one region is bounded by
-    the rule that a polygon's fractions never sum above 1.
-    """
-    if g is None or shapely.is_empty(g):
-        return []
-    parts = shapely.get_parts(g)
-    out = []
-    for p in parts:
-        if shapely.is_valid(p):
-            out.append(p)
-        else:
-            fixed = _polygonal(shapely.make_valid(p))
-            if fixed is not None:
-                out.extend(q for q in shapely.get_parts(fixed) if not shapely.is_empty(q))
-    return out
-
-
 def _subdivide(g, max_vertices=MAX_PIECE_VERTICES, depth=0):
     """Valid pieces of a valid polygon, cut along the longer side of the box until small."""
     if shapely.get_num_coordinates(g) <= max_vertices or depth >= 40:
@@ -299,7 +237,7 @@ def _subdivide(g, max_vertices=MAX_PIECE_VERTICES, depth=0):
             piece = shapely.clip_by_rect(g, *b)
         except shapely.errors.GEOSException:
             piece = shapely.intersection(g, shapely.box(*b))
-        for q in _repair(_polygonal(piece)):
+        for q in valid_parts(polygonal(piece)):
             out.extend(_subdivide(q, max_vertices, depth + 1))
     return out
 
@@ -311,12 +249,11 @@ def regions(geoms, names, should_stop=None) -> Regions:
     _check_len("region name", names, len(geoms))
     pieces, piece_names = [], []
     for g, v in zip(geoms, names):
-        if should_stop is not None and should_stop():
-            raise Cancelled("Cancelled by the user.")
+        stop_if_asked(should_stop)
         if g is None or shapely.is_empty(g):
             continue
         v = "" if v is None else str(v).strip()
-        for part in _repair(_polygonal(g)):
+        for part in valid_parts(polygonal(g)):
             for p in _subdivide(part):
                 pieces.append(p)
                 piece_names.append(v or NO_NAME)
@@ -324,17 +261,6 @@ def regions(geoms, names, should_stop=None) -> Regions:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _ticker(progress, should_stop, lo, hi, n):
-    """Progress from lo to hi over n items, checking for a stop every 256 items."""
-    def tick(i):
-        if i % 256 == 0:
-            if should_stop is not None and should_stop():
-                raise Cancelled("Cancelled by the user.")
-            if progress is not None and n:
-                progress(lo + (hi - lo) * i / n)
-    return tick
-
 
 def commodity_shares(polys: MinePolygons):
     """Per polygon, the list of (commodity, fraction): 1/n to each of n primaries, else Unknown.
@@ -373,8 +299,7 @@ def _nearest_to_centroids(geoms, idx, regs, tree, should_stop=None):
     planar nearest distance stretched by 1/cos(latitude). A centroid more than
     NEAREST_SEARCH_DEG degrees from every region (far out at sea) takes the planar nearest.
     """
-    if should_stop is not None and should_stop():
-        raise Cancelled("Cancelled by the user.")
+    stop_if_asked(should_stop)
     cent = _lonlat_centroids(geoms)
     pi, ri = tree.query(cent, predicate="intersects")
     region = np.full(len(geoms), -1, dtype=np.int64)
@@ -414,10 +339,8 @@ def _nearest_to_centroids(geoms, idx, regs, tree, should_stop=None):
 #: to ~1e-16 of a coordinate, so a covered polygon's pieces add up to its area within ~1e-12
 #: (measured on the sample: at most 2.5e-14 with the 10m countries, 7e-16 with the biomes),
 #: while a polygon really outside leaves a share far above 1e-9 (1 m² of a 1 km² polygon is
-#: 1e-6). The spherical pieces cannot decide it: each is measured in a projection centred on
-#: itself, in which the cut points lie off the whole polygon's straight edges, so a covered
-#: polygon's pieces miss a small share of it (2.8e-7, 0.03 m², for one sample polygon: the
-#: former 'Outside, Coal, 3.4e-08 km²'). 1e-3 m² is below any table's precision.
+#: 1e-6). (The spherical areas of the pieces add up as well, the area model's edges being the
+#: clip's: straight in lon/lat.) 1e-3 m² is below any table's precision.
 OUTSIDE_TOLERANCE = 1e-9
 OUTSIDE_TOLERANCE_M2 = 1e-3
 
@@ -443,13 +366,12 @@ def region_fractions(polys: MinePolygons, regs: Regions, allocation="intersectio
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, float)
     tree = shapely.STRtree(regs.geoms)
     shapely.prepare(regs.geoms)
-    has_geom = _present(polys.geoms)
+    has_geom = present(polys.geoms)
     idx = np.flatnonzero(has_geom)
     geoms = polys.geoms[idx]
     if allocation == "centroid":
         out = _nearest_to_centroids(geoms, idx, regs, tree, should_stop)
-        if progress is not None:
-            progress(1.0)
+        report(progress, 1.0)
         return out
     # box pairs, then the prepared regions' contains_properly, then intersects for the rest
     # (3 times faster than the tree's "intersects" predicate followed by contains_properly)
@@ -468,20 +390,18 @@ def region_fractions(polys: MinePolygons, regs: Regions, allocation="intersectio
     whole = np.zeros(len(geoms))
     flat_whole = np.zeros(len(geoms))
     if len(need):
-        whole[need] = geodesic_area_m2(geoms[need])
+        whole[need] = polygon_area_m2(geoms[need])
         flat_whole[need] = shapely.area(geoms[need])
     todo = todo[whole[pi[todo]] > 0]
     pieces = np.empty(len(todo), dtype=object)
-    tick = _ticker(progress, should_stop, 0.0, 0.9, len(todo))
+    tick = ticker(progress, should_stop, 0.0, 0.9, len(todo))
     for k in range(0, len(todo), 1024):
         tick(k)
         j = todo[k:k + 1024]
-        pieces[k:k + len(j)] = _polygonal_all(shapely.intersection(geoms[pi[j]],
-                                                                   regs.geoms[ri[j]]))
-    if should_stop is not None and should_stop():
-        raise Cancelled("Cancelled by the user.")
+        pieces[k:k + len(j)] = polygonal_all(shapely.intersection(geoms[pi[j]], regs.geoms[ri[j]]))
+    stop_if_asked(should_stop)
     if len(todo):
-        frac[todo] = geodesic_area_m2(pieces) / whole[pi[todo]]
+        frac[todo] = polygon_area_m2(pieces) / whole[pi[todo]]
         fw = flat_whole[pi[todo]]
         flat[todo] = np.divide(np.nan_to_num(shapely.area(pieces)), fw,
                                out=np.zeros(len(todo)), where=fw > 0)
@@ -504,39 +424,6 @@ def _expand(owner, start, count):
     first = np.cumsum(count) - count
     step = np.arange(int(count.sum())) - np.repeat(first, count)
     return np.repeat(owner, count), np.repeat(start, count) + step
-
-
-def _present(geoms):
-    """True for each geometry that is neither missing (None) nor empty."""
-    geoms = np.asarray(geoms, dtype=object)
-    return ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-
-
-def _polygonal_all(geoms):
-    """`_polygonal` of every geometry of an array (None where it has no polygonal part)."""
-    geoms = np.asarray(geoms, dtype=object)
-    out = np.full(len(geoms), None, dtype=object)
-    kind = shapely.get_type_id(geoms)
-    ok = _present(geoms)
-    keep = ok & ((kind == 3) | (kind == 6))
-    out[keep] = geoms[keep]
-    for i in np.flatnonzero(ok & (kind == 7)):
-        out[i] = _polygonal(geoms[i])
-    return out
-
-
-def _polygonal(g):
-    """Polygonal part of an intersection (drops touching lines/points), or None."""
-    if g is None or shapely.is_empty(g):
-        return None
-    t = shapely.get_type_id(g)
-    if t in (3, 6):
-        return g
-    if t == 7:
-        parts = [p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)]
-        return shapely.multipolygons(
-            [q for p in parts for q in shapely.get_parts(p)]) if parts else None
-    return None
 
 
 # ----------------------------------------------------------------------------- equal-area grid
@@ -621,7 +508,7 @@ def _clip(g, bounds):
     try:
         return shapely.clip_by_rect(g, *bounds)
     except shapely.errors.GEOSException:
-        return shapely.intersection(shapely.make_valid(g), shapely.box(*bounds))
+        return shapely.intersection(make_valid_polygonal(g), shapely.box(*bounds))
 
 
 def grid_fractions(polys: MinePolygons, grid: EqualAreaGrid, progress=None, should_stop=None):
@@ -632,7 +519,7 @@ def grid_fractions(polys: MinePolygons, grid: EqualAreaGrid, progress=None, shou
     clip per cell, and their fractions are the pieces' spherical areas over the sum of them.
     Ordered by polygon, then cell.
     """
-    idx = np.flatnonzero(_present(polys.geoms))
+    idx = np.flatnonzero(present(polys.geoms))
     b = shapely.bounds(polys.geoms[idx]) if len(idx) else np.empty((0, 4))
     r0, r1 = grid.row_of_lat(b[:, 1]), grid.row_of_lat(b[:, 3])
     c0, c1 = grid.col_of_lon(r0, b[:, 0]), grid.col_of_lon(r0, b[:, 2])
@@ -657,20 +544,19 @@ def grid_fractions(polys: MinePolygons, grid: EqualAreaGrid, progress=None, shou
     x0 = (-180.0 + cols * w).tolist()
     x1 = np.where(cols < n - 1, -180.0 + (cols + 1) * w, 180.0).tolist()
     y0, y1 = grid.lat_edges[rows].tolist(), grid.lat_edges[rows + 1].tolist()
-    tick = _ticker(progress, should_stop, 0.0, 0.9, len(pc))
+    tick = ticker(progress, should_stop, 0.0, 0.9, len(pc))
     clipped = np.empty(len(pc), dtype=object)
     for k, q in enumerate(pc.tolist()):
         tick(k)
         clipped[k] = _clip(parts[q], (x0[k], y0[k], x1[k], y1[k]))
-    pieces = _polygonal_all(clipped)
+    pieces = polygonal_all(clipped)
     got = np.flatnonzero(~shapely.is_missing(pieces))
     owner = owner[pc[got]].tolist()
     cells = list(zip(rows[got].tolist(), cols[got].tolist()))
     pieces = pieces[got]
-    if should_stop is not None and should_stop():
-        raise Cancelled("Cancelled by the user.")
+    stop_if_asked(should_stop)
     # the pieces' areas in one call (one call per polygon started threads ~30,000 times)
-    areas = geodesic_area_m2(pieces).tolist() if len(pieces) else []
+    areas = polygon_area_m2(pieces).tolist() if len(pieces) else []
     per = {}
     for i, cell, a in zip(owner, cells, areas):
         acc = per.setdefault(i, {})
@@ -990,11 +876,8 @@ def summarise(polys: MinePolygons, countries: Optional[Regions] = None,
         raise InputError(f"Unknown region allocation '{allocation}'; use one of "
                          f"{', '.join(ALLOCATIONS)}.")
 
-    def part(lo, hi):
-        return None if progress is None else (lambda r: progress(lo + (hi - lo) * r))
-
-    if should_stop is not None and should_stop():
-        raise Cancelled("Cancelled by the user.")
+    part = functools.partial(span, progress)
+    stop_if_asked(should_stop)
     com = commodity_table(polys)
     t2 = table2(polys, point_cluster_ids, point_primary)
     t3 = table3(polys)
@@ -1003,7 +886,6 @@ def summarise(polys: MinePolygons, countries: Optional[Regions] = None,
     grid = None
     if cell_size_m:
         grid = grid_table(polys, cell_size_m, part(0.8, 1.0), should_stop)
-    if progress is not None:
-        progress(1.0)
+    report(progress, 1.0)
     return FootprintSummary(polys.total_area_m2, com, ctry, biom, t2, t3, grid, allocation,
                             cell_size_m)

@@ -1,20 +1,31 @@
 """Distances and areas on the Earth, modelled as a sphere of radius R = 6,371,008.8 m.
 
 Everything takes longitudes/latitudes in degrees (EPSG:4326) and returns metres or square metres.
-Projections are spherical and centred per feature or per small tile, so that they stay accurate
-anywhere: at the equator, near the poles and across the antimeridian.
+Projections (for distances) are spherical and centred per feature or per small tile, so that they
+stay accurate anywhere: at the equator, near the poles and across the antimeridian. Areas need no
+projection: :func:`polygon_area_m2` is a closed form for edges straight in lon/lat.
 """
 from __future__ import annotations
 
 import numpy as np
 import shapely
 
+from .geometry import clean_polygons, polygonal_all
 from .parallel import run_parallel
 
 #: Mean Earth radius (IUGG), metres. METHOD.md: a great-circle sphere of this radius.
 EARTH_RADIUS_M = 6371008.8
 #: Polygons per task of the area computation (progress and cancel are checked between tasks).
 _AREA_CHUNK = 5000
+
+#: The one area model of every ``area_m2`` of the core (harmonise, cluster, footprint; core/API.md).
+AREA_EDGE_MODEL = (
+    "area_m2 is the area on the sphere R = 6,371,008.8 m of the polygon as it is stored in "
+    "EPSG:4326, with every edge a straight line in longitude/latitude (the edges QGIS draws in "
+    "EPSG:4326 and shapely unions, clips and intersects, so that areas add up whatever vertices "
+    "a union or a clip inserts); QGIS's ellipsoidal measurements take edges as great-circle "
+    "arcs instead, which gives up to 0.1 % more or less for the longest edges of the GEM coal "
+    "lease boundaries, and more for long edges near the poles.")
 
 
 def wrap_lon(lon):
@@ -57,13 +68,6 @@ def aeqd_forward(lon, lat, lon0, lat0):
     c = np.arctan2(sin_c, cos_c)  # stable for small and large angles
     with np.errstate(invalid="ignore", divide="ignore"):
         k = np.where(sin_c > 1e-15, c / sin_c, 1.0)
-    return EARTH_RADIUS_M * k * x, EARTH_RADIUS_M * k * y
-
-
-def laea_forward(lon, lat, lon0, lat0):
-    """Spherical Lambert azimuthal equal-area projection centred at (lon0, lat0); metres."""
-    x, y, cos_c = _angles(lon, lat, lon0, lat0)
-    k = np.sqrt(2.0 / (1.0 + cos_c))
     return EARTH_RADIUS_M * k * x, EARTH_RADIUS_M * k * y
 
 
@@ -112,33 +116,70 @@ def bounds_centres(bounds):
     return lon, lat
 
 
-def geodesic_area_m2(geoms, progress=None, should_stop=None):
-    """Area in m² of each (multi)polygon on the sphere R = 6,371,008.8 m.
+def polygon_area_m2(geoms, progress=None, should_stop=None) -> np.ndarray:
+    """Area (m²) of each lon/lat Polygon or MultiPolygon as the core reads it (see
+    :data:`AREA_EDGE_MODEL`): on the sphere R = EARTH_RADIUS_M with every edge a straight line in
+    longitude/latitude. The geometries must be read already (:mod:`.geometry`: valid, parts
+    within -180..180, poles settled); None, empty and non-polygonal geometries have area 0.
 
-    Each polygon is projected to a Lambert azimuthal equal-area projection centred on its own
-    bounding box (antimeridian-aware) and measured there. The projection preserves area exactly;
-    only its straight edges differ from great-circle edges, which for mine polygons (tens of km at
-    most) changes the area by less than 1e-6. An invalid polygon (a bow-tie, a self-touching ring)
-    is measured as repaired by ``shapely.make_valid``. Points, lines and empty geometries have
-    area 0. ``progress(fraction)`` and ``should_stop()`` (raises ``Cancelled``) are optional.
+    Closed form, no projection: along a straight lon/lat edge the latitude is linear in the
+    longitude, so the ring integral of sin(lat) d(lon) that gives the area is, per edge,
+    dlon * sin(mid-latitude) * sinc(dlat / 2), exactly; it is summed less a constant per ring
+    and from differences of degrees, so that a metre-sized polygon keeps its digits, next to a
+    pole too. Each polygon's sum runs over its own vertices in their order, so its area does not
+    depend on the other polygons of the call.
+    ``progress(fraction)`` and ``should_stop()`` (raises ``Cancelled``) are optional.
     """
     geoms = np.asarray(geoms, dtype=object)
     out = np.zeros(len(geoms))
-    if len(geoms) == 0:
-        return out
-    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    idx = np.flatnonzero(ok)
-    chunks = [idx[k:k + _AREA_CHUNK] for k in range(0, len(idx), _AREA_CHUNK)]
-
-    def area(rows):
-        g = geoms[rows]
-        bad = ~shapely.is_valid(g)
-        if bad.any():  # e.g. a bow-tie, whose lobes would cancel: measure its repaired shape
-            g = g.copy()
-            g[bad] = shapely.make_valid(g[bad])
-        lon0, lat0 = bounds_centres(unwrapped_bounds(g))
-        return shapely.area(project(g, lon0, lat0, laea_forward))
-
-    for rows, a in zip(chunks, run_parallel(chunks, area, should_stop, progress)):
+    n = len(geoms)
+    chunks = [np.arange(k, min(n, k + _AREA_CHUNK)) for k in range(0, n, _AREA_CHUNK)]
+    for rows, a in zip(chunks, run_parallel(chunks, lambda r: _lonlat_area(geoms[r]), should_stop, progress)):
         out[rows] = a
     return out
+
+
+def _lonlat_area(chunk) -> np.ndarray:
+    area = np.zeros(len(chunk))
+    parts, owner = shapely.get_parts(chunk, return_index=True)
+    ok = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)   # 3: Polygon
+    parts, owner = parts[ok], owner[ok]
+    if len(parts) == 0:
+        return area
+    rings, part_of = shapely.get_rings(parts, return_index=True)   # exterior ring first
+    exterior = np.ones(len(rings), dtype=bool)
+    exterior[1:] = part_of[1:] != part_of[:-1]
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    edge = ring_of[1:] == ring_of[:-1]          # consecutive vertices of one ring
+    # sin(mid) sinc(h) less sin(ref), ref the latitude of the ring's first vertex (a constant
+    # adds nothing round a closed ring), written without cancellation and from differences of
+    # degrees (exact between nearby vertices), so that a small polygon keeps its digits
+    # anywhere, next to a pole too (1 - sin 89.99° is 1.5e-8)
+    start = np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1]
+    ref_deg = np.repeat(xy[start, 1], np.diff(np.r_[start, len(xy)]))
+    a = xy[:, 1] - ref_deg                      # degrees from the ring's first latitude
+    a0, a1 = a[:-1][edge], a[1:][edge]
+    ref_deg = ref_deg[:-1][edge]
+    off = np.radians((a0 + a1) / 2.0)           # mid-latitude less ref
+    h = np.radians(a1 - a0) / 2.0
+    sinc_less_1 = np.where(np.abs(h) < 1e-3, -h * h / 6.0 * (1.0 - h * h / 20.0),
+                           np.sin(h) / np.where(h == 0.0, 1.0, h) - 1.0)
+    # cos(ref + off / 2) as the sine of the colatitude, taken in degrees (exact next to a pole)
+    colat = (90.0 - np.abs(ref_deg)) - np.where(ref_deg < 0.0, -1.0, 1.0) * (a0 + a1) / 4.0
+    term = np.radians(np.diff(xy[:, 0])[edge]) * (2.0 * np.sin(np.radians(colat)) * np.sin(off / 2.0)
+                                                  + np.sin(np.radians(ref_deg) + off) * sinc_less_1)
+    ring_area = np.abs(np.bincount(ring_of[1:][edge], weights=term, minlength=len(rings)))
+    part_area = np.bincount(part_of, weights=np.where(exterior, ring_area, -ring_area), minlength=len(parts))
+    return EARTH_RADIUS_M ** 2 * np.bincount(owner, weights=part_area, minlength=len(chunk))
+
+
+def geodesic_area_m2(geoms, progress=None, should_stop=None) -> np.ndarray:
+    """Area in m² of each user geometry (lon/lat) on the sphere R = 6,371,008.8 m: its polygons
+    read as the core reads them (:func:`.geometry.clean_polygons`: poles settled, cut at the
+    antimeridian, an invalid polygon measured as repaired, a bow-tie with both lobes), measured
+    by :func:`polygon_area_m2` (edges straight in lon/lat, :data:`AREA_EDGE_MODEL`). Points,
+    lines and empty geometries have area 0. The coordinates must pass
+    :func:`.geometry.check_coordinates` (a NaN would reach GEOS).
+    """
+    read = clean_polygons(polygonal_all(geoms), should_stop)[0]
+    return polygon_area_m2(read, progress, should_stop)

@@ -7,12 +7,13 @@ Two independent steps, both pure Python (numpy, scipy, shapely; never qgis):
   polygon (the union of a connected component of the "intersects" graph); each output polygon
   keeps the names of its sources (in input order, joined with "/", the paper's
   "Maus/Tang/OSM"), the ids of the input polygons merged into it, their number and its
-  area on the sphere (:data:`AREA_EDGE_MODEL`). Polygons that touch or overlap across the
+  area on the sphere (:data:`.geodesy.AREA_EDGE_MODEL`). Polygons that touch or overlap across the
   antimeridian merge too: the output is a MultiPolygon with parts on both sides of +/-180.
 - :func:`harmonise_points`: inventory points from several databases get one schema
   (``POINT_FIELDS``) and commodity names mapped through a harmonisation table.
 
-Geometries are shapely objects in lon/lat degrees (EPSG:4326).
+Geometries are shapely objects in lon/lat degrees (EPSG:4326), read by the core's one rule
+(:mod:`.geometry`: coordinates, poles, the antimeridian, repair).
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ import numpy as np
 import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from .commodities import join_names, normalise_key, split_tokens
-from .errors import Cancelled, InputError
-
-from .geodesy import EARTH_RADIUS_M
+from .errors import InputError
+from .geodesy import polygon_area_m2
+from .geometry import check_coordinates, polygonal, read_polygons, settle_poles, wrap_points
+from .progress import checkpoint, report
 
 #: Output schema of the merged polygons (name, kind).
 POLYGON_FIELDS = (
@@ -50,15 +51,6 @@ DROPPED_FIELDS = (
     ("source_id", "string"),
     ("reason", "string"),
 )
-
-#: How ``area_m2`` treats a polygon's edges (the area of a lon/lat polygon depends on it).
-AREA_EDGE_MODEL = (
-    "area_m2 is the area on the sphere R = 6,371,008.8 m of the polygon as it is stored in "
-    "EPSG:4326, with every edge a straight line in longitude/latitude (the edges the merge "
-    "itself uses, so that merged areas add up whatever vertices the union inserts); QGIS's "
-    "ellipsoidal measurements take edges as great-circle arcs instead, which gives up to 0.1 % "
-    "more or less for the longest edges of the GEM coal lease boundaries, and more for long "
-    "edges near the poles.")
 
 #: Output schema of the harmonised points: the names the cluster algorithm takes by default.
 POINT_FIELDS = (
@@ -83,9 +75,6 @@ AREA_CHUNK = 5000   # polygons per pass of the area computation (bounds its temp
 #: Polygons smaller than this in square degrees (about 0.01 m²) are slivers without area.
 SLIVER_AREA_DEG2 = 1e-12
 
-#: A vertex this close to a pole (degrees of latitude, ~0.1 mm) is on it: it has no longitude.
-POLE_TOLERANCE_DEG = 1e-9
-
 SOURCE_SEPARATOR = "/"
 ID_SEPARATOR = ";"
 #: Joins a source name and a feature id in ``input_ids`` ("Maus:12").
@@ -98,34 +87,6 @@ def _key(name) -> str:
     return normalise_key(name)
 
 
-def _progress(progress: Optional[Callable[[float], None]], value: float) -> None:
-    if progress is not None:
-        progress(min(1.0, max(0.0, value)))
-
-
-def _check_stop(should_stop: Optional[Callable[[], bool]]) -> None:
-    if should_stop is not None and should_stop():
-        raise Cancelled("Harmonisation was cancelled.")
-
-
-def _check_coordinates(geom, what: str, fid) -> None:
-    """InputError for a coordinate that is not a number, a latitude beyond +/-90 degrees or a
-    longitude beyond +/-360 degrees (longitudes up to 360 are wrapped at the antimeridian)."""
-    xy = shapely.get_coordinates(geom)
-    if len(xy) == 0:
-        return
-    finite = np.isfinite(xy).all(axis=1)
-    if not finite.all():
-        x, y = xy[np.flatnonzero(~finite)[0]]
-        raise InputError(f"Feature {fid} of the {what} has a coordinate that is not a number "
-                         f"({x}, {y}); fix or remove that feature.")
-    out = (np.abs(xy[:, 1]) > 90.0) | (np.abs(xy[:, 0]) > 360.0)
-    if out.any():
-        x, y = xy[np.flatnonzero(out)[0]]
-        raise InputError(f"Feature {fid} of the {what} has the coordinate ({x}, {y}) outside "
-                         f"longitude -360..360 / latitude -90..90; give lon/lat in degrees.")
-
-
 def dropped_rows(dropped):
     """One dict per dropped feature with the keys of DROPPED_FIELDS: its source, its id as
     text (as in the outputs) and the reason."""
@@ -134,171 +95,7 @@ def dropped_rows(dropped):
                "reason": reason}
 
 
-# --------------------------------------------------------------------------- poles
-
-def settle_ring_at_poles(xy: np.ndarray):
-    """A closed ring (n x 2, lon/lat) with each run of vertices on a pole replaced by two
-    vertices on that pole, at the longitudes of the run's neighbours (the meridians the ring
-    comes in and leaves by); None when the ring has no vertex on a pole, or only such vertices.
-
-    A point on a pole has any longitude: a reprojection gives one of its own (-170 from
-    EPSG:3035), which in lon/lat would draw an edge along the pole to it and back, or a jump
-    that looks like a crossing of the antimeridian."""
-    ring = xy[:-1]
-    on_pole = np.abs(ring[:, 1]) >= 90.0 - POLE_TOLERANCE_DEG
-    if not on_pole.any() or on_pole.all():
-        return None
-    first = int(np.flatnonzero(~on_pole)[0])     # start off the pole: runs do not wrap
-    ring, on_pole = np.roll(ring, -first, axis=0), np.roll(on_pole, -first)
-    out, k, n = [], 0, len(ring)
-    while k < n:
-        if not on_pole[k]:
-            out.append(ring[k])
-            k += 1
-            continue
-        j = k
-        while j < n and on_pole[j]:
-            j += 1
-        out.append((ring[k - 1, 0], ring[k, 1]))       # k >= 1: ring[0] is off the pole
-        out.append((ring[j % n, 0], ring[j - 1, 1]))   # j == n: back to ring[0]
-        k = j
-    out.append(out[0])
-    return np.asarray(out, dtype=float)
-
-
-def settle_poles(geoms: np.ndarray, settle_ring=settle_ring_at_poles) -> np.ndarray:
-    """The polygons with the vertices on a pole given their neighbours' longitudes
-    (``settle_ring``: :func:`settle_ring_at_poles`, or another rule taking and giving a closed
-    ring, None to keep it as drawn); polygons with no vertex on a pole are returned as they are.
-    """
-    geoms = np.asarray(geoms, dtype=object).copy()
-    if len(geoms) == 0:
-        return geoms
-    present = np.array([g is not None for g in geoms], dtype=bool)
-    bounds = np.full((len(geoms), 4), np.nan)
-    bounds[present] = shapely.bounds(geoms[present])
-    with np.errstate(invalid="ignore"):
-        near = (bounds[:, 1] <= -90.0 + POLE_TOLERANCE_DEG) | (bounds[:, 3] >= 90.0 - POLE_TOLERANCE_DEG)
-    for i in np.flatnonzero(near):
-        parts, changed = [], False
-        for p in polygon_parts(geoms[i]):
-            rings = [shapely.get_coordinates(r) for r in (p.exterior, *p.interiors)]
-            settled = [settle_ring(r) for r in rings]
-            if any(r is not None for r in settled):
-                changed = True
-                rings = [r if t is None else t for r, t in zip(rings, settled)]
-            parts.append(Polygon(rings[0], rings[1:]))
-        if changed:
-            geoms[i] = parts[0] if geoms[i].geom_type == "Polygon" else MultiPolygon(parts)
-    return geoms
-
-
-# --------------------------------------------------------------------------- antimeridian
-
-def _unwrap_ring(coords: np.ndarray) -> np.ndarray:
-    """Longitudes made continuous along a ring (no jump over 180 degrees)."""
-    lon = coords[:, 0].copy()
-    jumps = np.diff(lon)
-    shift = -360.0 * np.round(jumps / 360.0)
-    lon[1:] += np.cumsum(shift)
-    out = coords.copy()
-    out[:, 0] = lon
-    return out
-
-
-def _needs_unwrap(poly: Polygon) -> bool:
-    for ring in (poly.exterior, *poly.interiors):
-        lon = np.asarray(ring.coords)[:, 0]
-        if len(lon) and (np.any(np.abs(np.diff(lon)) > 180.0)
-                         or lon.min() < -180.0 or lon.max() > 180.0):
-            return True
-    return False
-
-
-def _fix_antimeridian_polygon(poly: Polygon):
-    """A polygon whose ring jumps across the antimeridian (or leaves [-180, 180]) is drawn
-    continuously, then cut at +/-180 and the outer pieces shifted back by 360 degrees."""
-    shell = _unwrap_ring(np.asarray(poly.exterior.coords))
-    if shell[:, 0].mean() < -180.0 or shell[:, 0].mean() > 180.0:  # keep the centre inside
-        shell[:, 0] -= 360.0 * np.round(shell[:, 0].mean() / 360.0)
-    holes = []
-    for ring in poly.interiors:
-        h = _unwrap_ring(np.asarray(ring.coords))
-        # put the hole on the same sheet as the shell
-        h[:, 0] -= 360.0 * np.round((h[:, 0].mean() - shell[:, 0].mean()) / 360.0)
-        holes.append(h)
-    cont = Polygon(shell, holes)
-    if not cont.is_valid:
-        cont = shapely.make_valid(cont)
-    pieces = []
-    for offset in (-360.0, 0.0, 360.0):
-        window = box(-180.0 - offset, -90.0, 180.0 - offset, 90.0)
-        piece = cont.intersection(window)
-        if piece.is_empty:
-            continue
-        piece = shapely.transform(piece, lambda c, o=offset: c + np.array([o, 0.0]))
-        pieces.extend(polygon_parts(piece))
-    return MultiPolygon(pieces) if pieces else None
-
-
-def fix_antimeridian(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (geometries, mask of the ones changed): polygons crossing the antimeridian are
-    split at +/-180 degrees into a MultiPolygon with every part inside [-180, 180]."""
-    geoms = np.asarray(geoms, dtype=object).copy()
-    changed = np.zeros(len(geoms), dtype=bool)
-    if len(geoms) == 0:
-        return geoms, changed
-    bounds = shapely.bounds(geoms)
-    candidates = np.flatnonzero((bounds[:, 2] - bounds[:, 0] > 180.0)
-                                | (bounds[:, 0] < -180.0) | (bounds[:, 2] > 180.0))
-    for i in candidates:
-        polys = polygon_parts(geoms[i])
-        if not any(_needs_unwrap(p) for p in polys):
-            continue
-        fixed = []
-        for p in polys:
-            if _needs_unwrap(p):
-                g = _fix_antimeridian_polygon(p)
-                if g is not None:
-                    fixed.extend(g.geoms)
-            else:
-                fixed.append(p)
-        geoms[i] = MultiPolygon(fixed) if fixed else None
-        changed[i] = True
-    return geoms, changed
-
-
 # --------------------------------------------------------------------------- polygons
-
-def polygon_parts(geom) -> list:
-    """The polygons of a geometry (collections are searched; lines and points ignored)."""
-    if geom is None or geom.is_empty:
-        return []
-    kind = geom.geom_type
-    if kind == "Polygon":
-        return [geom]
-    if kind == "MultiPolygon":
-        return [g for g in geom.geoms if not g.is_empty]
-    if kind == "GeometryCollection":
-        out = []
-        for g in geom.geoms:
-            out.extend(polygon_parts(g))
-        return out
-    return []
-
-
-def _polygonal(geom):
-    """The geometry itself when it is a Polygon or MultiPolygon, else a MultiPolygon of its
-    polygons (None when it has none)."""
-    if geom is None or geom.is_empty:
-        return None
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    parts = polygon_parts(geom)
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else MultiPolygon(parts)
-
 
 @dataclass(frozen=True)
 class PolygonSource:
@@ -379,43 +176,6 @@ def _antimeridian_pairs(tree, kept, tolerance):
     return q[:, q[0] != q[1]]
 
 
-def polygon_area_m2(geoms) -> np.ndarray:
-    """Area (m²) of each valid lon/lat Polygon or MultiPolygon (parts within -180..180, none
-    around a pole) on the sphere R = EARTH_RADIUS_M, with every edge a straight line in
-    longitude/latitude (:data:`AREA_EDGE_MODEL`). None, empty and non-polygon geometries: 0.
-
-    Closed form, no projection: along a straight lon/lat edge the latitude is linear in the
-    longitude, so the ring integral of sin(lat) d(lon) that gives the area is, per edge,
-    dlon * sin(mid-latitude) * sinc(dlat / 2), exactly. (pyproj and QGIS measure great-circle
-    edges; core.geodesy's projection gives their area too.)
-    """
-    geoms = np.asarray(geoms, dtype=object)
-    area = np.zeros(len(geoms))
-    for start in range(0, len(geoms), AREA_CHUNK):  # bounded temporary memory
-        chunk = geoms[start:start + AREA_CHUNK]
-        parts, owner = shapely.get_parts(chunk, return_index=True)
-        ok = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)   # 3: Polygon
-        parts, owner = parts[ok], owner[ok]
-        if len(parts) == 0:
-            continue
-        rings, part_of = shapely.get_rings(parts, return_index=True)   # exterior ring first
-        exterior = np.ones(len(rings), dtype=bool)
-        exterior[1:] = part_of[1:] != part_of[:-1]
-        xy, ring_of = shapely.get_coordinates(rings, return_index=True)
-        lon, lat = np.radians(xy[:, 0]), np.radians(xy[:, 1])
-        edge = ring_of[1:] == ring_of[:-1]          # consecutive vertices of one ring
-        lat0, lat1 = lat[:-1][edge], lat[1:][edge]
-        term = (np.diff(lon)[edge] * np.sin((lat0 + lat1) / 2.0)
-                * np.sinc((lat1 - lat0) / (2.0 * np.pi)))        # np.sinc(x) = sin(pi x)/(pi x)
-        ring_area = np.abs(np.bincount(ring_of[1:][edge], weights=term, minlength=len(rings)))
-        part_area = np.bincount(part_of, weights=np.where(exterior, ring_area, -ring_area),
-                                minlength=len(parts))
-        area[start:start + len(chunk)] = (EARTH_RADIUS_M ** 2
-                                          * np.bincount(owner, weights=part_area,
-                                                        minlength=len(chunk)))
-    return area
-
-
 def merge_polygons(sources: Sequence[PolygonSource],
                    touch_tolerance_deg: float = TOUCH_TOLERANCE_DEG,
                    progress: Optional[Callable[[float], None]] = None,
@@ -430,7 +190,7 @@ def merge_polygons(sources: Sequence[PolygonSource],
     edge stays shared after a reprojection only up to floating-point noise. Touching and
     overlapping count across the antimeridian too (a polygon ending at +180 and one starting at
     -180 on a common stretch of it merge into one MultiPolygon with a part on each side).
-    ``area_m2``: see :data:`AREA_EDGE_MODEL`.
+    ``area_m2``: see :data:`.geodesy.AREA_EDGE_MODEL`.
     """
     names = [s.name for s in sources]
     for n in names:
@@ -453,45 +213,26 @@ def merge_polygons(sources: Sequence[PolygonSource],
     src_of = np.asarray(src_of, dtype=np.int64)
     result_dropped, repaired, split = [], [], []
 
-    # 1. keep polygons only
-    clean = np.empty(n_in, dtype=object)
-    keep = np.zeros(n_in, dtype=bool)
-    for i, g in enumerate(geoms):
-        if i % 5000 == 0:
-            _check_stop(should_stop)
-            _progress(progress, 0.1 * i / max(n_in, 1))
-        if g is None or g.is_empty:
+    # 1. the core's reading of user polygons (core/geometry.py): polygons only, the coordinate
+    # rule, vertices on a pole, the antimeridian, then validity
+    checkpoint(progress, should_stop, 0.0)
+    labels = [f"{i} of the polygon source '{names[s]}'" for s, i in zip(src_of.tolist(), id_of)]
+    read = read_polygons(geoms, labels, "Feature {fid}", should_stop)
+    clean = read.geoms
+    keep = ~shapely.is_missing(clean)
+    for i in range(n_in):
+        if read.empty[i]:
             result_dropped.append((names[src_of[i]], id_of[i], "empty or null geometry"))
-            continue
-        if g.has_z:
-            g = shapely.force_2d(g)
-        mp = _polygonal(g)
-        if mp is None:
-            result_dropped.append((names[src_of[i]], id_of[i],
-                                   f"not a polygon ({g.geom_type})"))
-            continue
-        _check_coordinates(mp, f"polygon source '{names[src_of[i]]}'", id_of[i])
-        clean[i] = mp
-        keep[i] = True
-
-    # 2. vertices on a pole, the antimeridian, then validity
-    idx = np.flatnonzero(keep)
-    fixed, changed = fix_antimeridian(settle_poles(clean[idx]))
-    clean[idx] = fixed
-    split.extend((names[src_of[i]], id_of[i]) for i in idx[changed])
-    _check_stop(should_stop)
-    valid = shapely.is_valid(clean[idx])
-    for i in idx[~valid]:
-        g = shapely.make_valid(clean[i])
-        mp = _polygonal(g)
-        if mp is None or mp.area == 0.0:
-            result_dropped.append((names[src_of[i]], id_of[i],
-                                   "invalid geometry with no area after repair"))
+        elif read.not_polygon[i]:
+            result_dropped.append((names[src_of[i]], id_of[i], f"not a polygon ({read.types[i]})"))
+        elif read.lost[i] or (read.repaired[i] and shapely.area(clean[i]) == 0.0):
+            result_dropped.append((names[src_of[i]], id_of[i], "invalid geometry with no area after repair"))
             keep[i] = False
             clean[i] = None
-            continue
-        clean[i] = mp
-        repaired.append((names[src_of[i]], id_of[i]))
+        elif read.repaired[i]:
+            repaired.append((names[src_of[i]], id_of[i]))
+    split.extend((names[src_of[i]], id_of[i]) for i in np.flatnonzero(read.split & keep))
+    checkpoint(progress, should_stop, 0.1)
     # a line drawn as a polygon stays a sliver after a reprojection (its vertices are no
     # longer exactly collinear): it has no area to count but would join what it touches
     idx = np.flatnonzero(keep)
@@ -500,8 +241,7 @@ def merge_polygons(sources: Sequence[PolygonSource],
                                "no area (a line or a point drawn as a polygon)"))
         keep[i] = False
         clean[i] = None
-    _progress(progress, 0.2)
-    _check_stop(should_stop)
+    checkpoint(progress, should_stop, 0.2)
 
     # 3. connected components of the "touches or overlaps" graph
     idx = np.flatnonzero(keep)
@@ -512,7 +252,7 @@ def merge_polygons(sources: Sequence[PolygonSource],
         pairs = []
         chunk = 20000
         for start in range(0, n, chunk):
-            _check_stop(should_stop)
+            checkpoint(progress, should_stop, 0.2 + 0.3 * start / n)
             if touch_tolerance_deg > 0:
                 q = tree.query(kept[start:start + chunk], predicate="dwithin",
                                distance=touch_tolerance_deg)
@@ -520,7 +260,6 @@ def merge_polygons(sources: Sequence[PolygonSource],
                 q = tree.query(kept[start:start + chunk], predicate="intersects")
             q[0] += start
             pairs.append(q[:, q[0] < q[1]])
-            _progress(progress, 0.2 + 0.3 * min(1.0, (start + chunk) / n))
         # the same "touches or overlaps" across +/-180 degrees: one polygon on each side
         pairs.append(_antimeridian_pairs(tree, kept, touch_tolerance_deg))
         pairs = np.concatenate(pairs, axis=1)
@@ -539,12 +278,11 @@ def merge_polygons(sources: Sequence[PolygonSource],
     out_geoms, out_sources, out_ids, out_members, out_n = [], [], [], [], []
     for k, members in enumerate(groups):
         if k % 2000 == 0:
-            _check_stop(should_stop)
-            _progress(progress, 0.5 + 0.4 * k / max(len(groups), 1))
+            checkpoint(progress, should_stop, 0.5 + 0.4 * k / max(len(groups), 1))
         if len(members) == 1:
             geom = kept[members[0]]
-        else:
-            geom = _polygonal(shapely.union_all(kept[members]))
+        else:   # settled again: a union may join runs of pole vertices (the output is read as is)
+            geom = settle_poles([polygonal(shapely.union_all(kept[members]))])[0]
         rows = idx[members]
         contributing = sorted(set(src_of[rows].tolist()))
         out_geoms.append(geom)
@@ -553,9 +291,9 @@ def merge_polygons(sources: Sequence[PolygonSource],
         out_members.append(pairs_)
         out_ids.append(ID_SEPARATOR.join(f"{s}:{i}" for s, i in pairs_))
         out_n.append(len(members))
-    _check_stop(should_stop)
+    checkpoint(progress, should_stop, 0.9)
     area = polygon_area_m2(out_geoms)
-    _progress(progress, 1.0)
+    report(progress, 1.0)
     return PolygonMergeResult(
         geometries=out_geoms, polygon_id=np.arange(1, len(out_geoms) + 1, dtype=np.int64),
         sources=out_sources, n_inputs=np.asarray(out_n, dtype=np.int64), input_ids=out_ids,
@@ -766,8 +504,7 @@ def harmonise_points(sources: Sequence[PointSource],
         n_by_source[s.name] = n_by_source.get(s.name, 0) + n
         for i in range(n):
             if done % 5000 == 0:
-                _check_stop(should_stop)
-                _progress(progress, done / total)
+                checkpoint(progress, should_stop, done / total)
             done += 1
             g = s.geometries[i]
             fid = s.ids[i]
@@ -785,10 +522,9 @@ def harmonise_points(sources: Sequence[PointSource],
             if not parts:
                 dropped.append((s.name, fid, f"not a point ({g.geom_type})"))
                 continue
-            for k, part in enumerate(parts):
-                _check_coordinates(part, f"point source '{s.name}'", fid)
-                if abs(part.x) > 180.0:   # 0..360 longitudes: back into -180..180
-                    parts[k] = Point(((part.x + 180.0) % 360.0) - 180.0, part.y)
+            # the core's coordinate rule (core/geometry.py): 0..360 longitudes back into -180..180
+            check_coordinates(parts, [fid] * len(parts), f"Feature {{fid}} of the point source '{s.name}'")
+            parts = list(wrap_points(parts))
             raw_primary = s.primary[i]
             # names, not spellings: "Processing;processing" is one name, the one to drop
             spelling = {}
@@ -820,7 +556,7 @@ def harmonise_points(sources: Sequence[PointSource],
     # An unknown name met in several spellings is one commodity (METHOD.md): one spelling for all.
     prim = [harm.respell(t) for t in prim]
     comm = [harm.respell(t) for t in comm]
-    _progress(progress, 1.0)
+    report(progress, 1.0)
     return PointHarmoniseResult(
         points=pts, point_id=np.arange(1, len(pts) + 1, dtype=np.int64), source=src,
         source_id=sid, primary_commodity=prim, commodities=comm,

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
-from .errors import Cancelled
+from .progress import stop_if_asked
 from .features import POINT, Features
 from .geodesy import EARTH_RADIUS_M, aeqd_forward, bounds_centres, haversine_m, project, unwrapped_bounds
 from .parallel import run_parallel
@@ -374,8 +374,7 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
     pend_i, pend_j, pend_d = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
     measured, start = 0, 0
     for r, cut in enumerate(cutoffs):
-        if should_stop is not None and should_stop():
-            raise Cancelled()
+        stop_if_asked(should_stop)
         end = len(lower) if r == len(cutoffs) - 1 else int(np.searchsorted(lower, cut, side="right"))
         bi, bj = i[start:end], j[start:end]
         start = end

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from .errors import Cancelled
+from .progress import stop_if_asked
 
 
 def run_parallel(tasks, fn, should_stop=None, progress=None, workers=None):
@@ -32,8 +33,7 @@ def run_parallel(tasks, fn, should_stop=None, progress=None, workers=None):
                     except FutureTimeout:
                         if should_stop is not None and should_stop():
                             raise Cancelled() from None
-                if should_stop is not None and should_stop():
-                    raise Cancelled()
+                stop_if_asked(should_stop)
                 if progress is not None:
                     progress((k + 1) / len(futures))
         except BaseException:

@@ -29,9 +29,10 @@ import numpy as np
 import shapely
 
 from .commodities import normalise_key, parse_commodities, split_tokens
-from .errors import Cancelled, InputError
-from .footprint import check_finite
-from .harmonise import DEFAULT_NON_COMMODITIES, fix_antimeridian, read_harmonisation_table
+from .errors import InputError
+from .geometry import read_polygons
+from .harmonise import DEFAULT_NON_COMMODITIES, read_harmonisation_table
+from .progress import report, ticker
 
 PAIR_FIELDS = (
     ("feature_id", "int"), ("cluster_id", "int"), ("reference_id", "int"),
@@ -157,16 +158,6 @@ def summarise_pairs(pairs) -> list:
     return rows
 
 
-def _at_antimeridian(geoms, present):
-    """`geoms` with every polygon crossing +/-180 degrees or lying beyond them split there."""
-    poly = present & np.isin(shapely.get_type_id(geoms), (3, 6))
-    if not poly.any():
-        return geoms
-    out = geoms.copy()
-    out[poly] = fix_antimeridian(geoms[poly])[0]
-    return out
-
-
 def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_ids,
              ref_commodities, harmonisation=None, include_unassigned=True, progress=None,
              should_stop=None, layer="clustered polygons layer",
@@ -176,8 +167,8 @@ def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_id
     Geometries in lon/lat (EPSG:4326). `primary`: the clustered polygons' primary commodities
     (comma lists); `ref_commodities`: the reference's expert commodities (comma lists), read
     through `harmonisation` when given. Pairs are ordered by feature id then reference id.
-    `layer` and `reference_layer` name the two layers in error messages. A coordinate that is
-    not a number is an InputError.
+    `layer` and `reference_layer` name the two layers in error messages. Both layers are read by
+    the core's geometry rule (core/geometry.py); a coordinate it refuses is an InputError.
     """
     cg = np.asarray(list(cluster_geoms), dtype=object)
     rg = np.asarray(list(ref_geoms), dtype=object)
@@ -191,20 +182,15 @@ def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_id
         raise InputError("The clustered polygons layer has no polygon to validate.")
     if m == 0:
         raise InputError("The reference polygons layer has no polygon to compare with.")
-    ok_c = ~(shapely.is_missing(cg) | shapely.is_empty(cg))
-    ok_r = ~(shapely.is_missing(rg) | shapely.is_empty(rg))
     fids = [int(x) for x in feature_ids]
     rids = [int(x) for x in ref_ids]
-    check_finite(cg[ok_c], np.asarray(fids)[ok_c], layer)
-    check_finite(rg[ok_r], np.asarray(rids)[ok_r], reference_layer)
-    # a ring drawn across the antimeridian (179.99 -> -179.99) or beyond +/-180 (185 = -175) is
-    # cut at +/-180 into parts inside [-180, 180], as harmonise and footprint do
-    cg, rg = _at_antimeridian(cg, ok_c), _at_antimeridian(rg, ok_r)
-    rgv = rg.copy()
-    bad = ok_r.copy()
-    bad[ok_r] = ~shapely.is_valid(rg[ok_r])
-    if bad.any():
-        rgv[bad] = shapely.make_valid(rg[bad])
+    # the core's one reading of user polygons (core/geometry.py) on both sides: the coordinate
+    # rule, a collection's polygons, poles settled, a ring drawn across the antimeridian
+    # (179.99 -> -179.99) or beyond ±180 (185 = -175) cut at ±180, invalid ones repaired; a
+    # geometry with no polygon (or none left) shares no area and forms no pair
+    cg = read_polygons(cg, fids, f"Feature {{fid}} of the {layer}").geoms
+    rgv = read_polygons(rg, rids, f"Feature {{fid}} of the {reference_layer}").geoms
+    ok_c, ok_r = ~shapely.is_missing(cg), ~shapely.is_missing(rgv)
     ci = np.flatnonzero(ok_c)
     ri = np.flatnonzero(ok_r)
     tree = shapely.STRtree(rgv[ri])
@@ -214,12 +200,9 @@ def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_id
     ref_sets = [parse_commodities(x, harmonisation) for x in ref_commodities]
     prim_sets = [parse_commodities(x) for x in primary]
     pairs, skip_ref, skip_un = [], 0, 0
+    tick = ticker(progress, should_stop, 0.0, 1.0, len(order))
     for k, j in enumerate(order):
-        if k % 256 == 0:
-            if should_stop is not None and should_stop():
-                raise Cancelled("Cancelled by the user.")
-            if progress is not None:
-                progress(k / max(len(order), 1))
+        tick(k)
         i, r = int(pa[j]), int(pb[j])
         b = ref_sets[r]
         if not b:
@@ -241,6 +224,5 @@ def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_id
             "jaccard": met.jaccard, "dice": met.dice, "overlap": met.overlap,
             "id_overlap": met.id_overlap, "match": met.match, "index": i,
         })
-    if progress is not None:
-        progress(1.0)
+    report(progress, 1.0)
     return ValidationResult(pairs, summarise_pairs(pairs), skip_ref, skip_un)

@@ -2,7 +2,7 @@
 computed without the plugin's code.
 
 ``area_m2`` of the merged polygons takes every edge as a straight line in longitude/latitude
-(``core.harmonise.AREA_EDGE_MODEL``; a closed form in ``polygon_area_m2``). The measures here
+(``core.geodesy.AREA_EDGE_MODEL``; a closed form in ``polygon_area_m2``). The measures here
 reach the same edge model by other roads:
 
 - ``lonlat_box_area``: the exact area of a longitude/latitude box (its edges are meridians and

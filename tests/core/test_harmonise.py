@@ -21,8 +21,9 @@ from harmonise_checks import dense_area, great_circle_area, lonlat_box_area, uni
 from mine_clusters.core.errors import Cancelled, InputError
 from mine_clusters.core.harmonise import (
     DEFAULT_TABLE_PATH, DROPPED_FIELDS, POINT_FIELDS, POLYGON_FIELDS, CommodityHarmoniser,
-    PointSource, PolygonSource, dropped_rows, fix_antimeridian, harmonise_points, merge_polygons,
+    PointSource, PolygonSource, dropped_rows, harmonise_points, merge_polygons,
     parse_harmonisation_table, read_harmonisation_table)
+from mine_clusters.core.geometry import fix_antimeridian
 
 DATA = Path(os.environ.get("MINE_CLUSTERS_SHARED_DATA",
                            Path(__file__).resolve().parents[3] / "shared" / "data"))
@@ -329,7 +330,7 @@ def test_area_edges_are_straight_in_lonlat():
     """A lease-like triangle with a long east-west edge at 43° N: area_m2 is its area with
     edges straight in lon/lat (pyproj on short pieces) to 1e-7; with great-circle edges between
     its three vertices (pyproj, QGIS's ellipsoidal measure) it is 9e-4 smaller
-    (core.harmonise.AREA_EDGE_MODEL)."""
+    (core.geodesy.AREA_EDGE_MODEL)."""
     tri = Polygon([(10.0, 43.0), (10.26, 43.0), (10.13, 43.06)])
     result = merge_polygons([PolygonSource("GEM", [tri], ["M1"])])
     straight = dense_area(tri)

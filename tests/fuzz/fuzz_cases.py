@@ -1,8 +1,10 @@
 """Generators of odd mine data for the fuzz suite: shapes, places, ids, areas and commodity text.
 
 Every generated layer also says whether it holds something the core must refuse (``bad``): a
-coordinate that is not a number or lies outside lon/lat, or an area that is NaN, infinite or
-negative. Clean layers must give a result; bad ones a one-sentence ``InputError``.
+coordinate the core's one rule refuses (core/geometry.py: NaN, a latitude beyond ±90°, a
+longitude beyond ±360°; a longitude beyond ±180° but within ±360° is one turn away and is
+read), or an area that is NaN, infinite or negative. Clean layers must give a result; bad ones
+a one-sentence ``InputError``.
 """
 import math
 import os
@@ -58,8 +60,8 @@ def places(draw):
 
 POLYGON_KINDS = ["box", "box", "box", "triangle", "hole", "multi", "multi_far", "bowtie",
                  "zero_area", "spike", "repeated", "multi_empty_part", "empty", "null", "nan",
-                 "lon_beyond", "lat_beyond"]
-BAD_POLYGON_KINDS = {"nan", "lon_beyond", "lat_beyond"}
+                 "lon_beyond", "lon_beyond_360", "lat_beyond"]
+BAD_POLYGON_KINDS = {"nan", "lon_beyond_360", "lat_beyond"}
 
 
 @st.composite
@@ -104,8 +106,8 @@ def polygon(draw, kinds=POLYGON_KINDS):
         return kind, None
     if kind == "nan":
         return kind, Polygon([(cx, cy), (math.nan, cy), (cx, cy + s)])
-    if kind == "lon_beyond":
-        x = draw(st.sampled_from([180.5, -181.0, 359.0, 540.0]))
+    if kind in ("lon_beyond", "lon_beyond_360"):     # read one turn away; beyond 360: refused
+        x = draw(st.sampled_from([180.5, -181.0, 359.0] if kind == "lon_beyond" else [540.0, -361.0]))
         return kind, Polygon([(x, 0.0), (x + s, 0.0), (x + s, s), (x, s)])
     if kind == "lat_beyond":
         return kind, Polygon([(cx, 90.5), (cx + s, 90.5), (cx, 91.0)])
@@ -113,8 +115,8 @@ def polygon(draw, kinds=POLYGON_KINDS):
 
 
 POINT_KINDS = ["point", "point", "point", "multipoint", "multipoint_empty_part", "empty",
-               "empty_multi", "null", "duplicate_parts", "nan", "lon_beyond", "lat_beyond"]
-BAD_POINT_KINDS = {"nan", "lon_beyond", "lat_beyond"}
+               "empty_multi", "null", "duplicate_parts", "nan", "lon_beyond", "lon_beyond_360", "lat_beyond"]
+BAD_POINT_KINDS = {"nan", "lon_beyond_360", "lat_beyond"}
 
 
 @st.composite
@@ -140,8 +142,10 @@ def point(draw, kinds=POINT_KINDS):
         return kind, None
     if kind == "nan":
         return kind, Point(math.nan, cy)
-    if kind == "lon_beyond":
-        return kind, Point(draw(st.sampled_from([180.0001, -200.0, 360.0])), cy)
+    if kind == "lon_beyond":           # read one turn away (a latitude in range: the point is clean)
+        return kind, Point(draw(st.sampled_from([180.0001, -200.0, 360.0])), clamp_lat(cy))
+    if kind == "lon_beyond_360":
+        return kind, Point(draw(st.sampled_from([540.0, -360.5])), clamp_lat(cy))
     if kind == "lat_beyond":
         return kind, Point(cx, draw(st.sampled_from([90.01, -95.0])))
     raise AssertionError(kind)

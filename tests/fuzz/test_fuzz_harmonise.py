@@ -122,7 +122,7 @@ def test_merge_polygons_does_not_depend_on_feature_order(sources, data):
 
 
 @examples(40)
-@given(sources=polygon_sources(kinds=["nan", "lon_beyond", "lat_beyond", "box"],
+@given(sources=polygon_sources(kinds=["nan", "lon_beyond", "lon_beyond_360", "lat_beyond", "box"],
                                names=["Maus", "Tang", "OSM"]).filter(
     lambda ss: len({s.name for s in ss}) == len(ss)))
 def test_merge_polygons_with_broken_coordinates(sources):
@@ -199,7 +199,7 @@ def test_harmonise_points_keeps_every_point_and_is_order_free(sources, table, da
 
 
 @examples(60)
-@given(sources=point_sources(kinds=("point", "multipoint", "nan", "lon_beyond", "lat_beyond")))
+@given(sources=point_sources(kinds=("point", "multipoint", "nan", "lon_beyond", "lon_beyond_360", "lat_beyond")))
 def test_harmonise_points_with_broken_coordinates(sources):
     """NaN, latitudes beyond ±90: one sentence; longitudes up to ±360: wrapped to ±180."""
     try:

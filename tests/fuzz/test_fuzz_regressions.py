@@ -69,13 +69,19 @@ def test_a_grid_of_polygons_that_all_have_zero_area():
     assert {r["dominant"] for r in s.grid.rows} <= {"Gold", "Coal"}
 
 
-def test_a_bowtie_touching_the_pole_is_read_as_drawn():
-    """A bow-tie with two vertices on the north pole (no jump over 180°) is its two plate carrée
-    lobes; redrawing its pole vertices as meridian edges made it a zero-area ring."""
+def test_a_bowtie_touching_the_pole_is_read_by_the_one_rule():
+    """A bow-tie with two vertices on the north pole (no jump over 180°). The footprint core used
+    to read it in plate carrée as two lobes while harmonise settled its pole vertices; the core's
+    one rule (core/geometry.py) says a pole vertex has no longitude: the ring is A -> pole -> B ->
+    pole -> A, which encloses nothing. Every operation agrees: footprint keeps the polygon with
+    area 0 (and summarises it), the clustering measures 0 and harmonise drops it."""
+    from mine_clusters.core import prepare_features
+    from mine_clusters.core.harmonise import PolygonSource, merge_polygons
     bowtie = shapely.Polygon([(0, 89.999), (0.001, 90), (0.001, 89.999), (0, 90)])
     polys = mine_polygons([bowtie], [1], [1], ["Gold"])
-    # each lobe is the pole, a vertex at 89.999° and the crossing at (0.0005°, 89.9995°): in the
-    # polar equal-area plane a triangle ½ r1 r2 sin Δλ with r = 2R sin(colatitude / 2)
-    r = lambda colat: 2 * 6371008.8 * math.sin(math.radians(colat) / 2)
-    lobes = 2 * 0.5 * r(0.001) * r(0.0005) * math.sin(math.radians(0.0005))
-    assert polys.area_m2[0] == pytest.approx(lobes, rel=1e-3)
+    assert polys.area_m2[0] == 0.0 and geodesic_area_m2([bowtie])[0] == 0.0
+    s = summarise(polys, cell_size_m=50000.0)
+    assert s.total_area_m2 == 0.0 and sum(r["mine_area_km2"] for r in s.grid.rows) == 0.0
+    assert prepare_features(polygons=[bowtie], polygon_ids=[1]).area_m2[0] == 0.0
+    merged = merge_polygons([PolygonSource("S", [bowtie], [1])])
+    assert merged.geometries == [] and merged.dropped == [("S", 1, "invalid geometry with no area after repair")]

@@ -98,7 +98,7 @@ def sphere_area(geom, crs="EPSG:4326"):
 
 def lonlat_area(geom):
     """Independent area with area_m2's edge model (edges straight in lon/lat,
-    core.harmonise.AREA_EDGE_MODEL): QGIS's sphere measure of each part with its edges cut into
+    core.geodesy.AREA_EDGE_MODEL): QGIS's sphere measure of each part with its edges cut into
     pieces of at most 1/200 of the part's extent (and 0.0005 degrees), which follow the
     straight lon/lat edge to better than 1e-7 of the area."""
     total = 0.0

@@ -1,0 +1,418 @@
+"""Reading user geometry into the core: the one set of rules every operation applies.
+
+Harmonise (polygons and points), cluster (``prepare_features``), footprint (``mine_polygons``)
+and validate (both layers) read their lon/lat (EPSG:4326) shapely geometries through this module,
+so a coordinate or a shape gets the same decision everywhere; footprint's ``regions`` and the
+cluster unions take its polygonal parts and repair. Nothing else in the core calls
+``shapely.make_valid`` or picks the polygons out of a collection.
+
+The coordinate rule (core/API.md, "Geometry rules"):
+
+- NaN or infinite coordinate: refused (:class:`InputError`, one sentence naming the feature and
+  the coordinate; an infinite one is a feature outside its layer's CRS). ``POINT (NaN NaN)`` is
+  no coordinate but the WKB of an empty point: GEOS reads it as ``POINT EMPTY`` (empty geometry).
+- Latitude: -90..90; beyond by more than :data:`COORD_TOLERANCE_DEG` (1e-9°, reprojection
+  noise): refused.
+- Longitude: -360..360 (the same tolerance); beyond: refused. A longitude beyond ±180° is the
+  same meridian one turn of 360° away: a point is wrapped into -180..180 (180 itself stays 180),
+  a polygon is cut at ±180° and its outer pieces moved by 360° (as for a ring across ±180°).
+- Pole: a vertex within :data:`POLE_TOLERANCE_DEG` of ±90° is on the pole and has no longitude
+  (a reprojection gives it one, e.g. -170 from EPSG:3035): each run of pole vertices of a ring is
+  replaced by two pole vertices at the longitudes of the ring's neighbours, so the edges to the
+  pole are meridians (:func:`settle_ring_at_poles`). A point on a pole is kept as it is.
+- Antimeridian: a ring whose longitude jumps by more than 180° between two vertices (after the
+  poles are settled, so a pole vertex's longitude is no jump), or that leaves -180..180, crosses
+  ±180°: it is drawn continuously, cut at ±180° and the pieces beyond moved back by 360°, giving a
+  MultiPolygon with every part inside -180..180 (:func:`fix_antimeridian`).
+
+The shape rule, in the order :func:`read_polygons` applies it:
+
+1. 2D: Z and M are dropped.
+2. Polygonal parts: a Polygon or MultiPolygon is itself; a GeometryCollection is read as the
+   polygons it holds at any depth (lines and points in it are ignored); a geometry with no
+   polygon is "not a polygon" (each operation says what it does with one: harmonise drops it,
+   the clustering refuses it).
+3. The coordinate rule above (so that no NaN reaches GEOS).
+4. Poles settled, then the antimeridian cut (a ring across ±180° is read as drawn, before any
+   repair: ``make_valid`` in the lon/lat plane would read it as a band round the globe).
+5. Repair: an invalid polygon (a bow-tie, a self-touching ring) is replaced by the polygons of
+   ``shapely.make_valid`` (a bow-tie keeps both lobes); when nothing with an area is left (a
+   line drawn as a polygon), it has no polygon ("lost").
+
+Its output is a fixed point: reading a read geometry again changes nothing, bit for bit, so that
+an area measured in one step of the pipeline is the area the next step measures.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, box
+
+from .errors import InputError
+from .parallel import run_parallel
+
+#: Coordinates this far beyond the lon/lat limits (degrees, ~0.1 mm) are reprojection noise.
+COORD_TOLERANCE_DEG = 1e-9
+#: A vertex this close to a pole (degrees of latitude, ~0.1 mm) is on it: it has no longitude.
+POLE_TOLERANCE_DEG = 1e-9
+#: Longitudes up to this (one turn either way) are read modulo 360 degrees; beyond are refused.
+MAX_ABS_LON = 360.0
+#: Geometries per task of the checks run on threads.
+_CHUNK = 20000
+_POLYGON, _MULTIPOLYGON = 3, 6
+
+
+# --------------------------------------------------------------------------- polygonal parts
+
+def polygon_parts(geom) -> list:
+    """The non-empty polygons of a geometry (collections searched at any depth; lines and
+    points ignored)."""
+    if geom is None or geom.is_empty:
+        return []
+    kind = geom.geom_type
+    if kind == "Polygon":
+        return [geom]
+    if kind == "MultiPolygon":
+        return [g for g in geom.geoms if not g.is_empty]
+    if kind == "GeometryCollection":
+        out = []
+        for g in geom.geoms:
+            out.extend(polygon_parts(g))
+        return out
+    return []
+
+
+def polygonal(geom):
+    """The geometry itself when it is a non-empty Polygon or MultiPolygon, else its polygons
+    (a Polygon, or a MultiPolygon when there are several); None when it has none."""
+    if geom is None or geom.is_empty:
+        return None
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = polygon_parts(geom)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else MultiPolygon(parts)
+
+
+def polygonal_all(geoms) -> np.ndarray:
+    """:func:`polygonal` of every geometry of an array (None where it has no polygon)."""
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.full(len(geoms), None, dtype=object)
+    if len(geoms) == 0:
+        return out
+    kind = shapely.get_type_id(geoms)
+    ok = present(geoms)
+    keep = ok & np.isin(kind, (_POLYGON, _MULTIPOLYGON))
+    out[keep] = geoms[keep]
+    for i in np.flatnonzero(ok & ~keep):
+        out[i] = polygonal(geoms[i])
+    return out
+
+
+def present(geoms) -> np.ndarray:
+    """True for each geometry that is neither missing (None) nor empty."""
+    geoms = np.asarray(geoms, dtype=object)
+    return ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+
+
+# --------------------------------------------------------------------------- coordinates
+
+def check_coordinates(geoms, ids, feature: str = "Feature {fid}") -> None:
+    """InputError for the first feature (in input order) with a coordinate the rule refuses: NaN
+    or infinite (named first when the feature has both kinds), else a latitude beyond ±90° or a
+    longitude beyond ±360°. ``feature`` names a feature in the message: a format string with
+    ``{fid}``, e.g. "The polygons layer's feature {fid}" or "Feature {fid} of the clustered
+    polygons". Checked in chunks on threads."""
+    geoms = np.asarray(geoms, dtype=object)
+    n = len(geoms)
+    if n == 0:
+        return
+
+    def first_bad(rows):
+        coords, owner = shapely.get_coordinates(geoms[rows], return_index=True)
+        finite = np.isfinite(coords).all(axis=1)
+        with np.errstate(invalid="ignore"):
+            out = ((np.abs(coords[:, 0]) > MAX_ABS_LON + COORD_TOLERANCE_DEG)
+                   | (np.abs(coords[:, 1]) > 90.0 + COORD_TOLERANCE_DEG))
+        bad = np.flatnonzero(~finite | out)
+        if not len(bad):
+            return None
+        mine = owner == owner[bad[0]]
+        nan = np.flatnonzero(mine & ~finite)
+        k = nan[0] if len(nan) else bad[0]
+        return rows[owner[k]], coords[k], bool(len(nan))
+
+    chunks = [np.arange(k, min(n, k + _CHUNK)) for k in range(0, n, _CHUNK)]
+    found = run_parallel(chunks, first_bad) if len(chunks) > 1 else [first_bad(chunks[0])]
+    found = [f for f in found if f is not None]
+    if not found:
+        return
+    row, (x, y), not_finite = found[0]
+    who = feature.replace("{fid}", str(ids[row]))
+    if not_finite and (np.isnan(x) or np.isnan(y)):
+        raise InputError(f"{who} has a coordinate that is not a number ({x}, {y}); fix or remove "
+                         f"that feature.")
+    if not_finite:
+        raise InputError(f"{who} has the infinite coordinate ({x}, {y}) in longitude/latitude, so "
+                         f"it lies outside the domain of its layer's CRS; fix its coordinates or the "
+                         f"layer's CRS.")
+    raise InputError(f"{who} has the coordinate ({x}, {y}) outside longitude -360..360 / latitude "
+                     f"-90..90; give lon/lat in degrees (EPSG:4326).")
+
+
+def wrap_points(geoms) -> np.ndarray:
+    """Points (or multipoints) with every longitude beyond ±180° moved by 360° into -180..180
+    (checked geometries: see :func:`check_coordinates`); the others returned as they are."""
+    geoms = np.asarray(geoms, dtype=object).copy()
+    if len(geoms) == 0:
+        return geoms
+    with np.errstate(invalid="ignore"):
+        b = shapely.bounds(geoms)
+        beyond = np.flatnonzero((b[:, 0] < -180.0) | (b[:, 2] > 180.0))
+    if len(beyond):
+        geoms[beyond] = shapely.transform(geoms[beyond], _wrap_xy)
+    return geoms
+
+
+def _wrap_xy(xy):
+    x = xy[:, 0]
+    return np.column_stack([np.where(np.abs(x) > 180.0, (x + 180.0) % 360.0 - 180.0, x), xy[:, 1]])
+
+
+# --------------------------------------------------------------------------- poles
+
+def settle_ring_at_poles(xy: np.ndarray):
+    """A closed ring (n x 2, lon/lat) with each run of vertices on a pole replaced by two
+    vertices on that pole, at the longitudes of the run's neighbours (the meridians the ring
+    comes in and leaves by); None when the ring has no vertex on a pole, only such vertices, or
+    is settled already (so that settling twice changes nothing)."""
+    ring = xy[:-1]
+    on_pole = np.abs(ring[:, 1]) >= 90.0 - POLE_TOLERANCE_DEG
+    if not on_pole.any() or on_pole.all():
+        return None
+    first = int(np.flatnonzero(~on_pole)[0])     # start off the pole: runs do not wrap
+    ring, on_pole = np.roll(ring, -first, axis=0), np.roll(on_pole, -first)
+    out, k, n, settled = [], 0, len(ring), True
+    while k < n:
+        if not on_pole[k]:
+            out.append(ring[k])
+            k += 1
+            continue
+        j = k
+        while j < n and on_pole[j]:
+            j += 1
+        before, after = ring[k - 1, 0], ring[j % n, 0]     # k >= 1: ring[0] is off the pole
+        settled = settled and j - k <= 2 and ring[k, 0] == before and ring[j - 1, 0] == after
+        out.append((before, ring[k, 1]))
+        out.append((after, ring[j - 1, 1]))                # j == n: back to ring[0]
+        k = j
+    if settled:
+        return None
+    out.append(out[0])
+    return np.asarray(out, dtype=float)
+
+
+def settle_poles(geoms) -> np.ndarray:
+    """The polygons with the vertices on a pole given their neighbours' longitudes
+    (:func:`settle_ring_at_poles`); polygons with no such vertex are returned as they are."""
+    geoms = np.asarray(geoms, dtype=object).copy()
+    if len(geoms) == 0:
+        return geoms
+    ok = present(geoms)
+    bounds = np.full((len(geoms), 4), np.nan)
+    bounds[ok] = shapely.bounds(geoms[ok])
+    with np.errstate(invalid="ignore"):
+        near = (bounds[:, 1] <= -90.0 + POLE_TOLERANCE_DEG) | (bounds[:, 3] >= 90.0 - POLE_TOLERANCE_DEG)
+    for i in np.flatnonzero(near):
+        parts, changed = [], False
+        for p in polygon_parts(geoms[i]):
+            rings = [shapely.get_coordinates(r) for r in (p.exterior, *p.interiors)]
+            settled = [settle_ring_at_poles(r) for r in rings]
+            if any(r is not None for r in settled):
+                changed = True
+                rings = [r if t is None else t for r, t in zip(rings, settled)]
+                p = Polygon(rings[0], rings[1:])
+            parts.append(p)
+        if changed:
+            geoms[i] = parts[0] if geoms[i].geom_type == "Polygon" else MultiPolygon(parts)
+    return geoms
+
+
+# --------------------------------------------------------------------------- antimeridian
+
+def _unwrap_ring(coords: np.ndarray) -> np.ndarray:
+    """Longitudes made continuous along a ring (no jump over 180 degrees)."""
+    lon = coords[:, 0].copy()
+    shift = -360.0 * np.round(np.diff(lon) / 360.0)
+    lon[1:] += np.cumsum(shift)
+    out = coords.copy()
+    out[:, 0] = lon
+    return out
+
+
+def _needs_unwrap(poly: Polygon) -> bool:
+    for ring in (poly.exterior, *poly.interiors):
+        lon = np.asarray(ring.coords)[:, 0]
+        if len(lon) and (np.any(np.abs(np.diff(lon)) > 180.0) or lon.min() < -180.0 or lon.max() > 180.0):
+            return True
+    return False
+
+
+def _fix_antimeridian_polygon(poly: Polygon):
+    """A polygon whose ring jumps across the antimeridian (or leaves [-180, 180]) drawn
+    continuously, then cut at ±180° and the outer pieces shifted back by 360°: a MultiPolygon,
+    None when nothing with an area is left."""
+    shell = _unwrap_ring(np.asarray(poly.exterior.coords))
+    if shell[:, 0].mean() < -180.0 or shell[:, 0].mean() > 180.0:  # keep the centre inside
+        shell[:, 0] -= 360.0 * np.round(shell[:, 0].mean() / 360.0)
+    holes = []
+    for ring in poly.interiors:
+        h = _unwrap_ring(np.asarray(ring.coords))
+        h[:, 0] -= 360.0 * np.round((h[:, 0].mean() - shell[:, 0].mean()) / 360.0)  # the shell's sheet
+        holes.append(h)
+    cont = Polygon(shell, holes)
+    if not cont.is_valid:
+        cont = make_valid_polygonal(cont)
+        if cont is None:
+            return None
+    pieces = []
+    for offset in (-360.0, 0.0, 360.0):
+        piece = cont.intersection(box(-180.0 - offset, -90.0, 180.0 - offset, 90.0))
+        if piece.is_empty:
+            continue
+        piece = shapely.transform(piece, lambda c, o=offset: c + np.array([o, 0.0]))
+        pieces.extend(polygon_parts(piece))
+    return MultiPolygon(pieces) if pieces else None
+
+
+def fix_antimeridian(geoms) -> tuple[np.ndarray, np.ndarray]:
+    """(geometries, mask of the ones changed): polygons crossing the antimeridian or lying
+    beyond it are cut at ±180° into a MultiPolygon with every part inside -180..180; the others
+    (a polygon already cut there too) are returned as they are."""
+    geoms = np.asarray(geoms, dtype=object).copy()
+    changed = np.zeros(len(geoms), dtype=bool)
+    if len(geoms) == 0:
+        return geoms, changed
+    with np.errstate(invalid="ignore"):
+        bounds = shapely.bounds(geoms)
+        candidates = np.flatnonzero((bounds[:, 2] - bounds[:, 0] > 180.0)
+                                    | (bounds[:, 0] < -180.0) | (bounds[:, 2] > 180.0))
+    for i in candidates:
+        polys = polygon_parts(geoms[i])
+        if not any(_needs_unwrap(p) for p in polys):
+            continue
+        fixed = []
+        for p in polys:
+            if _needs_unwrap(p):
+                g = _fix_antimeridian_polygon(p)
+                if g is not None:
+                    fixed.extend(g.geoms)
+            else:
+                fixed.append(p)
+        geoms[i] = MultiPolygon(fixed) if fixed else None
+        changed[i] = True
+    return geoms, changed
+
+
+# --------------------------------------------------------------------------- repair
+
+def make_valid_polygonal(geom):
+    """The polygons of ``shapely.make_valid(geom)`` (:func:`polygonal`), None when it has none."""
+    return polygonal(shapely.make_valid(geom))
+
+
+def repair(geoms, should_stop=None) -> tuple[np.ndarray, np.ndarray]:
+    """(geometries, mask of the ones repaired): each invalid polygonal geometry replaced by
+    :func:`make_valid_polygonal` of it (None when no polygon is left); valid, missing and empty
+    ones returned as they are. Runs on threads; ``should_stop()`` raises ``Cancelled``."""
+    geoms = np.asarray(geoms, dtype=object)
+    out = geoms.copy()
+    n = len(geoms)
+    bad = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out, bad
+    ok = present(geoms)
+    chunks = [np.arange(k, min(n, k + _CHUNK)) for k in range(0, n, _CHUNK)]
+    valid = np.concatenate(run_parallel(chunks, lambda r: shapely.is_valid(geoms[r]), should_stop))
+    bad = ok & ~valid
+    idx = np.flatnonzero(bad)
+    if len(idx):
+        fixed = run_parallel(np.array_split(idx, min(8, len(idx))),
+                             lambda r: polygonal_all(shapely.make_valid(geoms[r])), should_stop)
+        out[idx] = np.concatenate(fixed)
+    return out, bad
+
+
+def valid_parts(geom) -> list:
+    """The valid polygons of a polygonal geometry, part by part: valid parts as they are,
+    invalid ones repaired. Parts are kept apart (not merged into one MultiPolygon, which could
+    be invalid again where repaired parts touch or overlap)."""
+    if geom is None or shapely.is_empty(geom):
+        return []
+    out = []
+    for p in shapely.get_parts(geom):
+        if shapely.is_empty(p):
+            continue
+        if shapely.is_valid(p):
+            out.append(p)
+        else:
+            fixed = make_valid_polygonal(p)
+            if fixed is not None:
+                out.extend(q for q in shapely.get_parts(fixed) if not shapely.is_empty(q))
+    return out
+
+
+# --------------------------------------------------------------------------- the whole reading
+
+def clean_polygons(geoms, should_stop=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 4 and 5 of the shape rule on polygonal geometries whose coordinates passed the
+    rule: poles settled, the antimeridian cut, then repair. Returns (geometries, mask repaired,
+    mask cut at the antimeridian); None where no polygon is left."""
+    fixed, split = fix_antimeridian(settle_poles(geoms))
+    fixed, repaired = repair(fixed, should_stop)
+    return fixed, repaired, split
+
+
+@dataclass
+class PolygonReading:
+    """What :func:`read_polygons` made of each input geometry (arrays in input order)."""
+    geoms: np.ndarray        # the polygons as read (Polygon or MultiPolygon), None where none
+    empty: np.ndarray        # None or an empty geometry
+    not_polygon: np.ndarray  # a geometry with no polygon (a point, a line, a collection of them)
+    repaired: np.ndarray     # invalid and repaired (its polygons are in ``geoms``, or it is lost)
+    lost: np.ndarray         # a polygon with none left after the repair (a line drawn as one)
+    split: np.ndarray        # cut at the antimeridian (or moved from beyond ±180°)
+    drawn: np.ndarray        # the polygons before the repair (for a lost one: its shape as drawn)
+    types: list              # the input's geometry type name where ``not_polygon`` (else None)
+
+
+def read_polygons(geoms, ids, feature: str = "Feature {fid}", should_stop=None) -> PolygonReading:
+    """User polygons (lon/lat) read by the shape and coordinate rules (module docstring).
+
+    Raises InputError for a coordinate the rule refuses, naming the feature (``feature``: see
+    :func:`check_coordinates`); the other decisions are in the returned :class:`PolygonReading`."""
+    if isinstance(geoms, np.ndarray) and geoms.dtype == object:
+        arr = geoms.copy()
+    else:
+        arr = np.empty(len(geoms), dtype=object)
+        arr[:] = list(geoms)
+    ok = present(arr)
+    z = np.flatnonzero(ok & shapely.has_z(arr))
+    if len(z):
+        arr[z] = shapely.force_2d(arr[z])
+    poly = polygonal_all(arr)
+    has = ~shapely.is_missing(poly)
+    not_polygon = ok & ~has
+    types = [None] * len(arr)               # named where a decision needs it: no polygon
+    for i in np.flatnonzero(not_polygon):
+        types[i] = arr[i].geom_type
+    ids = ids if isinstance(ids, np.ndarray) else np.asarray(ids, dtype=object)
+    check_coordinates(poly[has], ids[has], feature)
+    drawn, split = fix_antimeridian(settle_poles(poly))
+    out, repaired = repair(drawn, should_stop)
+    lost = has & shapely.is_missing(out)
+    return PolygonReading(geoms=out, empty=~ok, not_polygon=not_polygon, repaired=repaired, lost=lost,
+                          split=split, drawn=drawn, types=types)
