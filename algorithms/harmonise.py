@@ -541,7 +541,10 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
             tr("A CSV of two columns, raw name and harmonised name (a header 'material, "
                "material_harmonized' or 'raw, harmonised' is recognised; the first row wins for "
                "a repeated name). Names are compared trimmed and case-insensitive; a name mapped "
-               "to an empty value is removed. Empty: the table of the paper's R implementation."))
+               "to an empty value is removed. Empty: the plugin's table, the paper's R table with "
+               "a documented review (synonyms such as Chromite and Chromium merged, placeholders "
+               "such as 'Other mine' dropped; core/data/README.md); the R table itself is "
+               "core/data/commodity_harmonisation_r.csv."))
         self.add_parameter(QgsProcessingParameterString(
             self.NON_COMMODITIES, tr("Non-commodity values (removed from the lists)"),
             defaultValue="Not relevant, Processing", optional=True),

@@ -361,8 +361,10 @@ class CommodityHarmoniser:
         self.unknown = Counter()        # case-folded unknown name -> count
         self.not_commodity = Counter()  # case-folded name mapped to "" or a non-commodity
         self.mapped = Counter()         # harmonised name -> count
+        self.renamed = Counter()        # (case-folded raw name, harmonised names) -> count
         self._spelling = {}             # case-folded unknown name -> spelling sorting first
         self._spelling_non = {}         # the same for the names that are not commodities
+        self._spelling_renamed = {}     # the same for the names the table renames
         # the table's own spelling of each harmonised name wins over raw case variants
         self._output = {_key(t): t for v in self.table.values() for t in split_tokens(v)}
 
@@ -387,6 +389,9 @@ class CommodityHarmoniser:
             if not kept:
                 self._not_a_commodity(k, token)
                 continue
+            if [_key(t) for t in kept] != [k]:  # the table renamed it (Chromite -> Chromium)
+                self.renamed[(k, join_names(kept))] += 1
+                self._keep_first_spelling(self._spelling_renamed, k, token)
             for t in kept:
                 self.mapped[t] += 1
                 if _key(t) not in seen:
@@ -410,6 +415,12 @@ class CommodityHarmoniser:
             return None
         return join_names({self._output.get(_key(n)) or self._spelling.get(_key(n), n)
                            for n in text.split(",")})
+
+    def renamed_names(self) -> Counter:
+        """{"raw -> harmonised": count} of the names the table changed (spelling: the raw one
+        that sorts first), for the log: what the table did, not only what it did not know."""
+        return Counter({f"{self._spelling_renamed[k]} -> {v}": n
+                        for (k, v), n in self.renamed.items()})
 
     def unknown_names(self) -> Counter:
         """Names not in the table with their counts (spelling: the one that sorts first)."""
@@ -446,6 +457,7 @@ class PointHarmoniseResult:
     dropped: list = field(default_factory=list)    # (source, id, reason)
     unknown: Counter = field(default_factory=Counter)
     not_commodity: Counter = field(default_factory=Counter)
+    renamed: Counter = field(default_factory=Counter)  # "raw -> harmonised": count
     no_primary: int = 0
 
     def rows(self):
@@ -465,6 +477,10 @@ class PointHarmoniseResult:
         lines.append(f"Dropped: {len(self.dropped)}"
                      + (" (" + "; ".join(f"{r}: {n}" for r, n in sorted(reasons.items())) + ")"
                         if reasons else "") + ".")
+        if self.renamed:
+            lines.append(f"Renamed by the harmonisation table ({len(self.renamed)} names): "
+                         + ", ".join(f"{k} ({v})" for k, v in sorted(
+                             self.renamed.items(), key=lambda kv: (-kv[1], kv[0]))) + ".")
         if self.not_commodity:
             lines.append("Not commodities, removed from the lists: " + ", ".join(
                 f"{k} ({v})" for k, v in sorted(self.not_commodity.items(),
@@ -562,4 +578,5 @@ def harmonise_points(sources: Sequence[PointSource],
         source_id=sid, primary_commodity=prim, commodities=comm,
         n_in=sum(n_by_source.values()), n_in_by_source=dict(n_by_source),
         n_parts_exploded=n_extra, dropped=dropped, unknown=harm.unknown_names(),
-        not_commodity=harm.not_commodity_names(), no_primary=no_primary)
+        not_commodity=harm.not_commodity_names(), renamed=harm.renamed_names(),
+        no_primary=no_primary)

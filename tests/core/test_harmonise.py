@@ -61,11 +61,17 @@ def read_gpkg(path, table, columns=()):
 
 
 def r_table():
+    """The default table, read independently: the R implementation's table (the shared data's
+    copy) with the plugin's documented review applied (core/data/README.md)."""
     with open(R_TABLE, encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     table = {}
     for r in rows:
         table.setdefault(r["material"].strip().casefold(), r["material_harmonized"])
+    review = Path(DEFAULT_TABLE_PATH).parent / "commodity_harmonisation_review.csv"
+    with open(review, encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            table[" ".join(r["material"].strip().casefold().split())] = r["material_harmonized"]
     return table
 
 
@@ -463,7 +469,7 @@ def test_all_real_polygon_sources_together():
 
 # --------------------------------------------------------------------------- commodities
 
-def test_default_table_is_the_reference_table():
+def test_default_table_is_the_reference_table_reviewed():
     assert Path(DEFAULT_TABLE_PATH).is_file()
     table = read_harmonisation_table()
     if R_TABLE.is_file():
@@ -482,9 +488,11 @@ def test_icmm_names_through_the_table():
     assert h.names("Zinc-Lead") == ["Zinc", "Lead"]
     assert h.names("Aggregates") == []                          # "Not relevant"
     assert h.names("lead; Gold ,NA,  ") == ["Lead", "Gold"]
-    assert h.names("barium, Barium") == ["barium"]              # unknown: kept, case-folded once
-    assert h.unknown_names() == {"Barium": 2}
-    assert h.not_commodity_names() == {"steel": 1, "Aggregates": 1}
+    assert h.names("bariumite, Bariumite") == ["bariumite"]     # unknown: kept, case-folded once
+    assert h.unknown_names() == {"Bariumite": 2}
+    assert h.names("barium") == []                              # ICMM's barite: "Not relevant"
+    assert h.not_commodity_names() == {"steel": 1, "Aggregates": 1, "barium": 1}
+    assert h.names("Chromite") == ["Chromium"] and h.renamed_names()["Chromite -> Chromium"] == 1
 
 
 def test_non_commodities_are_counted_case_folded():
@@ -562,8 +570,11 @@ def test_icmm_points():
     assert n_checked > 7000
     iron = [p["id"] for p in props if p["primaryCommodity"] == "iron ore "]
     assert iron and all(by_id[i]["primary_commodity"] == "Iron" for i in iron)
-    # every ICMM commodity name appears in the output or in one of the reports
-    assert "barium" in {k.casefold() for k in result.unknown}
+    # every ICMM commodity name appears in the output or in one of the reports; the table's
+    # renamings are reported too
+    assert "barium" in {k.casefold() for k in result.not_commodity}   # barite: "Not relevant"
+    assert any(k.casefold() == "chromite -> chromium" for k in result.renamed), result.renamed
+    assert "Renamed by the harmonisation table" in " ".join(result.summary_lines())
 
 
 @needs_data

@@ -113,7 +113,8 @@ def test_points_from_every_real_inventory(registered, tmp_path):
     assert {icmm[i]["primary_commodity"] for i, v in raw.items()
             if v in ("thermal coal", "metallurgical coal")} == {"Coal"}
     log = "\n".join(doc["log"]["info"])
-    assert "Names not in the harmonisation table" in log
+    assert "Renamed by the harmonisation table" in log and "chromite -> chromium (" in log.casefold()
+    assert ("Names not in the harmonisation table" in log) == (results["N_UNKNOWN_NAMES"] > 0)
     assert "EMPTY" not in log
     assert results["N_DROPPED"] >= 518                  # Jasansky's EMPTY geometries
 
