@@ -105,10 +105,10 @@ def sentence(rec):
     layers = "; ".join(_tr("{parameter}: '{name}' ({features} features, {source})").format(**i)
                        for i in rec["inputs"])
     return _tr("Made by Mine Clusters {version} ({algorithm}) on QGIS {qgis} at {when} from "
-               "{layers}. Every parameter is in the PROVENANCE output and in the layers' "
-               "metadata.").format(version=rec["plugin_version"], algorithm=rec["algorithm"],
-                                   qgis=rec["qgis_version"], when=rec["run_at"],
-                                   layers=layers or _tr("no input layer"))
+               "{layers}. Every parameter is in the PROVENANCE output and in the metadata of "
+               "the GeoPackage outputs.").format(
+        version=rec["plugin_version"], algorithm=rec["algorithm"], qgis=rec["qgis_version"],
+        when=rec["run_at"], layers=layers or _tr("no input layer"))
 
 
 def finish(alg, results, rec, outputs=()):
