@@ -75,11 +75,12 @@ test-e2e: | $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 # tests/qgis and tests/e2e under other QGIS versions, in a Debian chroot (root or sudo; the chroot is
-# built once under /var/tmp and reused; the committed HEAD is tested): 3.44 LTR (Debian forky), 3.40
-# (Debian 13).
+# built once under /var/tmp and reused; the committed HEAD is tested): 3.44 LTR (Debian forky; also
+# the core and fuzz suites there, on numpy 2, shapely 2.2 and Python 3.14), 3.40 (Debian 13).
 CHROOT_ENV = env QGIS_CHROOT_ALLOW_NO_SHARED_DATA=$(QGIS_CHROOT_ALLOW_NO_SHARED_DATA)
 test-qgis344:
 	$(SUDO) $(CHROOT_ENV) bash scripts/qgis_chroot.sh forky
+	$(SUDO) $(CHROOT_ENV) bash scripts/qgis_chroot.sh forky tests/core tests/fuzz
 test-qgis340:
 	$(SUDO) $(CHROOT_ENV) bash scripts/qgis340_chroot.sh
 
