@@ -166,7 +166,7 @@ def grid_figure(grid_table, title="Dominant primary commodity per grid cell", ma
     globe. `outlines`: polygons in lon/lat (e.g. the countries) drawn as thin grey lines for
     orientation."""
     import numpy as np
-    from matplotlib.collections import LineCollection, PolyCollection
+    from matplotlib.collections import PolyCollection
     from matplotlib.patches import Patch
 
     fig = _figure(10.0, 5.4)
@@ -193,7 +193,7 @@ def grid_figure(grid_table, title="Dominant primary commodity per grid cell", ma
         xlim = (max(b[:, 0].min() - pad, -180.0), min(b[:, 2].max() + pad, 180.0))
         ylim = (max(b[:, 1].min() - pad, -90.0), min(b[:, 3].max() + pad, 90.0))
         if outlines is not None:
-            _draw_outlines(ax, outlines, xlim, ylim, LineCollection)
+            _draw_outlines(ax, outlines, xlim, ylim)
         ax.set_xlim(*xlim)
         ax.set_ylim(*ylim)
     # equal degrees on both axes by shaping the box, never by widening the limits past ±90°
@@ -209,11 +209,12 @@ def grid_figure(grid_table, title="Dominant primary commodity per grid cell", ma
     return fig
 
 
-def _draw_outlines(ax, polygons, xlim, ylim, line_collection):
+def _draw_outlines(ax, polygons, xlim, ylim):
     """The rings of `polygons` (lon/lat) that meet the plotted box, simplified to the plot's
     scale, as thin grey lines under the cells."""
     import numpy as np
     import shapely
+    from matplotlib.collections import LineCollection
 
     geoms = np.asarray([g for g in polygons if g is not None], dtype=object)
     if not len(geoms):
@@ -223,8 +224,8 @@ def _draw_outlines(ax, polygons, xlim, ylim, line_collection):
     tolerance = max(xlim[1] - xlim[0], ylim[1] - ylim[0]) / 2000.0
     rings = shapely.get_rings(shapely.get_parts(shapely.simplify(geoms, tolerance)))
     segments = [np.asarray(shapely.get_coordinates(r)) for r in rings]
-    ax.add_collection(line_collection([s for s in segments if len(s) > 1], colors="#808080",
-                                      linewidths=0.4, zorder=1))
+    ax.add_collection(LineCollection([s for s in segments if len(s) > 1], colors="#808080",
+                                     linewidths=0.4, zorder=1))
 
 
 def grid_plot(grid_table, path, title="Dominant primary commodity per grid cell", outlines=None):
