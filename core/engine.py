@@ -2,28 +2,20 @@
 meta-optimisation (METHOD.md), on the exact single-linkage forest of :mod:`.linkage`."""
 from __future__ import annotations
 
-import struct
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 import scipy.sparse as sp
-import shapely
-from scipy.sparse.csgraph import connected_components
 
 from .commodities import join_names
 from .errors import InputError
 from .features import POINT, POLYGON, Features
-from .geometry import polygonal_all, repair
 from .linkage import single_linkage_forest
 from .optimise import choose, pareto_distance
-from .parallel import run_parallel
 from .progress import stop_if_asked
 from .schema import SENSITIVITY_FIELDS
-
-#: Byte order (little-endian) and type (MultiPolygon) of a 2D WKB MultiPolygon.
-_MULTIPOLYGON_HEADER = b"\x01\x06\x00\x00\x00"
 
 ASSIGNED, UNASSIGNED, MULTIPLE = "assigned", "unassigned", "multiple"
 METHODS = ("local", "global")
@@ -113,7 +105,6 @@ class ClusterResult:
     dropped: list
     timings: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
-    _polygon_cluster_members: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_clusters(self) -> int:
@@ -129,88 +120,6 @@ class ClusterResult:
                     float(curve.area_multi_pct[k]), float(curve.distance[k]),
                     int(k == curve.chosen_index)))))
         return rows
-
-    def cluster_polygons(self, geoms: Sequence, should_stop=None):
-        """Yield ``(cluster_id, MultiPolygon)`` for each cluster holding polygons: the union of its
-        polygons. ``geoms`` is the polygon list given to ``prepare_features`` (lon/lat or any CRS).
-        ``should_stop()`` is polled while the work runs on threads and raises ``Cancelled``.
-
-        Only members that intersect each other are unioned (a union of disjoint polygons is just
-        their collection), so the cost follows the overlaps, not the number of clusters.
-        """
-        merged, owner = self._merged_pieces(geoms, should_stop)
-        if merged is None:
-            return
-        parts, which = shapely.get_parts(merged, return_index=True)  # pieces are (Multi)Polygons
-        owner = owner[which]
-        ids, index = np.unique(owner, return_inverse=True)
-        for cluster, multi in zip(ids, shapely.multipolygons(parts, indices=index)):
-            yield int(cluster), multi
-
-    def cluster_polygons_wkb(self, geoms: Sequence, should_stop=None):
-        """The shapes of :meth:`cluster_polygons` as ``(cluster ids, WKB)``: one little-endian 2D
-        MultiPolygon per cluster, byte for byte ``shapely.to_wkb`` of that method's geometries.
-
-        Built from the pieces' own WKB, without the copies of every polygon that shapely
-        MultiPolygons cost (about the input's size again at planet scale): for writers."""
-        merged, owner = self._merged_pieces(geoms, should_stop)
-        if merged is None:
-            return [], []
-        kind = shapely.get_type_id(merged)
-        count = np.where(kind == 3, 1, shapely.get_num_geometries(merged))
-        body = list(shapely.to_wkb(merged, output_dimension=2, byte_order=1))
-        for k in np.flatnonzero(kind == 6):
-            body[k] = body[k][9:]  # a MultiPolygon's parts, without its header
-        ids, starts = np.unique(owner, return_index=True)
-        ends = np.r_[starts[1:], len(owner)]
-        out_ids, out = [], []
-        for cluster, a, b in zip(ids.tolist(), starts, ends):
-            n = int(count[a:b].sum())
-            if n:  # a cluster whose pieces all lost their area to make_valid has no shape
-                out_ids.append(cluster)
-                out.append(_MULTIPOLYGON_HEADER + struct.pack("<I", n) + b"".join(body[a:b]))
-        return out_ids, out
-
-    def _merged_pieces(self, geoms, should_stop):
-        """The clusters' polygons with overlapping ones unioned: (pieces, cluster id of each),
-        sorted by cluster; (None, None) without polygons."""
-        geoms = np.asarray(list(geoms), dtype=object)
-        cid = self.polygons.cluster_id
-        if len(cid) == 0:
-            return None, None
-        # a collection's polygons, invalid ones repaired (core/geometry.py; any CRS: no lon/lat rule here)
-        g = repair(polygonal_all(geoms[self.polygons.index]), should_stop)[0]
-        g[shapely.is_missing(g)] = _EMPTY        # nothing left with an area: no shape
-        n = len(g)
-        chunks = [np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)]
-        tree = shapely.STRtree(g)
-        found = run_parallel(chunks, lambda r: tree.query(g[r], predicate="intersects"), should_stop)
-        a = np.concatenate([chunk[f[0]] for chunk, f in zip(chunks, found)])
-        b = np.concatenate([f[1] for f in found])
-        keep = (a < b) & (cid[a] == cid[b])
-        pieces = sp.coo_matrix((np.ones(int(keep.sum()), np.int8), (a[keep], b[keep])), shape=(n, n))
-        _, piece = connected_components(pieces, directed=False)
-        order = np.argsort(piece, kind="stable")
-        starts = np.r_[0, np.flatnonzero(np.diff(piece[order])) + 1, n]
-        first = order[starts[:-1]]
-        merged, owner = g[first], cid[first]
-        joint = np.flatnonzero(np.diff(starts) > 1)
-        if len(joint):
-            unions = run_parallel(np.array_split(joint, min(8, len(joint))),
-                                  lambda ks: [shapely.union_all(g[order[starts[k]:starts[k + 1]]]) for k in ks],
-                                  should_stop)
-            merged[joint] = [u for chunk in unions for u in chunk]
-        other = np.flatnonzero(~np.isin(shapely.get_type_id(merged), (3, 6)))
-        if len(other):  # a union left a collection (or nothing): its polygons, at any depth
-            polys = polygonal_all(merged[other])
-            merged[other] = [_EMPTY if p is None else shapely.MultiPolygon([p]) if p.geom_type == "Polygon" else p
-                             for p in polys]
-        by_cluster = np.argsort(owner, kind="stable")
-        return merged[by_cluster], owner[by_cluster]
-
-
-#: The shape of a cluster piece with no polygon left.
-_EMPTY = shapely.MultiPolygon()
 
 
 def candidate_thresholds(h_limit_m: float, thresholds_m=None, threshold_step_m: float = 1000.0) -> np.ndarray:

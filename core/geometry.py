@@ -2,9 +2,11 @@
 
 Harmonise (polygons and points), cluster (``prepare_features``), footprint (``mine_polygons``)
 and validate (both layers) read their lon/lat (EPSG:4326) shapely geometries through this module,
-so a coordinate or a shape gets the same decision everywhere; footprint's ``regions`` and the
-cluster unions take its polygonal parts and repair. Nothing else in the core calls
-``shapely.make_valid`` or picks the polygons out of a collection.
+so a coordinate or a shape gets the same decision everywhere; footprint's ``regions`` take its
+polygonal parts and repair, and so do the cluster unions, which live here too
+(:func:`cluster_polygons`, :func:`cluster_polygons_wkb`: the shape of each cluster of a
+``ClusterResult``). Nothing else in the core calls ``shapely.make_valid`` or picks the polygons
+out of a collection.
 
 The coordinate rule (core/API.md, "Geometry rules"):
 
@@ -44,10 +46,13 @@ an area measured in one step of the pipeline is the area the next step measures.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import shapely
+from scipy.sparse.csgraph import connected_components
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from .errors import InputError
@@ -62,6 +67,10 @@ MAX_ABS_LON = 360.0
 #: Geometries per task of the checks run on threads.
 _CHUNK = 20000
 _POLYGON, _MULTIPOLYGON = 3, 6
+#: Byte order (little-endian) and type (MultiPolygon) of a 2D WKB MultiPolygon.
+_MULTIPOLYGON_HEADER = b"\x01\x06\x00\x00\x00"
+#: The shape of a cluster piece with no polygon left.
+_EMPTY = MultiPolygon()
 
 
 # --------------------------------------------------------------------------- polygonal parts
@@ -416,3 +425,87 @@ def read_polygons(geoms, ids, feature: str = "Feature {fid}", should_stop=None) 
     lost = has & shapely.is_missing(out)
     return PolygonReading(geoms=out, empty=~ok, not_polygon=not_polygon, repaired=repaired, lost=lost,
                           split=split, drawn=drawn, types=types)
+
+
+# --------------------------------------------------------------------------- cluster unions
+
+def cluster_polygons(result, geoms, should_stop=None):
+    """Yield ``(cluster_id, MultiPolygon)`` for each cluster of ``result`` (a ``ClusterResult``)
+    holding polygons: the union of its polygons. ``geoms`` is the polygon list given to
+    ``prepare_features`` (lon/lat or any CRS). ``should_stop()`` is polled while the work runs on
+    threads and raises ``Cancelled``.
+
+    Only members that intersect each other are unioned (a union of disjoint polygons is just
+    their collection), so the cost follows the overlaps, not the number of clusters.
+    """
+    merged, owner = _merged_pieces(result, geoms, should_stop)
+    if merged is None:
+        return
+    parts, which = shapely.get_parts(merged, return_index=True)  # pieces are (Multi)Polygons
+    owner = owner[which]
+    ids, index = np.unique(owner, return_inverse=True)
+    for cluster, multi in zip(ids, shapely.multipolygons(parts, indices=index)):
+        yield int(cluster), multi
+
+
+def cluster_polygons_wkb(result, geoms, should_stop=None) -> tuple[list, list]:
+    """The shapes of :func:`cluster_polygons` as ``(cluster ids, WKB)``: one little-endian 2D
+    MultiPolygon per cluster, byte for byte ``shapely.to_wkb`` of that function's geometries.
+
+    Built from the pieces' own WKB, without the copies of every polygon that shapely
+    MultiPolygons cost (about the input's size again at planet scale): for writers."""
+    merged, owner = _merged_pieces(result, geoms, should_stop)
+    if merged is None:
+        return [], []
+    kind = shapely.get_type_id(merged)
+    count = np.where(kind == _POLYGON, 1, shapely.get_num_geometries(merged))
+    body = list(shapely.to_wkb(merged, output_dimension=2, byte_order=1))
+    for k in np.flatnonzero(kind == _MULTIPOLYGON):
+        body[k] = body[k][9:]  # a MultiPolygon's parts, without its header
+    ids, starts = np.unique(owner, return_index=True)
+    ends = np.r_[starts[1:], len(owner)]
+    out_ids, out = [], []
+    for cluster, a, b in zip(ids.tolist(), starts, ends):
+        n = int(count[a:b].sum())
+        if n:  # a cluster whose pieces all lost their area to make_valid has no shape
+            out_ids.append(cluster)
+            out.append(_MULTIPOLYGON_HEADER + struct.pack("<I", n) + b"".join(body[a:b]))
+    return out_ids, out
+
+
+def _merged_pieces(result, geoms, should_stop):
+    """The clusters' polygons with overlapping ones unioned: (pieces, cluster id of each),
+    sorted by cluster; (None, None) without polygons."""
+    geoms = np.asarray(list(geoms), dtype=object)
+    cid = result.polygons.cluster_id
+    if len(cid) == 0:
+        return None, None
+    # a collection's polygons, invalid ones repaired (any CRS: no lon/lat rule here)
+    g = repair(polygonal_all(geoms[result.polygons.index]), should_stop)[0]
+    g[shapely.is_missing(g)] = _EMPTY        # nothing left with an area: no shape
+    n = len(g)
+    chunks = [np.arange(k, min(n, k + _CHUNK)) for k in range(0, n, _CHUNK)]
+    tree = shapely.STRtree(g)
+    found = run_parallel(chunks, lambda r: tree.query(g[r], predicate="intersects"), should_stop)
+    a = np.concatenate([chunk[f[0]] for chunk, f in zip(chunks, found)])
+    b = np.concatenate([f[1] for f in found])
+    keep = (a < b) & (cid[a] == cid[b])
+    pieces = sp.coo_matrix((np.ones(int(keep.sum()), np.int8), (a[keep], b[keep])), shape=(n, n))
+    _, piece = connected_components(pieces, directed=False)
+    order = np.argsort(piece, kind="stable")
+    starts = np.r_[0, np.flatnonzero(np.diff(piece[order])) + 1, n]
+    first = order[starts[:-1]]
+    merged, owner = g[first], cid[first]
+    joint = np.flatnonzero(np.diff(starts) > 1)
+    if len(joint):
+        unions = run_parallel(np.array_split(joint, min(8, len(joint))),
+                              lambda ks: [shapely.union_all(g[order[starts[k]:starts[k + 1]]]) for k in ks],
+                              should_stop)
+        merged[joint] = [u for chunk in unions for u in chunk]
+    other = np.flatnonzero(~np.isin(shapely.get_type_id(merged), (_POLYGON, _MULTIPOLYGON)))
+    if len(other):  # a union left a collection (or nothing): its polygons, at any depth
+        polys = polygonal_all(merged[other])
+        merged[other] = [_EMPTY if p is None else MultiPolygon([p]) if p.geom_type == "Polygon" else p
+                         for p in polys]
+    by_cluster = np.argsort(owner, kind="stable")
+    return merged[by_cluster], owner[by_cluster]

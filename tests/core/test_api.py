@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mine_clusters.core import Cancelled, InputError, cluster_mines, prepare_features
+from mine_clusters.core.geometry import cluster_polygons, cluster_polygons_wkb
 from mine_clusters.core.linkage import single_linkage_forest
 
 from layouts import box_m, destination, offset, random_layout
@@ -180,7 +181,7 @@ def test_cluster_summary_reconciles_with_elements():
     assert r.clusters.area_m2.sum() == pytest.approx(r.polygons.area_m2.sum(), rel=1e-12)
     assert r.clusters.n_polygons.sum() == len(r.polygons) and r.clusters.n_points.sum() == len(r.points)
     assert r.groups.area_m2.sum() == pytest.approx(r.total_area_m2, rel=1e-12)
-    for cid, mp in r.cluster_polygons(polys):
+    for cid, mp in cluster_polygons(r, polys):
         assert mp.geom_type == "MultiPolygon" and not mp.is_empty
     un = sum(a for a, s in zip(r.polygons.area_m2, r.polygons.status) if s == "unassigned")
     assert r.area_unassigned_pct == pytest.approx(100 * un / r.total_area_m2)
@@ -215,7 +216,7 @@ def test_cluster_polygons_equal_the_union_of_each_cluster():
     polys, pts, prim = _layout(seed=5, lon=179.995, lat=10.0)
     polys.append(shapely.Polygon([(179.99, 10.0), (179.995, 10.005), (179.99, 10.005), (179.995, 10.0)]))  # bow-tie
     r = cluster_mines(prepare_features(polys, None, None, pts, None, prim), threshold_step_m=500.0)
-    out = dict(r.cluster_polygons(polys))
+    out = dict(cluster_polygons(r, polys))
     assert sorted(out) == sorted(set(r.polygons.cluster_id))
     for cid in out:
         members = [shapely.make_valid(polys[k]) for k, c in zip(r.polygons.index, r.polygons.cluster_id) if c == cid]
@@ -243,8 +244,8 @@ def test_cluster_polygons_wkb_is_the_wkb_of_cluster_polygons():
                                   (79.99, -0.01), (80.0, 0.0)]))
     polys.append(shapely.from_wkt("MULTIPOLYGON (EMPTY, ((100 0, 100.01 0, 100.01 0.01, 100 0)))"))
     r = cluster_mines(prepare_features(polys, None, None, pts, None, prim), threshold_step_m=500.0)
-    expected = list(r.cluster_polygons(polys))
-    ids, wkbs = r.cluster_polygons_wkb(polys)
+    expected = list(cluster_polygons(r, polys))
+    ids, wkbs = cluster_polygons_wkb(r, polys)
     assert ids == [cid for cid, _ in expected]
     assert wkbs == list(shapely.to_wkb([g for _, g in expected], output_dimension=2, byte_order=1))
     by_id = dict(zip(ids, shapely.from_wkb(wkbs)))
@@ -263,6 +264,21 @@ def test_cluster_polygons_wkb_is_the_wkb_of_cluster_polygons():
     spiked = by_id[cluster_of(n - 2)]
     assert len(spiked.geoms) == 2 and spiked.area == pytest.approx(2 * 0.5 * 0.02 * 0.01, rel=1e-9)
     assert by_id[cluster_of(n - 1)].area == pytest.approx(0.5 * 0.01 * 0.01, rel=1e-9)
+
+
+def test_cluster_geometry_is_a_function_of_the_result():
+    """ClusterResult is a plain record: its shapes come from core.geometry, which gives none
+    without polygons (points only) and raises Cancelled when asked to stop."""
+    from mine_clusters.core import ClusterResult
+    assert not [name for name in dir(ClusterResult) if "polygon" in name or "merged" in name]
+    r = cluster_mines(prepare_features([], [], None, [shapely.Point(1, 1)], None, ["Gold"]))
+    assert list(cluster_polygons(r, [])) == [] and cluster_polygons_wkb(r, []) == ([], [])
+    polys, pts, prim = _layout(seed=5)
+    r = cluster_mines(prepare_features(polys, None, None, pts, None, prim))
+    with pytest.raises(Cancelled):
+        cluster_polygons_wkb(r, polys, should_stop=lambda: True)
+    with pytest.raises(Cancelled):
+        list(cluster_polygons(r, polys, should_stop=lambda: True))
 
 
 def _corner_pair(lon, lat, east, north, bearing, gap):
