@@ -11,7 +11,7 @@ from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcess
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from . import provenance
+from . import layer_io, provenance
 from .deps_loader import deps
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,8 +67,46 @@ class MineClustersAlgorithm(QgsProcessingAlgorithm):
         warning = f"<p><b>{missing}</b></p>" if missing else ""
         return warning + self.help_html()
 
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        """Checks the packages and runs :meth:`compute` with the run's :class:`layer_io.Outputs`:
+        a cancel anywhere deletes what was written and logs one sentence, and the core's input
+        errors become QGIS's."""
+        self.require_packages()
+        from ..core.errors import Cancelled, InputError
+
+        outputs = self._outputs = layer_io.Outputs(self, parameters, context, feedback)
+        try:
+            results = self.compute(parameters, context, feedback, outputs)
+            outputs.settle()
+        except Cancelled:
+            return outputs.discard()
+        except InputError as exc:
+            outputs.abandon()
+            raise QgsProcessingException(str(exc)) from None
+        except BaseException:
+            outputs.abandon()
+            raise
+        if feedback.isCanceled():
+            return outputs.discard()
+        return results
+
+    def compute(self, parameters, context, feedback, outputs):
+        """The algorithm: read the inputs (layer_io.read), call the core, write through
+        `outputs`; returns the results."""
+        raise NotImplementedError
+
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
-        # The outputs are closed now: the run's provenance into their metadata.
+        # The outputs are closed now: their default styles and the run's provenance go into
+        # the GeoPackages.
+        from . import styles
+
+        outputs = getattr(self, "_outputs", None)
+        for dest, kind in (outputs.styles if outputs is not None else ()):
+            try:
+                styles.save_default_style(dest, kind)
+            except Exception as exc:  # a style is a convenience: never fail the run for it
+                feedback.pushWarning(self.tr("Could not store the default style in {dest}: "
+                                             "{error}").format(dest=dest, error=exc))
         provenance.save_metadata(self, feedback)
         return {}
 

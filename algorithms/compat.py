@@ -1,5 +1,5 @@
-"""Version shims and QGIS <-> shapely conversion: the only place that checks QGIS versions."""
-from qgis.core import Qgis, QgsField, QgsFields, QgsGeometry
+"""Version shims: the only place that checks QGIS (and numpy) versions."""
+from qgis.core import Qgis, QgsField, QgsFields
 
 
 def _field_type(kind):
@@ -35,59 +35,6 @@ def fields_from_schema(schema, base=None):
     for name, kind in schema:
         fields.append(make_field(name, kind))
     return fields
-
-
-def from_wkb(wkbs):
-    """List of WKB (or None) -> list of shapely geometries. A NaN coordinate is reported by the
-    core in one sentence naming the feature; the RuntimeWarning numpy 2 adds for it (QGIS 3.40
-    with shapely 2.1) would be a second, confusing line on stderr, so it is silenced here."""
-    import numpy as np
-    import shapely
-
-    with np.errstate(invalid="ignore"):
-        return list(shapely.from_wkb(wkbs))
-
-
-def to_shapely(geometries):
-    """List of QgsGeometry (or None) -> list of shapely geometries (None for null/empty)."""
-    wkbs = []
-    for g in geometries:
-        if g is None or g.isNull() or g.isEmpty():
-            wkbs.append(None)
-        else:
-            wkbs.append(bytes(g.asWkb()))
-    return from_wkb(wkbs)
-
-
-def from_shapely(geom, multi=False):
-    import shapely
-
-    g = QgsGeometry()
-    g.fromWkb(shapely.to_wkb(geom))
-    if multi:
-        g.convertToMultiType()
-    return g
-
-
-def discard_outputs(outputs, feedback):
-    """After a cancel while writing: delete the files already written, so that no half-written
-    output looks complete, and return the empty result of a cancelled run."""
-    import os
-
-    left = []
-    for dest in outputs.values():
-        if not isinstance(dest, str):
-            continue
-        path = dest.split("|")[0]
-        for p in (path, path + "-wal", path + "-shm", path + "-journal"):
-            if os.path.isfile(p):
-                try:
-                    os.remove(p)
-                except OSError:
-                    left.append(p)
-    feedback.pushInfo("Cancelled while writing; the outputs written so far were deleted."
-                      + (f" Delete by hand: {', '.join(left)}." if left else ""))
-    return {}
 
 
 def finish_sink(sink):

@@ -9,12 +9,7 @@ import os
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
-    QgsCoordinateTransform,
-    QgsCsException,
     QgsFeatureRequest,
-    QgsFeature,
-    QgsFeatureSink,
-    QgsGeometry,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
@@ -29,13 +24,8 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from . import compat
-from . import provenance
+from . import compat, layer_io, provenance
 from .base import MineClustersAlgorithm
-
-WGS84 = "EPSG:4326"
-#: The English text of the message pushed when the user cancels (translated where it is pushed).
-CANCELLED = "Cancelled; no output was written."
 
 DEFAULT_POLYGON_ID_FIELDS = "id, fid"
 DEFAULT_POINT_ID_FIELDS = "id, facility_id, Mine IDs, GEM Mine ID, snl_id, source_id, Name"
@@ -49,12 +39,6 @@ def _names(text):
     if text is None:
         return []
     return [t.strip() for t in str(text).split(",") if t.strip()]
-
-
-def _text(value):
-    if value is None or (hasattr(value, "isNull") and value.isNull()):
-        return None
-    return str(value)
 
 
 def _find_field(fields, candidates):
@@ -82,18 +66,6 @@ def _layer_label(layer):
     return os.path.splitext(os.path.basename(path))[0] or layer.id()
 
 
-def _to_qgis(geom, multi=False):
-    """shapely -> QgsGeometry through 2D WKB. The dimension is explicit: inside QGIS, shapely
-    may run on QGIS's own GEOS, which rejects shapely 2.1's default WKB dimension of 4."""
-    import shapely
-
-    g = QgsGeometry()
-    g.fromWkb(shapely.to_wkb(geom, output_dimension=2))
-    if multi:
-        g.convertToMultiType()
-    return g
-
-
 class _HarmoniseBase(MineClustersAlgorithm):
     LAYERS = "LAYERS"
     SOURCE_NAMES = "SOURCE_NAMES"
@@ -112,9 +84,6 @@ class _HarmoniseBase(MineClustersAlgorithm):
     def _layers_label(self):
         """The description of the LAYERS parameter, as the messages name it."""
         raise NotImplementedError
-
-    def _push_cancelled(self, feedback):
-        feedback.pushInfo(self.tr("Cancelled; no output was written."))
 
     def _layers(self, parameters, context, kind):
         """The LAYERS; `kind` is the translated "polygon" or "point" of the messages."""
@@ -150,58 +119,20 @@ class _HarmoniseBase(MineClustersAlgorithm):
             seen[n] = i
         return names
 
-    def _read_layer(self, layer, name, id_field, context, feedback, steps, expected,
-                    extra_fields=(), extent=None):
-        """(ids, shapely geometries in lon/lat, {field: values}) of one layer; None if cancelled.
-        With `extent` (a QgsRectangle in the layer CRS), only the features that intersect it.
-        Progress goes to `steps` (this layer's step), cancel and warnings to `feedback`."""
-        crs = layer.crs()
-        wgs84 = QgsCoordinateReferenceSystem(WGS84)
-        transform = None
-        if not crs.isValid():
-            feedback.pushWarning(self.tr("The layer '{name}' has no valid CRS; read as {crs}.")
-                                 .format(name=name, crs=WGS84))
-        elif crs != wgs84:
-            transform = QgsCoordinateTransform(crs, wgs84, context.transformContext())
-        ids, geoms = [], []
-        values = {f: [] for f in extra_fields}
-        total = max(layer.featureCount(), 1)
-        request = QgsFeatureRequest()
+    def _read_layer(self, layer, name, kind, id_field, context, feedback, progress,
+                    expected, fields=(), extent=None):
+        """One layer read (layer_io.read: ids from `id_field`, features of another geometry
+        type handed on for the core to drop and report). With `extent` (a QgsRectangle in the
+        layer CRS), only the features that intersect it."""
+        request = None
         if extent is not None:
-            request.setFilterRect(extent)
+            request = QgsFeatureRequest().setFilterRect(extent)
             request.setFlags(QgsFeatureRequest.Flag.ExactIntersect)
-        for i, f in enumerate(layer.getFeatures(request)):
-            if feedback.isCanceled():
-                return None
-            ids.append(_text(f[id_field]) if id_field else f.id())
-            if id_field and ids[-1] is None:
-                ids[-1] = f"fid {f.id()}"
-            for field in extra_fields:
-                values[field].append(_text(f[field]))
-            g = f.geometry()
-            if g is None or g.isNull() or g.isEmpty():
-                geoms.append(None)
-            elif g.type() != expected:
-                geoms.append(g)  # the core drops it and reports why
-            else:
-                g = type(g)(g)
-                if transform is not None:
-                    try:
-                        g.transform(transform)
-                    except QgsCsException as exc:
-                        # one line: PROJ's message comes in several ("forward transform of\n
-                        # (inf, inf)\nError: ..."); an error like a bad coordinate, not a drop
-                        proj = " ".join(str(exc).split())
-                        which = f" ({id_field} '{ids[-1]}')" if id_field else ""
-                        raise QgsProcessingException(
-                            self.tr("Feature {fid}{which} of the layer '{name}' cannot be "
-                                    "transformed to longitude/latitude (PROJ: {proj}); fix its "
-                                    "geometry or the layer CRS.")
-                            .format(fid=f.id(), which=which, name=name, proj=proj))
-                geoms.append(g)
-            if i % 2000 == 0:
-                steps.setProgress(min(100.0, 100.0 * i / total))
-        return ids, compat.to_shapely(geoms), values
+        read = layer_io.read(layer, context, feedback, kind, name, expected, fields,
+                             id_field=id_field, mismatched="keep", request=request,
+                             progress=progress)
+        read.values = {f: layer_io.texts(v) for f, v in read.values.items()}
+        return read
 
     def _add_extent(self):
         self.add_parameter(QgsProcessingParameterExtent(
@@ -230,43 +161,23 @@ class _HarmoniseBase(MineClustersAlgorithm):
                     "features. In the dialog it is created by default; under qgis_process it is "
                     "written only when you name a destination for it."))
 
-    def _write(self, parameters, context, feedback, steps, schema, wkb_type, rows, geoms, multi,
-               dropped):
+    def _write(self, outputs, steps, schema, wkb_type, rows, geoms, multi, dropped):
         """One output feature per core row into OUTPUT (EPSG:4326) and, when asked for, one row
-        per dropped feature into OUTPUT_DROPPED; {name: destination}, or None when cancelled
-        (what was written is then deleted)."""
+        per dropped feature into OUTPUT_DROPPED; {name: destination}."""
         from ..core.harmonise import DROPPED_FIELDS, dropped_rows
 
-        wgs84 = QgsCoordinateReferenceSystem(WGS84)
-        jobs = [(self.OUTPUT, schema, wkb_type, rows, geoms, multi, len(geoms))]
-        if parameters.get(self.OUTPUT_DROPPED):
-            jobs.append((self.OUTPUT_DROPPED, DROPPED_FIELDS, QgsWkbTypes.Type.NoGeometry,
-                         dropped_rows(dropped), None, False, len(dropped)))
-        total = max(1, sum(job[-1] for job in jobs))
-        every = max(1, total // 100)
-        done = 0
-        written = {self.OUTPUT: None, self.OUTPUT_DROPPED: None}
-        for name, fields_schema, wkb, job_rows, job_geoms, job_multi, _n in jobs:
-            fields = compat.fields_from_schema(fields_schema)
-            sink, dest_id = self.parameterAsSink(parameters, name, context, fields, wkb, wgs84)
-            if sink is None:
-                raise QgsProcessingException(self.invalidSinkError(parameters, name))
-            written[name] = dest_id
-            for i, row in enumerate(job_rows):
-                if feedback.isCanceled():
-                    del sink
-                    compat.discard_outputs({k: v for k, v in written.items() if v}, feedback)
-                    return None
-                f = QgsFeature(fields)
-                f.setAttributes([row[n] for n, _kind in fields_schema])
-                if job_geoms is not None:
-                    f.setGeometry(_to_qgis(job_geoms[i], multi=job_multi))
-                sink.addFeature(f, QgsFeatureSink.Flag.FastInsert)
-                done += 1
-                if done % every == 0:
-                    steps.setProgress(100.0 * done / total)
-            compat.finish_sink(sink)
-            del sink  # a GeoPackage is written when its sink is destroyed (QGIS 3.40)
+        fields = compat.fields_from_schema(schema)
+        total = max(1, len(geoms) + len(dropped))
+        share = 100.0 * len(geoms) / total
+        geometries = (layer_io.qgis_geometry(w, multi=multi)
+                      for w in layer_io.shapely_to_wkb(list(geoms)))
+        written = {self.OUTPUT: outputs.write(
+            self.OUTPUT, fields, wkb_type, QgsCoordinateReferenceSystem(layer_io.WGS84),
+            layer_io.features_of(fields, schema, rows, geometries), total=len(geoms),
+            progress=lambda p: steps.setProgress(p * share / 100.0))}
+        written[self.OUTPUT_DROPPED] = outputs.table(
+            self.OUTPUT_DROPPED, DROPPED_FIELDS, dropped_rows(dropped),
+            progress=lambda p: steps.setProgress(share + p * (100.0 - share) / 100.0))
         return written
 
     def _log(self, feedback, lines, dropped):
@@ -371,13 +282,13 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
         self._add_dropped_output()
         provenance.add_output(self)
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        self.require_packages()
-        from ..core.errors import Cancelled, InputError
+    def compute(self, parameters, context, feedback, outputs):
+        from ..core.errors import InputError
         from ..core.harmonise import (
             POLYGON_FIELDS, PolygonSource, check_polygon_source_name, merge_polygons)
 
-        layers = self._layers(parameters, context, self.tr("polygon"))
+        kind = self.tr("polygon")
+        layers = self._layers(parameters, context, kind)
         names = self._source_names(parameters, context, layers)
         for k, n in enumerate(names):
             try:
@@ -393,44 +304,24 @@ class HarmonisePolygonsAlgorithm(_HarmoniseBase):
         sources = []
         for k, (layer, name) in enumerate(zip(layers, names)):
             steps.setCurrentStep(k)
-            gtype = QgsWkbTypes.geometryType(layer.wkbType())
-            if gtype in (QgsWkbTypes.GeometryType.PointGeometry,
-                         QgsWkbTypes.GeometryType.LineGeometry,
-                         QgsWkbTypes.GeometryType.NullGeometry):
-                raise QgsProcessingException(
-                    self.tr("The layer '{name}' has no polygons ({geometry}); choose polygon "
-                            "layers in '{label}'.")
-                    .format(name=name, geometry=QgsWkbTypes.displayString(layer.wkbType()),
-                            label=self._layers_label()))
+            layer_io.check_geometry_type(layer, layer_io.POLYGON, kind, name, self._layers_label())
             id_field = _find_field(layer.fields(), id_candidates)
             feedback.pushInfo(self.tr("Reading {count} features of '{name}' (ids: {ids}).")
                               .format(count=layer.featureCount(), name=name,
                                       ids=id_field or self.tr("feature id")))
-            read = self._read_layer(layer, name, id_field, context, feedback, steps,
-                                    QgsWkbTypes.GeometryType.PolygonGeometry,
+            read = self._read_layer(layer, name, kind, id_field, context, feedback,
+                                    steps.setProgress, layer_io.POLYGON,
                                     extent=self._extent(parameters, context, layer))
-            if read is None:
-                self._push_cancelled(feedback)
-                return {}
-            ids, geoms, _ = read
-            sources.append(PolygonSource(name, geoms, ids))
+            sources.append(PolygonSource(name, read.geoms, read.ids))
         steps.setCurrentStep(len(layers))
-        try:
-            result = merge_polygons(sources, progress=lambda r: steps.setProgress(100.0 * r),
-                                    should_stop=feedback.isCanceled)
-        except Cancelled:
-            self._push_cancelled(feedback)
-            return {}
-        except InputError as exc:
-            raise QgsProcessingException(str(exc))
+        result = merge_polygons(sources, progress=lambda r: steps.setProgress(100.0 * r),
+                                should_stop=feedback.isCanceled)
         self._log(feedback, result.summary_lines(), result.dropped)
 
         steps.setCurrentStep(len(layers) + 1)
-        written = self._write(parameters, context, feedback, steps, POLYGON_FIELDS,
-                              QgsWkbTypes.Type.MultiPolygon, result.rows(), result.geometries,
-                              multi=True, dropped=result.dropped)
-        if written is None:
-            return {}
+        written = self._write(outputs, steps, POLYGON_FIELDS, QgsWkbTypes.Type.MultiPolygon,
+                              result.rows(), result.geometries, multi=True,
+                              dropped=result.dropped)
         n = len(result.geometries)
         return provenance.finish(self, {
             **written, self.N_INPUT: result.n_in, self.N_POLYGONS: n,
@@ -611,13 +502,12 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
             out[by_key[source.casefold()]] = value
         return out
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        self.require_packages()
-        from ..core.errors import Cancelled, InputError
+    def compute(self, parameters, context, feedback, outputs):
         from ..core.harmonise import (
             POINT_FIELDS, PointSource, harmonise_points, read_harmonisation_table)
 
-        layers = self._layers(parameters, context, self.tr("point"))
+        kind = self.tr("point")
+        layers = self._layers(parameters, context, kind)
         names = self._source_names(parameters, context, layers)
         primary_candidates = _names(self.parameterAsString(parameters, self.PRIMARY_FIELDS,
                                                            context))
@@ -626,10 +516,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
         id_candidates = _names(self.parameterAsString(parameters, self.ID_FIELDS, context))
         constants = self._default_commodity(parameters, context, names)
         table_path = self.parameterAsFile(parameters, self.TABLE, context)
-        try:
-            table = read_harmonisation_table(table_path or None)
-        except InputError as exc:
-            raise QgsProcessingException(str(exc))
+        table = read_harmonisation_table(table_path or None)
         shown = table_path or self.tr("the table shipped with the plugin")
         feedback.pushInfo(self.tr("Harmonisation table: {table} ({count} names).")
                           .format(table=shown, count=len(table)))
@@ -638,15 +525,7 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
         sources = []
         for k, (layer, name) in enumerate(zip(layers, names)):
             steps.setCurrentStep(k)
-            gtype = QgsWkbTypes.geometryType(layer.wkbType())
-            if gtype in (QgsWkbTypes.GeometryType.PolygonGeometry,
-                         QgsWkbTypes.GeometryType.LineGeometry,
-                         QgsWkbTypes.GeometryType.NullGeometry):
-                raise QgsProcessingException(
-                    self.tr("The layer '{name}' has no points ({geometry}); choose point layers "
-                            "in '{label}'.")
-                    .format(name=name, geometry=QgsWkbTypes.displayString(layer.wkbType()),
-                            label=self._layers_label()))
+            layer_io.check_geometry_type(layer, layer_io.POINT, kind, name, self._layers_label())
             fields = layer.fields()
             primary_field = _find_field(fields, primary_candidates)
             others = [f.name() for f in fields
@@ -677,39 +556,27 @@ class HarmonisePointsAlgorithm(_HarmoniseBase):
                         others=others_text,
                         ids=repr(id_field) if id_field else self.tr("feature id")))
             wanted = ([primary_field] if primary_field else []) + others
-            read = self._read_layer(layer, name, id_field, context, feedback, steps,
-                                    QgsWkbTypes.GeometryType.PointGeometry, wanted,
+            read = self._read_layer(layer, name, kind, id_field, context, feedback,
+                                    steps.setProgress, layer_io.POINT, wanted,
                                     extent=self._extent(parameters, context, layer))
-            if read is None:
-                self._push_cancelled(feedback)
-                return {}
-            ids, geoms, values = read
-            primary = values[primary_field] if primary_field else [constant] * len(ids)
-            sources.append(PointSource(name, geoms, ids, primary, [values[o] for o in others]))
+            values = read.values
+            primary = values[primary_field] if primary_field else [constant] * len(read)
+            sources.append(PointSource(name, read.geoms, read.ids, primary,
+                                       [values[o] for o in others]))
 
         steps.setCurrentStep(len(layers))
-        try:
-            result = harmonise_points(
-                sources, table=table,
-                non_commodities=_names(self.parameterAsString(parameters, self.NON_COMMODITIES,
-                                                              context)),
-                drop_primary=_names(self.parameterAsString(parameters, self.DROP_PRIMARY,
-                                                           context)),
-                progress=lambda r: steps.setProgress(100.0 * r),
-                should_stop=feedback.isCanceled)
-        except Cancelled:
-            self._push_cancelled(feedback)
-            return {}
-        except InputError as exc:
-            raise QgsProcessingException(str(exc))
+        result = harmonise_points(
+            sources, table=table,
+            non_commodities=_names(self.parameterAsString(parameters, self.NON_COMMODITIES,
+                                                          context)),
+            drop_primary=_names(self.parameterAsString(parameters, self.DROP_PRIMARY, context)),
+            progress=lambda r: steps.setProgress(100.0 * r),
+            should_stop=feedback.isCanceled)
         self._log(feedback, result.summary_lines(), result.dropped)
 
         steps.setCurrentStep(len(layers) + 1)
-        written = self._write(parameters, context, feedback, steps, POINT_FIELDS,
-                              QgsWkbTypes.Type.Point, result.rows(), result.points, multi=False,
-                              dropped=result.dropped)
-        if written is None:
-            return {}
+        written = self._write(outputs, steps, POINT_FIELDS, QgsWkbTypes.Type.Point,
+                              result.rows(), result.points, multi=False, dropped=result.dropped)
         n = len(result.points)
         return provenance.finish(self, {
             **written, self.N_INPUT: result.n_in, self.N_POINTS: n,

@@ -15,6 +15,7 @@ from qgis.core import (
 from ..core.colours import MULTIPLE_COLOUR, UNASSIGNED_COLOUR, commodity_colour
 
 FIELD = "primary_commodities"
+GRID_FIELD = "dominant"
 UNASSIGNED = UNASSIGNED_COLOUR
 MULTIPLE = MULTIPLE_COLOUR
 
@@ -55,8 +56,30 @@ def make_renderer(layer, kind):
     return QgsCategorizedSymbolRenderer(FIELD, categories)
 
 
+def grid_renderer(values):
+    """The grid by dominant commodity, coloured as in the plots (Unknown last)."""
+    from ..core.footprint import UNKNOWN
+    from ..core.footprint_plots import colour_for
+
+    cats = []
+    for v in sorted(values, key=lambda v: (v == UNKNOWN, v)):
+        sym = QgsFillSymbol.createSimple({"color": colour_for(v), "outline_style": "no"})
+        cats.append(QgsRendererCategory(v, sym, v))
+    return QgsCategorizedSymbolRenderer(GRID_FIELD, cats)
+
+
 def style_layer(layer, kind):
-    layer.setRenderer(make_renderer(layer, kind))
+    """Styles `layer` as a `kind` output: "polygons", "points" or "clusters" by primary
+    commodity, "grid" by dominant commodity."""
+    if kind == "grid":
+        idx = layer.fields().lookupField(GRID_FIELD)
+        if idx < 0:
+            return
+        values = {str(v) for v in layer.uniqueValues(idx)
+                  if v is not None and not (hasattr(v, "isNull") and v.isNull())}
+        layer.setRenderer(grid_renderer(values))
+    else:
+        layer.setRenderer(make_renderer(layer, kind))
     layer.triggerRepaint()
 
 

@@ -1,13 +1,12 @@
 """Processing algorithm "Validate against reference polygons" (the paper's Table 4).
 
-A thin wrapper: reads the clustered polygons and the reference polygons, transforms both to
-EPSG:4326, calls ``core.validate.validate`` and writes the pairs, the summary, a plot and an
+A thin wrapper: reads the clustered polygons and the reference polygons with layer_io (in
+EPSG:4326), calls ``core.validate.validate`` and writes the pairs, the summary, a plot and an
 HTML report. Nothing scientific happens here.
 """
 
 from qgis.core import (
-    QgsFeature,
-    QgsFeatureSink,
+    QgsGeometry,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
@@ -22,21 +21,8 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from . import compat
-from . import provenance
+from . import compat, layer_io, provenance
 from .base import MineClustersAlgorithm
-from .footprint import (
-    check_polygons,
-    file_output,
-    layer_name,
-    native,
-    read_layer,
-    table_sink,
-    to_wgs84,
-    value_number,
-    value_text,
-    write_rows,
-)
 
 
 class ValidateAlgorithm(MineClustersAlgorithm):
@@ -173,114 +159,73 @@ class ValidateAlgorithm(MineClustersAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.MEAN_JACCARD, tr("Mean Jaccard")))
         provenance.add_output(self)
 
-    def _source(self, parameters, name, context):
-        source = self.parameterAsSource(parameters, name, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, name))
-        return source
-
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        self.require_packages()
+    def compute(self, parameters, context, feedback, outputs):
         from ..core import footprint_plots, report
         from ..core import validate as va
-        from ..core.errors import Cancelled, InputError
 
         tr = self.tr
         clustered_label, reference_label = tr("clustered polygons"), tr("reference polygons")
-        source = self._source(parameters, self.INPUT, context)
-        name = layer_name(parameters, self.INPUT, source)
-        ref = self._source(parameters, self.REFERENCE, context)
-        rname = layer_name(parameters, self.REFERENCE, ref)
-        check_polygons(source, clustered_label, name)
-        check_polygons(ref, reference_label, rname)
-        for fld in ("cluster_id", "primary_commodities"):
-            if source.fields().lookupField(fld) < 0:
-                raise QgsProcessingException(
-                    tr("The clustered polygons layer '{layer}' has no '{field}' field; use the "
-                       "'Clustered polygons' output of the cluster algorithm.").format(
-                        layer=name, field=fld))
-        fields = compat.parameter_as_fields(self, parameters, self.REFERENCE_FIELD, context)
-        ref_field = fields[0] if fields else None
-        id_fields = compat.parameter_as_fields(self, parameters, self.REFERENCE_ID_FIELD, context)
-        id_field = id_fields[0] if id_fields else None
-        if id_field and ref.fields().lookupField(id_field) < 0:
-            raise QgsProcessingException(
-                tr("The reference polygons layer '{layer}' has no '{field}' field; choose one of "
-                   "its fields in 'Reference id or name field'.").format(
-                    layer=rname, field=id_field))
+        source = layer_io.source(self, parameters, self.INPUT, context)
+        name = layer_io.layer_name(parameters, self.INPUT, source)
+        ref = layer_io.source(self, parameters, self.REFERENCE, context)
+        rname = layer_io.layer_name(parameters, self.REFERENCE, ref)
+        layer_io.check_geometry_type(source, layer_io.POLYGON, clustered_label, name,
+                                     self.parameterDefinition(self.INPUT).description())
+        layer_io.check_geometry_type(ref, layer_io.POLYGON, reference_label, rname,
+                                     self.parameterDefinition(self.REFERENCE).description())
+        layer_io.require_fields(source, ("cluster_id", "primary_commodities"), clustered_label,
+                                name, tr("use the 'Clustered polygons' output of the cluster "
+                                         "algorithm"))
+        ref_field = layer_io.chosen_field(self, parameters, self.REFERENCE_FIELD, context, ref,
+                                          reference_label, rname, optional=True)
+        id_field = layer_io.chosen_field(self, parameters, self.REFERENCE_ID_FIELD, context, ref,
+                                         reference_label, rname, optional=True)
         fixed = (self.parameterAsString(parameters, self.REFERENCE_COMMODITIES, context)
                  or "").strip()
-        if ref_field and ref.fields().lookupField(ref_field) < 0:
-            raise QgsProcessingException(
-                tr("The reference polygons layer '{layer}' has no '{field}' field; choose its "
-                   "commodity column in 'Reference commodity field'.").format(
-                    layer=rname, field=ref_field))
         if not ref_field and not fixed:
             raise QgsProcessingException(
                 tr("No reference commodities for the reference polygons layer '{layer}'; choose "
                    "its commodity column in 'Reference commodity field' or type them in "
                    "'Reference commodities when no field is chosen'.").format(layer=rname))
-        for src, label, lname in ((source, clustered_label, name),
-                                  (ref, reference_label, rname)):
-            if src.featureCount() == 0:
-                raise QgsProcessingException(
-                    tr("The {kind} layer '{layer}' has no features; choose a layer with "
-                       "polygons.").format(kind=label, layer=lname))
+        layer_io.check_not_empty(source, clustered_label, name, tr("choose a layer with polygons"))
+        layer_io.check_not_empty(ref, reference_label, rname, tr("choose a layer with polygons"))
         include = self.parameterAsBool(parameters, self.INCLUDE_UNASSIGNED, context)
         made_by = provenance.record(self, parameters, context)
         table_path = self.parameterAsFile(parameters, self.TABLE, context)
-        try:
-            table = va.reference_harmonisation(table_path or None)
-        except InputError as exc:
-            raise QgsProcessingException(str(exc))
+        table = va.reference_harmonisation(table_path or None)
         feedback.pushInfo(tr("Reference commodities harmonised with {table} ({n} names).").format(
             table=table_path or tr("the table shipped with the plugin"), n=len(table)))
 
         # reading each layer, comparing, writing
-        cancelled_msg = tr("Cancelled; no output was written.")
         steps = QgsProcessingMultiStepFeedback(4, feedback)
-        read = read_layer(source, to_wgs84(source, context, feedback, clustered_label),
-                          steps, clustered_label, name,
-                          ["cluster_id", "primary_commodities"])
-        if read is None:
-            feedback.pushInfo(cancelled_msg)
-            return {}
-        ids, geoms, values, feats = read
+        read = layer_io.read(source, context, feedback, clustered_label, name, layer_io.POLYGON,
+                             ["cluster_id", "primary_commodities"], progress=steps.setProgress,
+                             keep_geometries=True)
         steps.setCurrentStep(1)
-        others = []
         ref_fields = [f for f in (ref_field, id_field) if f]
-        read = read_layer(ref, to_wgs84(ref, context, feedback, reference_label), steps,
-                          reference_label, rname, list(dict.fromkeys(ref_fields)),
-                          keep_features=False, others=others)
-        if read is None:
-            feedback.pushInfo(cancelled_msg)
-            return {}
-        rids, rgeoms, rvalues, _rfeats = read
-        if others:
+        rread = layer_io.read(ref, context, feedback, reference_label, rname, layer_io.POLYGON,
+                              ref_fields, mismatched="skip", progress=steps.setProgress)
+        if rread.skipped:
+            others = rread.skipped
             feedback.pushWarning(
                 tr("{n} features of the reference polygons layer '{layer}' are points or lines, "
                    "not polygons, and were left out (feature ids {ids}); {kept} polygons are "
-                   "used.").format(n=len(others), layer=rname, kept=len(rids),
+                   "used.").format(n=len(others), layer=rname, kept=len(rread),
                                    ids=", ".join(map(str, others[:10]))
                                    + (", ..." if len(others) > 10 else "")))
-        labels = dict(zip(rids, (value_text(v) for v in rvalues[id_field]))) if id_field else {}
-        ref_comm = ([value_text(v) for v in rvalues[ref_field]] if ref_field
-                    else [fixed] * len(rids))
+        labels = (dict(zip(rread.ids, layer_io.texts(rread.values[id_field])))
+                  if id_field else {})
+        ref_comm = (layer_io.texts(rread.values[ref_field]) if ref_field
+                    else [fixed] * len(rread))
         steps.setCurrentStep(2)
-        try:
-            result = va.validate(
-                geoms, ids, [value_number(v) for v in values["cluster_id"]],
-                [value_text(v) for v in values["primary_commodities"]], rgeoms, rids, ref_comm,
-                harmonisation=table, include_unassigned=include,
-                progress=lambda r: steps.setProgress(100 * r),
-                should_stop=feedback.isCanceled,
-                layer=tr("clustered polygons layer '{layer}'").format(layer=name),
-                reference_layer=tr("reference polygons layer '{layer}'").format(layer=rname))
-        except Cancelled:
-            feedback.pushInfo(cancelled_msg)
-            return {}
-        except InputError as exc:
-            raise QgsProcessingException(str(exc))
+        result = va.validate(
+            read.geoms, read.ids, layer_io.numbers(read.values["cluster_id"]),
+            layer_io.texts(read.values["primary_commodities"]), rread.geoms, rread.ids, ref_comm,
+            harmonisation=table, include_unassigned=include,
+            progress=lambda r: steps.setProgress(100 * r),
+            should_stop=feedback.isCanceled,
+            layer=tr("clustered polygons layer '{layer}'").format(layer=name),
+            reference_layer=tr("reference polygons layer '{layer}'").format(layer=rname))
         mean, count, prop = result.stat("Mean"), result.stat("Count"), result.stat("Proportion")
         feedback.pushInfo(
             tr("{n} pairs compared; full match {full}, partial {partial}, no match {none}; mean "
@@ -301,56 +246,35 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                                     "commodities; check that both layers cover the same area."))
 
         steps.setCurrentStep(3)
-        written = {}
-
-        def cancelled():  # what was written so far is deleted: nothing looks complete
-            return compat.discard_outputs(written, feedback)
-
         # the reference's own id or name beside its feature id (reference_id)
         pair_schema = va.PAIR_FIELDS + (("reference_name", "string"),)
         out_fields = compat.fields_from_schema(pair_schema)
-        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, out_fields,
-                                          QgsWkbTypes.Type.MultiPolygon, source.sourceCrs())
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        written[self.OUTPUT] = dest
-        names = [n for n, _ in va.PAIR_FIELDS]
-        every = max(1, len(result.pairs) // 50)
-        for k, pair in enumerate(result.pairs):
-            if k % every == 0:
-                if feedback.isCanceled():
-                    del sink
-                    return cancelled()
-                steps.setProgress(60.0 * k / len(result.pairs))
-            f = QgsFeature(out_fields)
-            g = feats[pair["index"]].geometry()
-            if g is not None and not g.isNull():
-                g = type(g)(g)
-                g.convertToMultiType()
-                f.setGeometry(g)
-            f.setAttributes([native(pair.get(n)) for n in names]
-                            + [labels.get(pair.get("reference_id"))])
-            sink.addFeature(f, QgsFeatureSink.Flag.FastInsert)
-        compat.finish_sink(sink)
-        del sink  # the GeoPackage is written when the sink is destroyed (QGIS 3.40)
-        ssink, sdest, sfields = table_sink(self, parameters, self.OUTPUT_SUMMARY, context,
-                                           va.SUMMARY_FIELDS)
-        written[self.OUTPUT_SUMMARY] = sdest
-        done = write_rows(ssink, sfields, va.SUMMARY_FIELDS, result.summary, feedback)
-        del ssink
-        if not done:
-            return cancelled()
+        rows = [{**pair, "reference_name": labels.get(pair.get("reference_id"))}
+                for pair in result.pairs]
+
+        def geometries():
+            for pair in result.pairs:
+                g = read.originals[pair["index"]]
+                if g is not None:
+                    g = QgsGeometry(g)
+                    g.convertToMultiType()
+                yield g
+
+        dest = outputs.write(self.OUTPUT, out_fields, QgsWkbTypes.Type.MultiPolygon,
+                             source.sourceCrs(),
+                             layer_io.features_of(out_fields, pair_schema, rows, geometries()),
+                             total=len(rows), progress=lambda p: steps.setProgress(0.6 * p))
+        sdest = outputs.table(self.OUTPUT_SUMMARY, va.SUMMARY_FIELDS, result.summary)
         steps.setProgress(70)
 
         images = []
-        plot = written[self.PLOT] = file_output(self, parameters, self.PLOT, context)
+        plot = outputs.file(self.PLOT)
         if plot:
             footprint_plots.validation_plot(result.pairs, plot)
             images.append((plot, tr("Similarity metrics over the compared pairs")))
-        if feedback.isCanceled():
-            return cancelled()
+        layer_io.stop_if_cancelled(feedback)
         steps.setProgress(85)
-        html = written[self.REPORT] = file_output(self, parameters, self.REPORT, context)
+        html = outputs.file(self.REPORT)
         if html:
             report.validation_report(result, html, images=images, intro=[
                 tr("Clustered polygons: {layer}; reference polygons: {reference}").format(
@@ -358,8 +282,7 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                 + (tr(" (commodity field '{field}').").format(field=ref_field) if ref_field
                    else tr(" (all taken as '{commodities}').").format(commodities=fixed)),
                 provenance.sentence(made_by)])
-        if feedback.isCanceled():
-            return cancelled()
+        layer_io.stop_if_cancelled(feedback)
         steps.setProgress(100)
         return provenance.finish(self, {
             self.OUTPUT: dest, self.OUTPUT_SUMMARY: sdest, self.PLOT: plot, self.REPORT: html,

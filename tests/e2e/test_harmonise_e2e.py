@@ -144,8 +144,8 @@ def test_error_sentence_reaches_the_user(registered, tmp_path):
     proc = qgis_process(registered, "run", POLYS, "--", f"LAYERS={ICMM}",
                         f"OUTPUT={tmp_path / 'x.gpkg'}")
     assert proc.returncode != 0
-    assert "The layer 'mines' has no polygons (Point); choose polygon layers in " \
-           "'Land-use polygon layers'." in proc.stdout + proc.stderr
+    assert "The polygon layer 'mines' has point geometries, but polygon geometries are needed; " \
+           "choose a polygon layer in 'Land-use polygon layers'." in proc.stdout + proc.stderr
 
 
 MODEL_SCRIPT = textwrap.dedent('''

@@ -89,7 +89,7 @@ def test_error_sentence_reaches_the_user(qgis_env, tmp_path, sample_polygons, sa
                         f"OUTPUT_POLYGONS={tmp_path / 'x.gpkg'}")
     assert proc.returncode != 0
     assert ("The points layer 'mine_points' has no 'no_such_field' field; choose the right "
-            "column in 'Primary commodity field'.") in proc.stdout + proc.stderr
+            "column in 'Primary commodity field (comma lists allowed)'.") in proc.stdout + proc.stderr
 
 
 def test_shipped_cluster_model_runs(qgis_env, tmp_path, sample_polygons, sample_points):

@@ -416,7 +416,7 @@ def test_missing_field_error_sentence(run, tmp_path):
     polys, pts = small_layers()
     with pytest.raises(QgsProcessingException,
                        match=r"The points layer 'small_points' has no 'commodity' field; choose "
-                             r"the right column in 'Primary commodity field'\."):
+                             r"the right column in 'Primary commodity field \(comma lists allowed\)'\."):
         run({"POLYGONS": polys, "POINTS": pts, "PRIMARY_FIELD": "commodity", **outputs(tmp_path)})
 
 
@@ -556,7 +556,7 @@ def test_every_output_in_one_geopackage(sample_run, provider, tmp_path):
 
 def test_file_of_destinations(tmp_path):
     """Which file an output writes to decides whether it may be closed beside other work."""
-    from mine_clusters.algorithms.cluster import _file_of
+    from mine_clusters.algorithms.layer_io import file_of as _file_of
 
     path = str(tmp_path / "a.gpkg")
     norm = os.path.normcase(os.path.abspath(path))
@@ -570,7 +570,7 @@ def test_file_of_destinations(tmp_path):
 def test_a_sink_that_fails_to_write_is_one_sentence():
     """The writer thread's failure reaches the algorithm: at the next batch or at the close, one
     sentence naming the output and QGIS's reason; nothing more is handed to the failed sink."""
-    from mine_clusters.algorithms.cluster import _Writer
+    from mine_clusters.algorithms.layer_io import Sink as _Writer
 
     class Failing:
         def __init__(self):

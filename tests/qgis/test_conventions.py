@@ -105,7 +105,7 @@ def _literal_texts(node):
 
 
 @pytest.mark.parametrize("name", ["cluster.py", "harmonise.py", "footprint.py", "validate.py",
-                                  "base.py"])
+                                  "base.py", "layer_io.py", "styles.py", "provenance.py"])
 def test_messages_and_labels_are_translatable(name):
     path = os.path.join(ROOT, "algorithms", name)
     with open(path, encoding="utf-8") as f:

@@ -226,7 +226,8 @@ def test_polygon_across_the_antimeridian_from_a_projected_crs(algs, tmp_path):
 def test_polygon_errors(algs, tmp_path):
     pts = memory_layer("Point", "EPSG:4326", "mines", [("POINT(1 1)", {})])
     with pytest.raises(QgsProcessingException,
-                       match="The layer 'mines' has no polygons .*choose polygon layers"):
+                       match="The polygon layer 'mines' has point geometries, but polygon geometries are "
+                             "needed; choose a polygon layer in 'Land-use polygon layers'"):
         run(algs[0](), {"LAYERS": [pts], "OUTPUT": str(tmp_path / "x.gpkg")})
     a = memory_layer("Polygon", "EPSG:4326", "A", [(square(0, 0, 1), {})])
     with pytest.raises(QgsProcessingException, match="lists 2 names for 1 layers"):
@@ -377,7 +378,7 @@ def test_points_errors(algs, tmp_path):
                         "TABLE": str(tmp_path / "missing.csv"),
                         "OUTPUT": str(tmp_path / "e.gpkg")})
     polys = memory_layer("Polygon", "EPSG:4326", "areas", [(square(0, 0, 1), {})])
-    with pytest.raises(QgsProcessingException, match="The layer 'areas' has no points"):
+    with pytest.raises(QgsProcessingException, match="The point layer 'areas' has polygon geometries, but point geometries"):
         run(algs[1](), {"LAYERS": [polys], "OUTPUT": str(tmp_path / "e.gpkg")})
 
 
@@ -696,6 +697,6 @@ def test_a_point_the_crs_cannot_transform_is_one_sentence(algs, tmp_path):
                         "OUTPUT": str(tmp_path / "e.gpkg")})
     message = str(err.value)
     assert "\n" not in message, message
-    assert message.startswith("Feature 2 (name 'm1') of the layer 'far' cannot be transformed "
+    assert message.startswith("Feature 2 (name 'm1') of the point layer 'far' cannot be transformed "
                               "to longitude/latitude"), message
     assert message.endswith("; fix its geometry or the layer CRS."), message

@@ -1,0 +1,659 @@
+"""The wrappers' one I/O layer: QGIS layers in, core inputs out; core rows in, QGIS outputs out.
+
+Every algorithm reads its layers with :func:`read` (CRS transform to EPSG:4326, the one-sentence
+errors naming layer and feature, progress and cancel) and writes through the run's
+:class:`Outputs` (sinks fed in batches on a writer thread, finished GeoPackages closed beside later
+work, and the cancel rule: a cancelled run deletes what it wrote, so no half-written output looks
+complete). A cancel anywhere raises the core's ``Cancelled``; the algorithm base class turns it
+into the one log sentence. Nothing here imports the science stack at load time.
+"""
+import contextlib
+import os
+import queue
+import re
+import shutil
+import threading
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsCsException,
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessingException,
+    QgsProcessingFeatureSource,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterFeatureSink,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+
+from . import compat
+
+WGS84 = "EPSG:4326"
+#: Features handed to a sink per call (fewer Python -> C++ crossings).
+BATCH = 2000
+#: Every feature goes to the core, which repairs invalid polygons itself: the context's
+#: invalid-geometry setting must never skip or abort silently.
+SKIP_CHECKS = QgsProcessingFeatureSource.Flag.FlagSkipGeometryValidityChecks
+#: The WKB header of a little-endian 2D MultiPolygon of one polygon.
+_ONE_PART_MULTIPOLYGON = b"\x01\x06\x00\x00\x00\x01\x00\x00\x00"
+
+
+def tr(text):
+    """`text` translated in this module's context."""
+    return QCoreApplication.translate("MineClustersIO", text)
+
+
+def cancelled():
+    """The core's ``Cancelled``, raised wherever a wrapper sees the user's cancel."""
+    from ..core.errors import Cancelled
+
+    return Cancelled()
+
+
+def stop_if_cancelled(feedback):
+    if feedback.isCanceled():
+        raise cancelled()
+
+
+# ----------------------------------------------------------------------------- values
+
+def text(value):
+    """An attribute value as str, or None for NULL."""
+    if value is None or (hasattr(value, "isNull") and value.isNull()):
+        return None
+    return str(value)
+
+
+def number(value):
+    """An attribute value as float, or None for NULL and what is no number."""
+    if value is None or (hasattr(value, "isNull") and value.isNull()):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def texts(values):
+    return [text(v) for v in values]
+
+
+def numbers(values):
+    return [number(v) for v in values]
+
+
+def native(value):
+    """A core value as QGIS takes it: numpy scalars as Python numbers, NaN as NULL."""
+    if value is None:
+        return None
+    if type(value) not in (str, int, float, bool) and hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def column(values):
+    """A core column (numpy array or list) as plain Python values, NaN as None."""
+    if getattr(values, "dtype", None) is not None and values.dtype.kind in "iub":
+        return values.tolist()  # no NaN in integer columns: no per-value check
+    out = values.tolist() if hasattr(values, "tolist") else list(values)
+    return [None if isinstance(v, float) and v != v else v for v in out]
+
+
+def rows_of(table, schema):
+    """The rows of a core column table (attributes named as in `schema`) as value lists."""
+    return list(zip(*[column(getattr(table, name)) for name, _kind in schema]))
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def source(alg, parameters, name, context, optional=False):
+    """The feature source of parameter `name`; None for an optional one not given."""
+    if optional and parameters.get(name) in (None, ""):
+        return None
+    src = alg.parameterAsSource(parameters, name, context)
+    if src is None:
+        if optional:
+            return None
+        raise QgsProcessingException(alg.invalidSourceError(parameters, name))
+    return src
+
+
+def layer_name(parameters, name, src):
+    """The name the messages give the layer of parameter `name`."""
+    try:
+        return src.sourceName() or str(parameters.get(name))
+    except Exception:  # some sources have no name
+        return str(parameters.get(name))
+
+
+def _geometry_word(gtype):
+    return {QgsWkbTypes.GeometryType.PointGeometry: tr("point"),
+            QgsWkbTypes.GeometryType.LineGeometry: tr("line"),
+            QgsWkbTypes.GeometryType.PolygonGeometry: tr("polygon"),
+            QgsWkbTypes.GeometryType.NullGeometry: tr("no")}.get(gtype, tr("unknown"))
+
+
+POINT = QgsWkbTypes.GeometryType.PointGeometry
+POLYGON = QgsWkbTypes.GeometryType.PolygonGeometry
+
+
+def check_geometry_type(src, expected, kind, layer, parameter):
+    """Refuse a layer whose geometry type is not `expected` (a layer of unknown type, e.g. a
+    mixed one, is read feature by feature)."""
+    gtype = QgsWkbTypes.geometryType(src.wkbType())
+    if gtype not in (expected, QgsWkbTypes.GeometryType.UnknownGeometry):
+        needed = _geometry_word(expected)
+        raise QgsProcessingException(
+            tr("The {kind} layer '{layer}' has {found} geometries, but {needed} geometries are "
+               "needed; choose a {needed} layer in '{param}'.").format(
+                kind=kind, layer=layer, found=_geometry_word(gtype), needed=needed,
+                param=parameter))
+
+
+def check_not_empty(src, kind, layer, hint=None):
+    if src.featureCount() == 0:
+        raise QgsProcessingException(
+            tr("The {kind} layer '{layer}' has no features; {hint}.").format(
+                kind=kind, layer=layer,
+                hint=hint or tr("choose a layer with {kind} in it").format(kind=kind)))
+
+
+def require_fields(src, names, kind, layer, hint):
+    """Refuse a layer that lacks one of the fields `names`; `hint` says what to do."""
+    for name in names:
+        if src.fields().lookupField(name) < 0:
+            raise QgsProcessingException(
+                tr("The {kind} layer '{layer}' has no '{field}' field; {hint}.").format(
+                    kind=kind, layer=layer, field=name, hint=hint))
+
+
+def chosen_field(alg, parameters, name, context, src, kind, layer, optional=False, default=None):
+    """The field chosen in parameter `name` (its default, else `default`, when not given),
+    checked against the layer; None for an optional field not given whose default the layer
+    lacks."""
+    given = parameters.get(name) not in (None, "", [])
+    fields = compat.parameter_as_fields(alg, parameters, name, context)
+    parameter = alg.parameterDefinition(name).description()
+    field = fields[0] if fields else default
+    if not field:
+        if optional:
+            return None
+        raise QgsProcessingException(
+            tr("No field was chosen in '{param}'; choose the column of the {kind} layer "
+               "'{layer}' that holds it.").format(param=parameter, kind=kind, layer=layer))
+    if src.fields().lookupField(field) < 0:
+        if optional and not given:
+            return None
+        raise QgsProcessingException(
+            tr("The {kind} layer '{layer}' has no '{field}' field; choose the right column in "
+               "'{param}'.").format(kind=kind, layer=layer, field=field, param=parameter))
+    return field
+
+
+def to_wgs84(crs, context, feedback, kind, layer):
+    """The transform from `crs` to EPSG:4326; None when none is needed (or the CRS is not
+    valid: read as EPSG:4326, with a warning)."""
+    wgs84 = QgsCoordinateReferenceSystem(WGS84)
+    if not crs.isValid():
+        feedback.pushWarning(tr("The {kind} layer '{layer}' has no valid CRS; read as "
+                                "{crs}.").format(kind=kind, layer=layer, crs=WGS84))
+        return None
+    if crs == wgs84:
+        return None
+    return QgsCoordinateTransform(crs, wgs84, context.transformContext())
+
+
+def from_wgs84(crs, context):
+    """The transform from EPSG:4326 back to `crs`; None when none is needed."""
+    wgs84 = QgsCoordinateReferenceSystem(WGS84)
+    if not crs.isValid() or crs == wgs84:
+        return None
+    return QgsCoordinateTransform(wgs84, crs, context.transformContext())
+
+
+class Read:
+    """What :func:`read` gives: feature ids, shapely geometries in lon/lat (None for null or
+    empty ones), {field: raw values}, the QgsGeometry of each feature in the layer CRS (with
+    ``keep_geometries``) and the ids of the features left out for their geometry type."""
+
+    def __init__(self):
+        self.ids, self.geoms, self.values, self.originals, self.skipped = [], [], {}, [], []
+
+    def __len__(self):
+        return len(self.ids)
+
+
+def read(src, context, feedback, kind, layer, geometry, fields=(), id_field=None,
+         mismatched="error", request=None, progress=None, keep_geometries=False):
+    """One pass over `src`, a feature source or vector layer (the `kind` layer called `layer`).
+
+    `geometry` is :data:`POINT`, :data:`POLYGON` or None (attributes only). A feature of another
+    geometry type is an error (`mismatched` "error"), left out and listed in ``skipped``
+    ("skip"), or handed on untransformed for the core to drop and report ("keep"). Ids are the
+    feature ids, or the text of `id_field` ('fid N' when NULL). Only `fields` are fetched.
+    Progress goes to `progress` (0..100, default the feedback's), cancel raises ``Cancelled``."""
+    out = Read()
+    report = progress or feedback.setProgress
+    index = {n: src.fields().lookupField(n) for n in dict.fromkeys(list(fields) + [id_field]) if n}
+    columns = {n: [] for n in fields}
+    request = QgsFeatureRequest(request) if request is not None else QgsFeatureRequest()
+    request.setSubsetOfAttributes(sorted({i for i in index.values() if i >= 0}))
+    if geometry is None:
+        request.setFlags(request.flags() | QgsFeatureRequest.Flag.NoGeometry)
+    transform = (to_wgs84(src.sourceCrs(), context, feedback, kind, layer)
+                 if geometry is not None else None)
+    features = (src.getFeatures(request, SKIP_CHECKS)
+                if isinstance(src, QgsProcessingFeatureSource) else src.getFeatures(request))
+    total = max(src.featureCount(), 1)
+    id_at = index.get(id_field, -1)
+    wkbs = []
+    for i, f in enumerate(features):
+        if i % 1000 == 0:
+            stop_if_cancelled(feedback)
+            report(min(100.0, 100.0 * i / total))
+        attrs = f.attributes()
+        fid = f.id()
+        if id_field:
+            fid = text(attrs[id_at]) if id_at >= 0 else None
+            fid = f"fid {f.id()}" if fid is None else fid
+        if geometry is not None:
+            g = f.geometry()
+            if g is None or g.isNull() or g.isEmpty():
+                if keep_geometries:
+                    out.originals.append(None)
+                wkbs.append(None)
+            elif g.type() != geometry:
+                if mismatched == "skip":
+                    out.skipped.append(f.id())
+                    continue
+                if mismatched == "error":
+                    raise QgsProcessingException(
+                        tr("Feature {fid} of the {kind} layer '{layer}' is a {found}, not a "
+                           "{needed}; remove it or choose another layer.").format(
+                            fid=f.id(), kind=kind, layer=layer,
+                            found=QgsWkbTypes.displayString(g.wkbType()),
+                            needed=_geometry_word(geometry)))
+                if keep_geometries:
+                    out.originals.append(QgsGeometry(g))
+                wkbs.append(bytes(g.asWkb()))  # the core drops it and says why
+            else:
+                if keep_geometries:
+                    out.originals.append(QgsGeometry(g))
+                wkbs.append(_wkb(g, transform, f.id(), id_field, fid, kind, layer))
+        out.ids.append(fid)
+        for n, col in columns.items():
+            col.append(attrs[index[n]] if index[n] >= 0 else None)
+    stop_if_cancelled(feedback)
+    report(100.0)
+    out.values = columns
+    if geometry is not None:
+        out.geoms = from_wkb(wkbs)
+    return out
+
+
+def _wkb(g, transform, fid, id_field, shown_id, kind, layer):
+    """The WKB of `g` in EPSG:4326 (a one-part MultiPolygon as its polygon: the core's elements
+    are parts, and GeoPackages store polygons as one-part MultiPolygons, which would cost the core
+    a copy of every polygon)."""
+    if transform is not None:
+        g = QgsGeometry(g)
+        try:
+            g.transform(transform)
+        except QgsCsException as exc:
+            # one line: PROJ's message comes in several ("forward transform of\n(inf, inf)\n...")
+            proj = " ".join(str(exc).split())
+            which = f" ({id_field} '{shown_id}')" if id_field else ""
+            raise QgsProcessingException(
+                tr("Feature {fid}{which} of the {kind} layer '{layer}' cannot be transformed to "
+                   "longitude/latitude (PROJ: {proj}); fix its geometry or the layer CRS.")
+                .format(fid=fid, which=which, kind=kind, layer=layer, proj=proj))
+    wkb = bytes(g.asWkb())
+    if wkb.startswith(_ONE_PART_MULTIPOLYGON):
+        wkb = wkb[len(_ONE_PART_MULTIPOLYGON):]
+    return wkb
+
+
+# ----------------------------------------------------------------------------- geometry
+
+def from_wkb(wkbs):
+    """List of WKB (or None) -> list of shapely geometries. A NaN coordinate is reported by the
+    core in one sentence naming the feature; the RuntimeWarning numpy 2 adds for it (QGIS 3.40
+    with shapely 2.1) would be a second, confusing line on stderr, so it is silenced here."""
+    import numpy as np
+    import shapely
+
+    with np.errstate(invalid="ignore"):
+        return list(shapely.from_wkb(wkbs))
+
+
+def shapely_to_wkb(geoms):
+    """2-D WKB of shapely geometries, vectorised. The dimension is explicit: inside QGIS,
+    shapely may run on QGIS's own older GEOS, which rejects shapely 2.1's default (4)."""
+    import shapely
+
+    return shapely.to_wkb(geoms, output_dimension=2)
+
+
+def qgis_geometry(wkb, multi=False, transform=None):
+    g = QgsGeometry()
+    g.fromWkb(wkb)
+    if multi:
+        g.convertToMultiType()
+    if transform is not None:
+        g.transform(transform)
+    return g
+
+
+def output_fields(base, schema, rename_fid=False):
+    """Input fields (minus the names the schema adds, which it replaces) + the schema's fields.
+
+    Returns (QgsFields, indices of the kept input fields). With `rename_fid`, an input field
+    named 'fid' is kept as 'input_fid' (GeoPackage treats 'fid' as the unique feature id)."""
+    added = {name.lower() for name, _kind in schema}
+    fields, keep = QgsFields(), []
+    for i, f in enumerate(base):
+        if f.name().lower() in added:
+            continue
+        f = QgsField(f)
+        if rename_fid and f.name().lower() == "fid":
+            f.setName("input_fid")
+        if fields.append(f):
+            keep.append(i)
+    for name, kind in schema:
+        fields.append(compat.make_field(name, kind))
+    return fields, keep
+
+
+def features_of(fields, schema, rows, geometries=None):
+    """QgsFeatures of `rows` (dicts by the schema's names, or value lists in its order), each
+    with the QgsGeometry of `geometries` (an iterable beside the rows; None: no geometry)."""
+    names = [n for n, _kind in schema]
+    geometries = iter(geometries) if geometries is not None else None
+    for row in rows:
+        f = QgsFeature(fields)
+        values = [row.get(n) for n in names] if isinstance(row, dict) else row
+        f.setAttributes([native(v) for v in values])
+        if geometries is not None:
+            g = next(geometries)
+            if g is not None:
+                f.setGeometry(g)
+        yield f
+
+
+# ----------------------------------------------------------------------------- outputs
+
+def asked(value):
+    """Whether an optional output parameter was given a destination."""
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def file_of(dest):
+    """The local file an output destination (path, 'path|layername=..' or 'ogr:dbname=..')
+    writes to, normalised; None for other destinations."""
+    if not isinstance(dest, str) or not dest.strip():
+        return None
+    if dest.startswith("ogr:"):
+        match = re.search(r"dbname='([^']*)'", dest)
+        path = match.group(1) if match else None
+    elif "://" in dest or dest.startswith(("memory:", "postgres:", "spatialite:")):
+        return None
+    else:
+        path = dest.split("|")[0]
+    return os.path.normcase(os.path.abspath(path)) if path else None
+
+
+class Sink:
+    """A feature sink fed in batches, on a writer thread when `threaded` (QGIS writes with the
+    GIL released, so the next batch is built meanwhile); a sink that fails to write is reported
+    in one sentence naming the output."""
+
+    def __init__(self, sink, dest, threaded=True):
+        self.sink, self.dest = sink, dest
+        self._error = None
+        self._queue = self._thread = None
+        if threaded:
+            self._queue = queue.Queue(maxsize=4)
+            self._thread = threading.Thread(target=self._drain, daemon=True)
+            self._thread.start()
+
+    def _write(self, batch):
+        if self._error is None and not self.sink.addFeatures(batch, QgsFeatureSink.Flag.FastInsert):
+            self._error = self.sink.lastError() or "the features could not be written"
+
+    def _drain(self):
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            self._write(batch)
+
+    def _raise(self):
+        if self._error is not None:
+            raise QgsProcessingException(tr("Could not write {dest}: {error}").format(
+                dest=self.dest, error=self._error))
+
+    def add(self, batch):
+        self._raise()
+        if not batch:
+            return
+        if self._thread is not None:
+            self._queue.put(batch)
+        else:
+            self._write(batch)
+
+    def close(self, discard=False):
+        """Finishes the sink and lets it go (a GeoPackage is committed when its sink is
+        destroyed on QGIS 3.40); with `discard` the sink is dropped unfinished."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if not discard:
+            self._raise()
+        if self.sink is not None and not discard:
+            compat.finish_sink(self.sink)
+        self.sink = None
+
+
+class Background:
+    """A function run on a worker thread; ``wait()`` returns the error it raised (or None) and
+    ``value`` holds its result."""
+
+    def __init__(self, fn):
+        self.value, self.error = None, None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn):
+        try:
+            self.value = fn()
+        except BaseException as exc:  # handed to the algorithm's thread by wait()
+            self.error = exc
+
+    def done(self, timeout):
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def wait(self):
+        self._thread.join()
+        return self.error
+
+
+class Outputs:
+    """The outputs of one run. Each sink, file and folder is registered when it is made, so that
+    :meth:`discard` (a cancel) deletes everything written so far; a finished file output is
+    closed on a worker thread beside the later work when no other output goes to that file, and
+    :meth:`settle` waits for those closes."""
+
+    def __init__(self, alg, parameters, context, feedback):
+        self.alg, self.parameters, self.context, self.feedback = alg, parameters, context, feedback
+        self.dests = {}  # output name -> destination id or path (None: not asked for)
+        self.styles = []  # (destination, style kind) stored in GeoPackages after the run
+        self._folders, self._open, self._closing, self._jobs = [], [], [], []
+        self._files = None
+
+    # -- making
+    def sink(self, name, fields, wkb_type, crs, threaded=True):
+        """A :class:`Sink` for output `name`; None for an optional output not asked for."""
+        sink, dest = self.alg.parameterAsSink(self.parameters, name, self.context, fields,
+                                              wkb_type, crs)
+        if sink is None:
+            optional = (self.alg.parameterDefinition(name).flags()
+                        & QgsProcessingParameterDefinition.Flag.FlagOptional)
+            if optional and not asked(self.parameters.get(name)):
+                self.dests[name] = None
+                return None
+            raise QgsProcessingException(self.alg.invalidSinkError(self.parameters, name))
+        self.dests[name] = dest
+        out = Sink(sink, dest, threaded)
+        self._open.append(out)
+        return out
+
+    def write(self, name, fields, wkb_type, crs, features, total=0, progress=None):
+        """Streams `features` (QgsFeatures) into output `name`: see :meth:`feed`. Its
+        destination, None when the optional output was not asked for."""
+        sink = self.sink(name, fields, wkb_type, crs, threaded=total > BATCH or total == 0)
+        if sink is None:
+            return None
+        return self.feed(sink, features, total, progress)
+
+    def feed(self, sink, features, total=0, progress=None):
+        """`features` (QgsFeatures) into `sink` in batches, polling cancel and reporting
+        progress (0..100 over `total` features), then the sink closed; its destination."""
+        size = max(1, min(BATCH, total // 100)) if total else BATCH
+        batch, done = [], 0
+        for f in features:
+            batch.append(f)
+            if len(batch) >= size:
+                stop_if_cancelled(self.feedback)
+                sink.add(batch)
+                done += len(batch)
+                batch = []
+                if progress is not None and total:
+                    progress(100.0 * done / total)
+        stop_if_cancelled(self.feedback)
+        sink.add(batch)
+        self.close(sink)
+        return sink.dest
+
+    def table(self, name, schema, rows, progress=None):
+        """Rows (dicts or value lists) into the no-geometry output `name` with the schema's
+        fields; its destination (None when not asked for)."""
+        fields = compat.fields_from_schema(schema)
+        rows = list(rows)
+        return self.write(name, fields, QgsWkbTypes.Type.NoGeometry,
+                          QgsCoordinateReferenceSystem(), features_of(fields, schema, rows),
+                          total=len(rows), progress=progress)
+
+    def file(self, name):
+        """The path of file output `name` (its folder made), None when the user skipped it."""
+        value = self.parameters.get(name)
+        path = None
+        if asked(value):
+            path = self.alg.parameterAsFileOutput(self.parameters, name, self.context) or None
+        if path:
+            folder = os.path.dirname(path)
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+        self.dests[name] = path
+        return path
+
+    def folder(self, path):
+        """A folder of side files (made now), deleted by :meth:`discard`."""
+        os.makedirs(path, exist_ok=True)
+        self._folders.append(path)
+        return path
+
+    def style(self, name, kind):
+        """Style output `name` by `kind` (see styles.py) when QGIS loads it, and store the style
+        in a GeoPackage output after the run."""
+        from . import styles
+
+        dest = self.dests.get(name)
+        if dest:
+            styles.attach(self.context, dest, kind)
+            self.styles.append((dest, kind))
+
+    def background(self, fn):
+        """`fn` on a worker thread (its errors re-raised by :meth:`settle`)."""
+        job = Background(fn)
+        self._jobs.append(job)
+        return job
+
+    # -- closing
+    def _shared_files(self):
+        """The files of the asked-for sink outputs (None where one cannot be told)."""
+        if self._files is None:
+            self._files = []
+            for p in self.alg.destinationParameterDefinitions():
+                if isinstance(p, QgsProcessingParameterFeatureSink) and \
+                        asked(self.parameters.get(p.name())):
+                    try:
+                        dest = self.alg.parameterAsOutputLayer(self.parameters, p.name(),
+                                                               self.context) or None
+                    except Exception:  # an odd destination value: treated as unknown
+                        dest = None
+                    self._files.append(file_of(dest))
+        return self._files
+
+    def close(self, sink):
+        """Closes `sink`; a file no other output writes to is closed beside the later work."""
+        self._open.remove(sink)
+        path = file_of(sink.dest)
+        files = self._shared_files()
+        if path is None or not os.path.isfile(path) or None in files or files.count(path) > 1:
+            sink.close()
+        else:
+            self._closing.append(Background(sink.close))
+
+    def settle(self):
+        """Waits for the work beside writing; re-raises its first error (a cancel excepted)."""
+        from ..core.errors import Cancelled
+
+        jobs, self._closing, self._jobs = self._closing + self._jobs, [], []
+        errors = [job.wait() for job in jobs]
+        for error in errors:
+            if error is not None and not isinstance(error, Cancelled):
+                raise error
+
+    def abandon(self):
+        """After an error: the open sinks dropped unfinished, the work beside them awaited."""
+        for sink in self._open:
+            sink.close(discard=True)
+        self._open.clear()
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            self.settle()
+
+    def discard(self):
+        """After a cancel: everything written so far deleted; the empty result of a cancelled
+        run, with one log sentence."""
+        self.abandon()
+        written = [d for d in self.dests.values() if isinstance(d, str)] + self._folders
+        if not written:
+            self.feedback.pushInfo(tr("Cancelled; no output was written."))
+            return {}
+        left = []
+        for folder in self._folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        for dest in self.dests.values():
+            path = file_of(dest)
+            if path is None:
+                continue
+            for p in (path, path + "-wal", path + "-shm", path + "-journal"):
+                if os.path.isfile(p):
+                    try:
+                        os.remove(p)
+                    except OSError:
+                        left.append(p)
+        self.feedback.pushInfo(
+            tr("Cancelled while writing; the outputs written so far were deleted.")
+            + (tr(" Delete by hand: {files}.").format(files=", ".join(left)) if left else ""))
+        return {}
