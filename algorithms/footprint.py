@@ -243,7 +243,14 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             feedback.pushWarning(self.tr("The {kind} layer '{layer}' has no features; all mine "
                                          "area is reported as 'Outside'.").format(
                 kind=label, layer=lname))
-        return fp.regions(read.geoms, layer_io.texts(read.values[field])), read.geoms
+        regions = fp.regions(read.geoms, layer_io.texts(read.values[field]),
+                             should_stop=feedback.isCanceled, ids=read.ids,
+                             layer=self.tr("{kind} layer '{layer}'").format(
+                                 kind=label, layer=lname))
+        if regions.cut_at_antimeridian:
+            feedback.pushInfo(self.tr("Regions of the {kind} layer cut at ±180°: {names}.").format(
+                kind=label, names=", ".join(regions.cut_at_antimeridian)))
+        return regions, read.geoms
 
     def compute(self, parameters, context, feedback, outputs):
         from ..core import footprint as fp
@@ -322,6 +329,8 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                "{allocation}.").format(
                 area=summary.total_area_m2 / 1e6, n=len(polys), pct=summary.assigned_area_pct,
                 n_commodities=len(summary.commodity_rows), allocation=allocation))
+        for line in summary.overlap_lines():
+            feedback.pushWarning(line)
         if "sources" not in optional:
             feedback.pushInfo(tr("No 'sources' field: Table 3 is empty."))
 
@@ -366,7 +375,8 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                         if regions is None]
                 report.footprint_report(summary, html, images=images, csv_dir=csv_dir, intro=[
                     tr("Clustered polygons: {layer} ({n} polygons).").format(
-                        layer=name, n=len(polys)), provenance.sentence(made_by)], omit=omit)
+                        layer=name, n=len(polys)), provenance.sentence(made_by),
+                    *summary.overlap_lines()], omit=omit)
                 feedback.pushInfo(tr("Report written to {path}; tables as CSV in "
                                      "{folder}.").format(path=html, folder=csv_dir))
         layer_io.stop_if_cancelled(feedback)

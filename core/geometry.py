@@ -2,8 +2,8 @@
 
 Harmonise (polygons and points), cluster (``prepare_features``), footprint (``mine_polygons``)
 and validate (both layers) read their lon/lat (EPSG:4326) shapely geometries through this module,
-so a coordinate or a shape gets the same decision everywhere; footprint's ``regions`` take its
-polygonal parts and repair, and so do the cluster unions, which live here too
+so a coordinate or a shape gets the same decision everywhere, and footprint's ``regions``
+(countries, biomes) too; the cluster unions take its polygonal parts and repair, and live here
 (:func:`cluster_polygons`, :func:`cluster_polygons_wkb`: the shape of each cluster of a
 ``ClusterResult``). Nothing else in the core calls ``shapely.make_valid`` or picks the polygons
 out of a collection.
@@ -25,7 +25,9 @@ The coordinate rule (core/API.md, "Geometry rules"):
 - Antimeridian: a ring whose longitude jumps by more than 180° between two vertices (after the
   poles are settled, so a pole vertex's longitude is no jump), or that leaves -180..180, crosses
   ±180°: it is drawn continuously, cut at ±180° and the pieces beyond moved back by 360°, giving a
-  MultiPolygon with every part inside -180..180 (:func:`fix_antimeridian`).
+  MultiPolygon with every part inside -180..180 (:func:`fix_antimeridian`). A ring that so drawn
+  winds once round the Earth encloses a pole, and its steps along that pole (a shapefile closes
+  Antarctica from (180, -90) to (-180, -90)) are the pole's edge, no crossing.
 
 The shape rule, in the order :func:`read_polygons` applies it:
 
@@ -252,11 +254,31 @@ def settle_poles(geoms) -> np.ndarray:
 
 # --------------------------------------------------------------------------- antimeridian
 
+def _along_a_pole(coords: np.ndarray) -> np.ndarray:
+    """Per step of a ring: whether both its ends lie on one pole."""
+    at = np.abs(np.abs(coords[:, 1]) - 90.0) <= POLE_TOLERANCE_DEG
+    return at[:-1] & at[1:] & (np.sign(coords[:-1, 1]) == np.sign(coords[1:, 1]))
+
+
+def _ring_shifts(coords: np.ndarray) -> np.ndarray:
+    """Per step of a ring, the multiple of 360 degrees that makes its longitudes continuous.
+
+    A ring that, so drawn, winds once round the Earth encloses a pole: its steps along that pole
+    (a ring closed round the pole runs (180, -90) -> (-180, -90)) are the pole's edge, no crossing
+    of the antimeridian, and keep their jump. Any other ring winds zero times and every jump is a
+    crossing."""
+    shift = -360.0 * np.round(np.diff(coords[:, 0]) / 360.0)
+    if shift.any():
+        pole = _along_a_pole(coords)
+        if pole.any() and shift.sum() != 0.0:
+            shift[pole] = 0.0
+    return shift
+
+
 def _unwrap_ring(coords: np.ndarray) -> np.ndarray:
-    """Longitudes made continuous along a ring (no jump over 180 degrees)."""
+    """Longitudes made continuous along a ring (no jump over 180 degrees; see _ring_shifts)."""
     lon = coords[:, 0].copy()
-    shift = -360.0 * np.round(np.diff(lon) / 360.0)
-    lon[1:] += np.cumsum(shift)
+    lon[1:] += np.cumsum(_ring_shifts(coords))
     out = coords.copy()
     out[:, 0] = lon
     return out
@@ -264,8 +286,9 @@ def _unwrap_ring(coords: np.ndarray) -> np.ndarray:
 
 def _needs_unwrap(poly: Polygon) -> bool:
     for ring in (poly.exterior, *poly.interiors):
-        lon = np.asarray(ring.coords)[:, 0]
-        if len(lon) and (np.any(np.abs(np.diff(lon)) > 180.0) or lon.min() < -180.0 or lon.max() > 180.0):
+        coords = np.asarray(ring.coords)
+        if len(coords) and (_ring_shifts(coords).any() or coords[:, 0].min() < -180.0
+                            or coords[:, 0].max() > 180.0):
             return True
     return False
 

@@ -169,3 +169,22 @@ def test_a_read_geometry_reads_again_unchanged():
                                            list(range(len(kept) + 2)))]).geometries
     again = read_polygons(merged, list(range(len(merged)))).geoms
     assert list(shapely.to_wkb(np.asarray(merged, dtype=object))) == list(shapely.to_wkb(again))
+
+
+@pytest.mark.parametrize("start", [0, 9, 18, 30, 37])
+@pytest.mark.parametrize("pole", [-90.0, 90.0])
+def test_a_ring_closed_along_a_pole_is_a_cap_whatever_its_first_vertex(start, pole):
+    """A polar cap drawn as shapefiles draw it (round the globe, then along the pole from 180°
+    back to -180°) keeps its area and shape: the step along the pole is the pole's edge, not a
+    crossing of the antimeridian, wherever the ring starts."""
+    lon = np.arange(-180.0, 181.0, 10.0)
+    edge = [(x, np.sign(pole) * (70.0 + 5 * np.sin(np.radians(3 * x)))) for x in lon]
+    ring = edge + [(180.0, pole), (-180.0, pole)]
+    ring = ring[start:] + ring[:start]
+    cap = Polygon(ring + [ring[0]])
+    assert cap.is_valid
+    got = footprint_polygon(cap)
+    assert got[1] == pytest.approx(polygon_area_m2([cap])[0], rel=1e-12)
+    assert shapely.normalize(shapely.union_all(shapely.get_parts(got[0]))).equals_exact(
+        shapely.normalize(cap), 1e-9)
+    assert cluster_polygon(cap)[1] == got[1] and harmonise_polygon(cap)[1] == got[1]

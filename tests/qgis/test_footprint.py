@@ -458,3 +458,37 @@ def test_footprint_outputs_are_optional(clustered):
     """Only INPUT given: no output is required, the numbers are still returned."""
     res = prun(fp_alg(), dict(INPUT=clustered["OUTPUT_POLYGONS"]))
     assert res["TOTAL_AREA_KM2"] > 0 and res["N_CELLS"] > 0
+
+
+SEPIN_1000 = os.path.join(os.path.dirname(GEM), "..", "sepin2025-combined-polygons-demo",
+                          "commit-633645897-1000polygons", "mining_polygons_combined_demo.gpkg")
+
+
+@pytest.mark.parametrize("allocation", [0, 1], ids=["intersection", "centroid"])
+def test_alaskan_mines_are_in_the_united_states(provider, tmp_path, allocation):
+    """Natural Earth 10m, as GDAL reads it, draws Russia's ring across ±180°: read as drawn, the
+    ring was a band round the globe that covered Alaska, and 18 km² (intersection) or 36 km²
+    (centroid) of the real Alaskan mine polygons went to Russia. The regions are cut at ±180°
+    now: every Alaskan mine is in the United States (or Outside, at the coast), none in Russia,
+    and no overlap of countries is reported."""
+    src = layer(need(SEPIN_1000))
+    alaska = [f.geometry() for f in src.getFeatures()
+              if f.geometry().boundingBox().xMaximum() < -141.0
+              and f.geometry().boundingBox().yMinimum() > 51.0]
+    assert len(alaska) > 50, len(alaska)
+    polys = memory_layer("Polygon", "EPSG:4326", [("cluster_id", "integer"),
+                                                   ("primary_commodities", "string")],
+                         [(g.asWkt(), [1, "Gold"]) for g in alaska], name="alaska")
+    log = LogFeedback()
+    out = str(tmp_path / "countries.csv")
+    res = prun(fp_alg(), {"INPUT": polys, "COUNTRIES": need(COUNTRIES), "CELL_SIZE": 0,
+                          "ALLOCATION": allocation, "OUTPUT_COUNTRY": out}, feedback=log)
+    with open(out, encoding="utf-8") as fh:
+        area = {}
+        for r in csv.DictReader(fh):
+            area[r["region"]] = area.get(r["region"], 0.0) + float(r["area_km2"])
+    assert "Russia" not in area, area
+    usa = [k for k in area if k.startswith("United States")]
+    assert usa and area[usa[0]] >= 0.99 * res["TOTAL_AREA_KM2"], area
+    assert not [w for w in log.warnings if "overlap" in w], log.warnings
+    assert any("cut at ±180°" in line and "Russia" in line for line in log.infos), log.infos
