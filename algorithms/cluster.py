@@ -93,14 +93,15 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             "the clusters at the largest allowed threshold H_max are processing groups, each with "
             "its own best threshold; H_max itself is chosen the same way unless you fix it. "
             "Distances are metres on the Earth whatever the layer CRS.<br><br>"
-            "<b>Outputs</b>: polygons and points with cluster_id, threshold_m, "
-            "primary_commodities, commodities, status (assigned / unassigned / multiple) and "
-            "area_m2; one multipolygon per cluster; the sensitivity table (global curve over h, "
-            "local curve over H_max); the Pareto plot (paper Fig. 4b) and a histogram of the "
-            "chosen local thresholds (Fig. A.11); an HTML report with the headline numbers and "
-            "both plots, shown in the Results Viewer. Dropped empty or null geometries are listed "
-            "in the log.<br><br>Needs the Python packages numpy, scipy, matplotlib and shapely 2 "
-            "(see the plugin README).")
+            "<b>Outputs</b>: polygons and points with their own attributes unchanged plus "
+            "cluster_id, threshold_m, primary_commodities, commodities, status (assigned / "
+            "unassigned / multiple) and area_m2 (written as mc_&lt;name&gt; where the input "
+            "already has the name; the log says so); one multipolygon per cluster; the "
+            "sensitivity table (global curve over h, local curve over H_max); the Pareto plot "
+            "(paper Fig. 4b) and a histogram of the chosen local thresholds (Fig. A.11); an "
+            "HTML report with the headline numbers and both plots, shown in the Results Viewer. "
+            "Dropped empty or null geometries are listed in the log.<br><br>Needs the Python "
+            "packages numpy, scipy, matplotlib and shapely 2 (see the plugin README).")
 
     # ---- parameters -----------------------------------------------------------------------
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -177,9 +178,9 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         self.add_parameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_POLYGONS, tr("Clustered polygons"),
             QgsProcessing.SourceType.TypeVectorPolygon),
-            tr("The input polygons with their attributes plus cluster_id, threshold_m, "
-               "primary_commodities, commodities, status and area_m2, in the input CRS, styled "
-               "by primary commodity."))
+            tr("The input polygons with their attributes unchanged plus cluster_id, threshold_m, "
+               "primary_commodities, commodities, status and area_m2 (mc_<name> where the input "
+               "has the name), in the input CRS, styled by primary commodity."))
         # Optional (created by default in the dialog) so that `qgis_process run ... POLYGONS=
         # POINTS= OUTPUT_POLYGONS=` works alone: qgis_process gives absent sinks no default.
         self.add_parameter(QgsProcessingParameterFeatureSink(
@@ -346,10 +347,12 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         try:
             self._write_elements(outputs, self.OUTPUT_POLYGONS, polys, result.polygons,
                                  FEATURE_FIELDS, parts=False,
-                                 progress=lambda p: steps.setProgress(0.45 * p))
+                                 progress=lambda p: steps.setProgress(0.45 * p),
+                                 kind=polygons_label, layer=poly_name)
             self._write_elements(outputs, self.OUTPUT_POINTS, points, result.points,
                                  FEATURE_FIELDS, parts=True,
-                                 progress=lambda p: steps.setProgress(45 + 0.1 * p))
+                                 progress=lambda p: steps.setProgress(45 + 0.1 * p),
+                                 kind=points_label, layer=point_name)
             cluster_fields = compat.fields_from_schema(CLUSTER_FIELDS)
             sink = outputs.sink(self.OUTPUT_CLUSTERS, cluster_fields,
                                 QgsWkbTypes.Type.MultiPolygon, polys.sourceCrs())
@@ -424,11 +427,18 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             results.get(k) for k in (self.OUTPUT_POLYGONS, self.OUTPUT_POINTS,
                                      self.OUTPUT_CLUSTERS, self.OUTPUT_SENSITIVITY)])
 
-    def _write_elements(self, outputs, name, src, table, schema, parts, progress):
+    def _write_elements(self, outputs, name, src, table, schema, parts, progress, kind, layer):
         """Output `name`: `src` read again, one feature per core row (per part for points): the
-        input attributes first, then the schema's fields."""
+        input attributes first, unchanged, then the schema's fields (``mc_`` before a name an
+        input field has, said in the log)."""
         # A multipoint gives one row per part, so an input 'fid' would repeat: keep it renamed.
-        fields, keep = layer_io.output_fields(src.fields(), schema, rename_fid=parts)
+        fields, keep, names = layer_io.output_fields(src.fields(), schema, rename_fid=parts)
+        renamed = [f"{name} -> {out}" for name, out in names.items() if out != name]
+        if renamed and layer_io.asked(outputs.parameters.get(name)):
+            outputs.feedback.pushInfo(self.tr(
+                "The {kind} layer '{layer}' has fields of the names the cluster algorithm writes: "
+                "they are kept as they are, and its own fields are written as {renamed}.").format(
+                kind=kind, layer=layer, renamed=", ".join(renamed)))
         if parts:
             wkb_type = QgsWkbTypes.singleType(src.wkbType())
             if QgsWkbTypes.geometryType(wkb_type) != QgsWkbTypes.GeometryType.PointGeometry:

@@ -262,12 +262,11 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         name = layer_io.layer_name(parameters, self.INPUT, source)
         layer_io.check_geometry_type(source, layer_io.POLYGON, clustered_label, name,
                                      self.parameterDefinition(self.INPUT).description())
-        layer_io.require_fields(source, self.REQUIRED, clustered_label, name,
-                                tr("use the 'Clustered polygons' output of the cluster algorithm"))
+        columns = layer_io.plugin_fields(
+            source, self.REQUIRED, clustered_label, name,
+            tr("use the 'Clustered polygons' output of the cluster algorithm"), self.OPTIONAL)
         layer_io.check_not_empty(source, clustered_label, name,
                                  tr("run the cluster algorithm on mine polygons first"))
-        names = source.fields().names()
-        optional = [f for f in self.OPTIONAL if f in names]
         cell = self.parameterAsDouble(parameters, self.CELL_SIZE, context)
         if 0 < cell < 1000:
             raise QgsProcessingException(
@@ -281,21 +280,21 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         feedback.pushInfo(tr("Reading {n} clustered polygons from '{layer}'.").format(
             n=source.featureCount(), layer=name))
         read = layer_io.read(source, context, feedback, clustered_label, name, layer_io.POLYGON,
-                             list(self.REQUIRED) + optional, progress=steps.setProgress)
-        values = read.values
+                             list(columns.values()), progress=steps.setProgress)
+        values = {plugin: read.values[field] for plugin, field in columns.items()}
         point_clusters = point_primary = None
         points = layer_io.source(self, parameters, self.POINTS, context, optional=True)
         if points is not None:
             points_label = tr("clustered points")
             pname = layer_io.layer_name(parameters, self.POINTS, points)
-            layer_io.require_fields(points, self.REQUIRED, points_label, pname,
-                                    tr("use the 'Clustered points' output of the cluster "
-                                       "algorithm"))
+            pcolumns = layer_io.plugin_fields(
+                points, self.REQUIRED, points_label, pname,
+                tr("use the 'Clustered points' output of the cluster algorithm"))
             pread = layer_io.read(points, context, feedback, points_label, pname, None,
-                                  list(self.REQUIRED), progress=lambda p: None)
+                                  list(pcolumns.values()), progress=lambda p: None)
             point_clusters = [None if v is None else int(v)
-                              for v in layer_io.numbers(pread.values["cluster_id"])]
-            point_primary = layer_io.texts(pread.values["primary_commodities"])
+                              for v in layer_io.numbers(pread.values[pcolumns["cluster_id"]])]
+            point_primary = layer_io.texts(pread.values[pcolumns["primary_commodities"]])
         steps.setCurrentStep(1)
         timings["read"], t0 = time.perf_counter() - t0, time.perf_counter()
         countries, country_outlines = self._regions(
@@ -331,7 +330,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                 n_commodities=len(summary.commodity_rows), allocation=allocation))
         for line in summary.overlap_lines():
             feedback.pushWarning(line)
-        if "sources" not in optional:
+        if "sources" not in columns:
             feedback.pushInfo(tr("No 'sources' field: Table 3 is empty."))
 
         steps.setCurrentStep(3)

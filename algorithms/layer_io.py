@@ -166,15 +166,6 @@ def check_not_empty(src, kind, layer, hint=None):
                 hint=hint or tr("choose a layer with {kind} in it").format(kind=kind)))
 
 
-def require_fields(src, names, kind, layer, hint):
-    """Refuse a layer that lacks one of the fields `names`; `hint` says what to do."""
-    for name in names:
-        if src.fields().lookupField(name) < 0:
-            raise QgsProcessingException(
-                tr("The {kind} layer '{layer}' has no '{field}' field; {hint}.").format(
-                    kind=kind, layer=layer, field=name, hint=hint))
-
-
 def chosen_field(alg, parameters, name, context, src, kind, layer, optional=False, default=None):
     """The field chosen in parameter `name` (its default, else `default`, when not given),
     checked against the layer; None for an optional field not given whose default the layer
@@ -353,23 +344,46 @@ def qgis_geometry(wkb, multi=False, transform=None):
 
 
 def output_fields(base, schema, rename_fid=False):
-    """Input fields (minus the names the schema adds, which it replaces) + the schema's fields.
+    """Every input field, unchanged, then the schema's fields, each under its own name or, when
+    an input field has that name, under the name core.schema.output_name gives (``mc_...``).
 
-    Returns (QgsFields, indices of the kept input fields). With `rename_fid`, an input field
-    named 'fid' is kept as 'input_fid' (GeoPackage treats 'fid' as the unique feature id)."""
-    added = {name.lower() for name, _kind in schema}
+    Returns (QgsFields, indices of the kept input fields, {schema name: output name}). With
+    `rename_fid`, an input field named 'fid' is kept as 'input_fid' (GeoPackage treats 'fid' as
+    the unique feature id, and one input feature gives several rows)."""
+    from ..core.schema import output_name
+
     fields, keep = QgsFields(), []
     for i, f in enumerate(base):
-        if f.name().lower() in added:
-            continue
         f = QgsField(f)
         if rename_fid and f.name().lower() == "fid":
-            f.setName("input_fid")
+            f.setName(output_name("input_fid", base.names()))
         if fields.append(f):
             keep.append(i)
+    names = {}
     for name, kind in schema:
-        fields.append(compat.make_field(name, kind))
-    return fields, keep
+        names[name] = output_name(name, fields.names())
+        fields.append(compat.make_field(names[name], kind))
+    return fields, keep, names
+
+
+def plugin_fields(src, names, kind, layer, hint, optional=()):
+    """{field the plugin wrote: the layer's field holding it} for a layer the plugin made (its
+    own name, or the ``mc_`` name it took beside an input field of that name; core.schema).
+    `names` are required (`hint` says what to do when one is missing); `optional` are looked
+    up when present."""
+    from ..core.schema import input_name
+
+    available = src.fields().names()
+    found = {}
+    for name in list(names) + list(optional):
+        field = input_name(name, available)
+        if field is None and name in names:
+            raise QgsProcessingException(
+                tr("The {kind} layer '{layer}' has no '{field}' field; {hint}.").format(
+                    kind=kind, layer=layer, field=name, hint=hint))
+        if field is not None:
+            found[name] = field
+    return found
 
 
 def features_of(fields, schema, rows, geometries=None):

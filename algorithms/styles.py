@@ -37,8 +37,12 @@ def _symbol(kind, colour, hatched=False):
 
 
 def make_renderer(layer, kind):
-    """A categorised renderer over the layer's `primary_commodities` values."""
-    idx = layer.fields().lookupField(FIELD)
+    """A categorised renderer over the layer's `primary_commodities` values (the field of that
+    name the plugin wrote: ``mc_primary_commodities`` beside an input field of the name)."""
+    from ..core.schema import input_name
+
+    field = input_name(FIELD, layer.fields().names()) or FIELD
+    idx = layer.fields().lookupField(field)
     values = set()
     if idx >= 0:
         for v in layer.uniqueValues(idx):
@@ -53,7 +57,7 @@ def make_renderer(layer, kind):
         categories.append(QgsRendererCategory(value, _symbol(kind, colour, hatched=multiple),
                                               label))
     categories.append(QgsRendererCategory(None, _symbol(kind, UNASSIGNED), "Unassigned"))
-    return QgsCategorizedSymbolRenderer(FIELD, categories)
+    return QgsCategorizedSymbolRenderer(field, categories)
 
 
 def grid_renderer(values):

@@ -173,9 +173,9 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                                      self.parameterDefinition(self.INPUT).description())
         layer_io.check_geometry_type(ref, layer_io.POLYGON, reference_label, rname,
                                      self.parameterDefinition(self.REFERENCE).description())
-        layer_io.require_fields(source, ("cluster_id", "primary_commodities"), clustered_label,
-                                name, tr("use the 'Clustered polygons' output of the cluster "
-                                         "algorithm"))
+        columns = layer_io.plugin_fields(
+            source, ("cluster_id", "primary_commodities"), clustered_label, name,
+            tr("use the 'Clustered polygons' output of the cluster algorithm"))
         ref_field = layer_io.chosen_field(self, parameters, self.REFERENCE_FIELD, context, ref,
                                           reference_label, rname, optional=True)
         id_field = layer_io.chosen_field(self, parameters, self.REFERENCE_ID_FIELD, context, ref,
@@ -199,7 +199,7 @@ class ValidateAlgorithm(MineClustersAlgorithm):
         # reading each layer, comparing, writing
         steps = QgsProcessingMultiStepFeedback(4, feedback)
         read = layer_io.read(source, context, feedback, clustered_label, name, layer_io.POLYGON,
-                             ["cluster_id", "primary_commodities"], progress=steps.setProgress,
+                             list(columns.values()), progress=steps.setProgress,
                              keep_geometries=True)
         steps.setCurrentStep(1)
         ref_fields = [f for f in (ref_field, id_field) if f]
@@ -213,19 +213,19 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                    "used.").format(n=len(others), layer=rname, kept=len(rread),
                                    ids=", ".join(map(str, others[:10]))
                                    + (", ..." if len(others) > 10 else "")))
-        labels = (dict(zip(rread.ids, layer_io.texts(rread.values[id_field])))
-                  if id_field else {})
         ref_comm = (layer_io.texts(rread.values[ref_field]) if ref_field
                     else [fixed] * len(rread))
         steps.setCurrentStep(2)
         result = va.validate(
-            read.geoms, read.ids, layer_io.numbers(read.values["cluster_id"]),
-            layer_io.texts(read.values["primary_commodities"]), rread.geoms, rread.ids, ref_comm,
+            read.geoms, read.ids, layer_io.numbers(read.values[columns["cluster_id"]]),
+            layer_io.texts(read.values[columns["primary_commodities"]]), rread.geoms, rread.ids,
+            ref_comm,
             harmonisation=table, include_unassigned=include,
             progress=lambda r: steps.setProgress(100 * r),
             should_stop=feedback.isCanceled,
             layer=tr("clustered polygons layer '{layer}'").format(layer=name),
-            reference_layer=tr("reference polygons layer '{layer}'").format(layer=rname))
+            reference_layer=tr("reference polygons layer '{layer}'").format(layer=rname),
+            reference_names=layer_io.texts(rread.values[id_field]) if id_field else None)
         mean, count, prop = result.stat("Mean"), result.stat("Count"), result.stat("Proportion")
         feedback.pushInfo(
             tr("{n} pairs compared; full match {full}, partial {partial}, no match {none}; mean "
@@ -246,11 +246,8 @@ class ValidateAlgorithm(MineClustersAlgorithm):
                                     "commodities; check that both layers cover the same area."))
 
         steps.setCurrentStep(3)
-        # the reference's own id or name beside its feature id (reference_id)
-        pair_schema = va.PAIR_FIELDS + (("reference_name", "string"),)
-        out_fields = compat.fields_from_schema(pair_schema)
-        rows = [{**pair, "reference_name": labels.get(pair.get("reference_id"))}
-                for pair in result.pairs]
+        out_fields = compat.fields_from_schema(va.PAIR_FIELDS)
+        rows = result.pairs
 
         def geometries():
             for pair in result.pairs:
@@ -262,7 +259,7 @@ class ValidateAlgorithm(MineClustersAlgorithm):
 
         dest = outputs.write(self.OUTPUT, out_fields, QgsWkbTypes.Type.MultiPolygon,
                              source.sourceCrs(),
-                             layer_io.features_of(out_fields, pair_schema, rows, geometries()),
+                             layer_io.features_of(out_fields, va.PAIR_FIELDS, rows, geometries()),
                              total=len(rows), progress=lambda p: steps.setProgress(0.6 * p))
         sdest = outputs.table(self.OUTPUT_SUMMARY, va.SUMMARY_FIELDS, result.summary)
         steps.setProgress(70)

@@ -8,16 +8,48 @@ import importlib
 
 #: public name -> the module of the package that defines it
 _EXPORTS = {
+    # clustering (the paper's method)
     "prepare_features": "features",
     "Features": "features",
     "cluster_mines": "engine",
     "ClusterResult": "engine",
+    "cluster_polygons": "geometry",
+    "cluster_polygons_wkb": "geometry",
+    # harmonising the inputs
+    "PolygonSource": "harmonise",
+    "merge_polygons": "harmonise",
+    "PointSource": "harmonise",
+    "harmonise_points": "harmonise",
+    "read_harmonisation_table": "harmonise",
+    # the footprint summary
+    "mine_polygons": "footprint",
+    "regions": "footprint",
+    "summarise": "footprint",
+    "FootprintSummary": "footprint",
+    # validation against reference polygons
+    "validate_clusters": "validate",
+    "reference_harmonisation": "validate",
+    "ValidationResult": "validate",
+    # errors, commodity lists
     "InputError": "errors",
     "Cancelled": "errors",
     "parse_commodities": "commodities",
+    # every output schema, and the field naming rule
     "FEATURE_FIELDS": "schema",
     "CLUSTER_FIELDS": "schema",
     "SENSITIVITY_FIELDS": "schema",
+    "POLYGON_FIELDS": "schema",
+    "POINT_FIELDS": "schema",
+    "DROPPED_FIELDS": "schema",
+    "COMMODITY_FIELDS": "schema",
+    "REGION_FIELDS": "schema",
+    "TABLE2_FIELDS": "schema",
+    "TABLE3_FIELDS": "schema",
+    "GRID_BASE_FIELDS": "schema",
+    "PAIR_FIELDS": "schema",
+    "SUMMARY_FIELDS": "schema",
+    "output_name": "schema",
+    "input_name": "schema",
 }
 
 __all__ = list(_EXPORTS)

@@ -17,33 +17,8 @@ from .errors import InputError
 from .footprint_grid import EqualAreaGrid, grid_fractions
 from .footprint_input import UNKNOWN, MinePolygons, _share_arrays, commodity_shares, split_commodities
 from .footprint_regions import OUTSIDE, RegionAllocation, Regions, region_allocation
-
-COMMODITY_FIELDS = (
-    ("commodity", "string"), ("area_km2", "double"), ("area_pct", "double"),
-    ("n_polygons", "int"), ("n_clusters", "int"),
-)
-REGION_FIELDS = (
-    ("region", "string"), ("commodity", "string"), ("area_km2", "double"),
-    ("area_pct", "double"), ("region_pct", "double"),
-)
-TABLE2_FIELDS = (
-    ("status", "string"), ("area_km2", "double"), ("area_pct", "double"),
-    ("n_clusters", "int"), ("clusters_pct", "double"),
-    ("n_polygons", "int"), ("polygons_pct", "double"),
-    ("n_points", "int"), ("points_pct", "double"),
-    ("cluster_area_km2", "double"), ("polygons_per_cluster", "double"),
-    ("points_per_cluster", "double"), ("polygon_area_km2", "double"),
-)
-TABLE3_FIELDS = (
-    ("status", "string"), ("sources", "string"), ("area_km2", "double"),
-    ("area_pct", "double"), ("n_polygons", "int"), ("polygons_pct", "double"),
-    ("polygon_area_km2", "double"),
-)
-GRID_BASE_FIELDS = (
-    ("cell_id", "int"), ("row", "int"), ("col", "int"), ("cell_area_km2", "double"),
-    ("mine_area_km2", "double"), ("dominant", "string"), ("dominant_km2", "double"),
-    ("dominant_pct", "double"), ("n_polygons", "int"),
-)
+from .schema import (COMMODITY_FIELDS, GRID_BASE_FIELDS, REGION_FIELDS,  # noqa: F401  (re-exported)
+                     TABLE2_FIELDS, TABLE3_FIELDS)
 
 
 def commodity_field_name(commodity: str) -> str:

@@ -35,31 +35,8 @@ from .errors import InputError
 from .geodesy import polygon_area_m2
 from .geometry import check_coordinates, polygonal, read_polygons, settle_poles, wrap_points
 from .progress import checkpoint, report
+from .schema import DROPPED_FIELDS, POINT_FIELDS, POLYGON_FIELDS  # noqa: F401  (re-exported)
 
-#: Output schema of the merged polygons (name, kind).
-POLYGON_FIELDS = (
-    ("polygon_id", "int"),
-    ("sources", "string"),
-    ("n_inputs", "int"),
-    ("input_ids", "string"),
-    ("area_m2", "double"),
-)
-
-#: Schema of the optional table of dropped features: one row per input feature left out.
-DROPPED_FIELDS = (
-    ("source", "string"),
-    ("source_id", "string"),
-    ("reason", "string"),
-)
-
-#: Output schema of the harmonised points: the names the cluster algorithm takes by default.
-POINT_FIELDS = (
-    ("point_id", "int"),
-    ("source", "string"),
-    ("source_id", "string"),
-    ("primary_commodity", "string"),
-    ("commodities", "string"),
-)
 
 #: Default values that are not commodities (compared trimmed and case-folded).
 DEFAULT_NON_COMMODITIES = ("Not relevant", "Processing")

@@ -33,18 +33,8 @@ from .errors import InputError
 from .geometry import read_polygons
 from .harmonise import DEFAULT_NON_COMMODITIES, read_harmonisation_table
 from .progress import report, ticker
+from .schema import PAIR_FIELDS, SUMMARY_FIELDS  # noqa: F401  (re-exported)
 
-PAIR_FIELDS = (
-    ("feature_id", "int"), ("cluster_id", "int"), ("reference_id", "int"),
-    ("primary_commodities", "string"), ("reference_commodities", "string"),
-    ("jaccard", "double"), ("dice", "double"), ("overlap", "double"),
-    ("id_overlap", "int"), ("match", "string"),
-)
-SUMMARY_FIELDS = (
-    ("statistic", "string"), ("jaccard", "double"), ("dice", "double"), ("overlap", "double"),
-    ("id_overlap", "double"), ("full_match", "double"), ("partial_match", "double"),
-    ("no_match", "double"),
-)
 METRICS = ("jaccard", "dice", "overlap", "id_overlap")
 MATCHES = ("full", "partial", "none")
 
@@ -161,13 +151,14 @@ def summarise_pairs(pairs) -> list:
 def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_ids,
              ref_commodities, harmonisation=None, include_unassigned=True, progress=None,
              should_stop=None, layer="clustered polygons layer",
-             reference_layer="reference polygons layer") -> ValidationResult:
+             reference_layer="reference polygons layer", reference_names=None) -> ValidationResult:
     """Compare every clustered polygon with every reference polygon it intersects.
 
     Geometries in lon/lat (EPSG:4326). `primary`: the clustered polygons' primary commodities
     (comma lists); `ref_commodities`: the reference's expert commodities (comma lists), read
     through `harmonisation` when given. Pairs are ordered by feature id then reference id.
-    `layer` and `reference_layer` name the two layers in error messages. Both layers are read by
+    `layer` and `reference_layer` name the two layers in error messages; `reference_names` (one
+    text per reference polygon, or None) fills each pair's reference_name. Both layers are read by
     the core's geometry rule (core/geometry.py); a coordinate it refuses is an InputError.
     """
     cg = np.asarray(list(cluster_geoms), dtype=object)
@@ -175,7 +166,9 @@ def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_id
     n, m = len(cg), len(rg)
     for name, vals, k in (("feature ids", feature_ids, n), ("cluster ids", cluster_ids, n),
                           ("primary commodities", primary, n), ("reference ids", ref_ids, m),
-                          ("reference commodities", ref_commodities, m)):
+                          ("reference commodities", ref_commodities, m),
+                          ("reference names", reference_names if reference_names is not None
+                           else [None] * m, m)):
         if len(vals) != k:
             raise InputError(f"Expected {k} {name}, got {len(vals)}; give one per feature.")
     if n == 0:
@@ -222,7 +215,12 @@ def validate(cluster_geoms, feature_ids, cluster_ids, primary, ref_geoms, ref_id
             "primary_commodities": ",".join(a) or None,
             "reference_commodities": ",".join(b),
             "jaccard": met.jaccard, "dice": met.dice, "overlap": met.overlap,
-            "id_overlap": met.id_overlap, "match": met.match, "index": i,
+            "id_overlap": met.id_overlap, "match": met.match,
+            "reference_name": None if reference_names is None else reference_names[r], "index": i,
         })
     report(progress, 1.0)
     return ValidationResult(pairs, summarise_pairs(pairs), skip_ref, skip_un)
+
+
+#: `validate` under the name the package exports (``mine_clusters.core.validate`` is this module).
+validate_clusters = validate

@@ -321,3 +321,60 @@ def test_shuffled_features_without_ids_give_the_same_partition(corners, data):
     assert partition(perm, None) == first
     assert partition(list(reversed(range(len(polys)))), None) == first
     assert partition(range(len(polys)), [10 ** 6 - k for k in range(len(polys))]) == first
+
+
+def test_the_package_exports_every_operation_and_every_schema():
+    """harmonise, cluster, footprint and validate, their schemas and the naming rule: all from
+    mine_clusters.core (core/API.md), every name resolving to its module's own object."""
+    import importlib
+
+    import mine_clusters.core as core
+    from mine_clusters.core import schema
+
+    for name in core.__all__:
+        assert getattr(core, name) is getattr(importlib.import_module(
+            f"mine_clusters.core.{core._EXPORTS[name]}"), name), name
+    schemas = {n for n in dir(schema) if n.endswith("_FIELDS")}
+    assert schemas <= set(core.__all__), schemas - set(core.__all__)
+    for op in ("merge_polygons", "harmonise_points", "prepare_features", "cluster_mines",
+               "cluster_polygons", "mine_polygons", "regions", "summarise", "validate_clusters"):
+        assert op in core.__all__, op
+
+
+def test_the_four_operations_chain_through_the_public_api():
+    """A notebook's pipeline with the package's names only: two overlapping sources merged, the
+    points harmonised, clustered, summarised and validated; areas agree across the steps."""
+    from shapely.geometry import Point, box
+
+    from mine_clusters.core import (
+        COMMODITY_FIELDS, PAIR_FIELDS, POINT_FIELDS, POLYGON_FIELDS, PointSource, PolygonSource,
+        cluster_mines, harmonise_points, merge_polygons, mine_polygons, prepare_features, regions,
+        summarise, validate_clusters)
+
+    a = [box(10.0, 10.0, 10.01, 10.01), box(20.0, 0.0, 20.01, 0.01)]
+    b = [box(10.005, 10.0, 10.02, 10.01)]  # overlaps a[0]: one merged polygon
+    merged = merge_polygons([PolygonSource("A", a, [1, 2]), PolygonSource("B", b, [7])])
+    assert len(merged.geometries) == 2 and set(next(iter(merged.rows()))) == {n for n, _ in POLYGON_FIELDS}
+    pts = harmonise_points([PointSource("P", [Point(10.01, 10.005), Point(20.005, 0.005)], ["x", "y"],
+                                        ["gold", "Copper; gold"])], table={"gold": "Gold"})
+    assert set(next(iter(pts.rows()))) == {n for n, _ in POINT_FIELDS}
+    features = prepare_features(polygons=merged.geometries, polygon_ids=list(merged.polygon_id),
+                                polygon_areas=list(merged.area_m2), points=pts.points,
+                                point_ids=list(pts.point_id), primary=pts.primary_commodity,
+                                commodities=pts.commodities)
+    result = cluster_mines(features)
+    table = result.polygons
+    polys = mine_polygons(merged.geometries, table.feature_id.tolist(), table.cluster_id.tolist(),
+                          table.primary_commodities, status=table.status, area_m2=table.area_m2.tolist())
+    world = regions([box(0, -10, 15, 20), box(15, -10, 30, 20)], ["West", "East"])
+    summary = summarise(polys, countries=world, cell_size_m=None)
+    assert summary.total_area_m2 == pytest.approx(float(merged.area_m2.sum()), rel=1e-12)
+    assert {r["commodity"] for r in summary.commodity_rows} == {"Gold", "Copper"}
+    assert set(summary.commodity_rows[0]) >= {n for n, _ in COMMODITY_FIELDS}
+    assert {r["region"] for r in summary.country_rows} == {"West", "East"}
+    checked = validate_clusters(merged.geometries, table.feature_id.tolist(), table.cluster_id.tolist(),
+                       table.primary_commodities, [box(10.0, 10.0, 10.001, 10.001)], [5], ["Gold"],
+                       reference_names=["Mine five"])
+    assert [(p["feature_id"], p["match"], p["reference_name"]) for p in checked.pairs] == \
+        [(1, "full", "Mine five")]
+    assert set(checked.pairs[0]) - {"index"} == {n for n, _ in PAIR_FIELDS}

@@ -218,9 +218,11 @@ def test_sample_outputs_schemas_and_numbers(sample_run):
     pts = layer(params["OUTPUT_POINTS"])
     clusters = layer(params["OUTPUT_CLUSTERS"])
     sens = layer(params["OUTPUT_SENSITIVITY"])
-    assert names(polys)[-6:] == FEATURE_NAMES
-    assert "input_ids" in names(polys)  # input attributes are kept
-    assert names(pts)[-6:] == FEATURE_NAMES
+    # input attributes are kept as they are; a name they hold gets the mc_ prefix (the sample
+    # polygons are harmonised ones with their own area_m2, the points have their commodities)
+    assert names(polys)[-6:] == [("mc_" if n == "area_m2" else "") + n for n in FEATURE_NAMES]
+    assert "input_ids" in names(polys) and "area_m2" in names(polys)
+    assert names(pts)[-6:] == [("mc_" if n == "commodities" else "") + n for n in FEATURE_NAMES]
     assert "point_id" in names(pts) and "input_fid" in names(pts)
     assert names(clusters)[-8:] == CLUSTER_NAMES
     assert names(sens)[-6:] == SENSITIVITY_NAMES
