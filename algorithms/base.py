@@ -71,6 +71,14 @@ class MineClustersAlgorithm(QgsProcessingAlgorithm):
         """Checks the packages and runs :meth:`compute` with the run's :class:`layer_io.Outputs`:
         a cancel anywhere deletes what was written and logs one sentence, and the core's input
         errors become QGIS's."""
+        try:
+            return self._process(parameters, context, feedback)
+        except Exception as exc:  # noqa: B902  (re-raised: QGIS reports it as the run's error)
+            # qgis_process --json prints nothing for a failed run: the failure's own JSON
+            provenance.report_failure(self, parameters, context, exc)
+            raise
+
+    def _process(self, parameters, context, feedback):
         self.require_packages()
         from ..core.errors import Cancelled, InputError
 

@@ -120,6 +120,38 @@ def finish(alg, results, rec, outputs=()):
     return results
 
 
+def _json_run():
+    """Whether this process is `qgis_process ... --json run ...` (QCoreApplication's arguments)."""
+    args = [str(a) for a in QCoreApplication.arguments()]
+    return (bool(args) and os.path.basename(args[0]).lower().startswith("qgis_process")
+            and "--json" in args[1:] and "run" in args[1:])
+
+
+def report_failure(alg, parameters, context, error, stream=None):
+    """Under ``qgis_process --json``, prints one JSON object for a failed run on standard output:
+    qgis_process itself prints JSON only for a run that finished (QGIS 3.22 to 3.44), so a script
+    would get nothing to parse. The object holds the error sentence, the algorithm, the inputs as
+    given and the provenance record (as far as the inputs can be read); the error sentence stays
+    on standard error as before. Elsewhere (the dialog, processing.run) it does nothing."""
+    if stream is None:
+        if not _json_run():
+            return
+        import sys
+        stream = sys.stdout
+    message = error if isinstance(error, str) else (
+        str(error.args[0]) if getattr(error, "args", None) else str(error))
+    try:
+        rec = record(alg, parameters, context)
+    except Exception:  # noqa: B902  (the inputs may be what failed: the error still gets out)
+        rec = None
+    doc = {"algorithm_details": {"id": alg.id(), "name": alg.displayName()},
+           "inputs": _plain(dict(parameters)), "qgis_version": Qgis.version(),
+           "plugin_version": plugin_version(), "ok": False, "error": message,
+           "results": {}, "provenance": rec}
+    stream.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    stream.flush()
+
+
 def _with_layer_name(registry, dest):
     """The GeoPackage URI with its layer named (saveLayerMetadata needs it): a Processing output
     path names none, and its file holds one layer."""

@@ -90,6 +90,28 @@ def test_error_sentence_reaches_the_user(qgis_env, tmp_path, sample_polygons, sa
     assert proc.returncode != 0
     assert ("The points layer 'mine_points' has no 'no_such_field' field; choose the right "
             "column in 'Primary commodity field (comma lists allowed)'.") in proc.stdout + proc.stderr
+    assert "{" not in proc.stdout  # without --json: no JSON
+
+
+def test_failed_json_run_prints_a_json_object(qgis_env, tmp_path, sample_polygons, sample_points):
+    """qgis_process --json prints nothing for a failed run; the plugin prints the failure's own
+    object (the error sentence, the algorithm, the inputs, the provenance) and the exit code
+    stays non-zero. A successful run prints qgis_process's object alone (the tests above)."""
+    proc = qgis_process(qgis_env, "--json", "run", ALG, "--", f"POLYGONS={sample_polygons}",
+                        f"POINTS={sample_points}", "PRIMARY_FIELD=no_such_field",
+                        f"OUTPUT_POLYGONS={tmp_path / 'x.gpkg'}")
+    assert proc.returncode != 0
+    doc = json.loads(proc.stdout)   # one object, nothing else on stdout
+    sentence = ("The points layer 'mine_points' has no 'no_such_field' field; choose the right "
+                "column in 'Primary commodity field (comma lists allowed)'.")
+    assert doc["ok"] is False and doc["error"] == sentence and doc["results"] == {}
+    assert doc["algorithm_details"]["id"] == ALG
+    assert doc["inputs"]["PRIMARY_FIELD"] == "no_such_field"
+    rec = doc["provenance"]
+    assert rec["plugin_version"] == doc["plugin_version"] and rec["algorithm"] == ALG
+    assert {i["parameter"]: i["features"] for i in rec["inputs"]} == {"POLYGONS": 302, "POINTS": 335}
+    assert sentence in proc.stderr
+    assert not (tmp_path / "x.gpkg").exists()
 
 
 def test_shipped_cluster_model_runs(qgis_env, tmp_path, sample_polygons, sample_points):
