@@ -7,7 +7,13 @@ runs or the dialog checks its dependencies (``canExecute``).
 """
 import os
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterDefinition
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -130,11 +136,28 @@ class MineClustersAlgorithm(QgsProcessingAlgorithm):
         if message:
             raise QgsProcessingException(message)
 
+    def _default_text(self, parameter):
+        """" Default: <value>." for the tooltip of a parameter that has a default: qgis_process
+        help prints the tooltip but not the default (QGIS 3.22), and the value to type there is
+        the one shown (an enum's index, with its option)."""
+        value = parameter.defaultValue()
+        if parameter.isDestination() or value is None or value == "" or value == []:
+            return ""
+        if isinstance(parameter, QgsProcessingParameterEnum):
+            options = parameter.options()
+            if isinstance(value, int) and 0 <= value < len(options):
+                value = f"{value} ({options[value]})"
+        elif isinstance(parameter, QgsProcessingParameterBoolean):
+            value = "true" if value else "false"
+        elif isinstance(value, float):
+            value = f"{value:g}"
+        return " " + self.tr("Default: {value}.").format(value=value)
+
     def add_parameter(self, parameter, help_text, advanced=False, decimals=None):
         """Adds `parameter` with its tooltip (`help_text`, shown by the dialog and by
         ``qgis_process help``), as an advanced parameter if asked, and with `decimals` shown by
         a number widget."""
-        parameter.setHelp(help_text)
+        parameter.setHelp(help_text + self._default_text(parameter))
         if advanced:
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         if decimals is not None:

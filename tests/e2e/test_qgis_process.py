@@ -34,6 +34,8 @@ def test_algorithm_is_listed_with_its_parameters(qgis_env):
                  "OUTPUT_PLOT", "OUTPUT_HISTOGRAM", "OUTPUT_REPORT", *NUMBERS):
         assert name in proc.stdout
     assert "Cluster mine features (local optimum)" in proc.stdout
+    # the defaults, which qgis_process help does not print itself, close each tooltip
+    assert "Default: 20000." in proc.stdout and "Default: 0 (Local optimum" in proc.stdout
 
 
 def test_run_json_minimal_parameters(qgis_env, tmp_path, sample_polygons, sample_points):

@@ -63,6 +63,35 @@ def test_every_parameter_has_a_tooltip_and_numbers_have_decimals(algorithms):
                         (alg.id(), p.name(), decimals)
 
 
+def test_every_default_is_in_the_tooltip(algorithms):
+    """qgis_process help prints each parameter's tooltip but not its default (issue 15, point
+    8): the tooltip ends with it, in the form to type on the command line."""
+    from qgis.core import QgsProcessingParameterEnum
+
+    seen = 0
+    for alg in algorithms:
+        for p in alg.parameterDefinitions():
+            value = p.defaultValue()
+            if p.isDestination() or value in (None, "", []):
+                assert "Default:" not in p.help(), (alg.id(), p.name())
+                continue
+            seen += 1
+            if isinstance(p, QgsProcessingParameterEnum):
+                shown = f"{value} ({p.options()[value]})"
+            elif isinstance(value, bool):
+                shown = str(value).lower()
+            elif isinstance(value, float):
+                shown = f"{value:g}"
+            else:
+                shown = str(value)
+            assert p.help().endswith(f" Default: {shown}."), (alg.id(), p.name(), p.help())
+    assert seen >= 15
+    cluster = QgsApplication.processingRegistry().algorithmById(ALGORITHMS[0])
+    assert cluster.parameterDefinition("H_LIMIT").help().endswith("Default: 20000.")
+    assert cluster.parameterDefinition("METHOD").help().endswith(
+        "Default: 0 (Local optimum per processing group).")
+
+
 def test_help_names_a_missing_package_before_anything_runs(algorithms, monkeypatch):
     from mine_clusters.algorithms.deps_loader import deps
 
