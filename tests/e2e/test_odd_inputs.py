@@ -625,10 +625,15 @@ def _without_qgis_warnings(text):
 
 def the_error(proc):
     """The error qgis_process reports: one distinct line (printed once or twice), a sentence,
-    no traceback."""
+    no traceback; with --json, stdout holds the plugin's JSON object of the failure with that
+    same sentence."""
     no_traceback(proc)
+    doc = None
+    if proc.stdout.strip().startswith("{"):
+        doc = json.loads(proc.stdout)
+        assert doc["ok"] is False and doc["results"] == {}, doc
     lines = []
-    for line in _without_qgis_warnings(proc.stderr + "\n" + proc.stdout):
+    for line in _without_qgis_warnings(proc.stderr + ("" if doc else "\n" + proc.stdout)):
         line = line.strip()
         if not line or "DeprecationWarning" in line or line.startswith("<string>"):
             continue
@@ -636,6 +641,8 @@ def the_error(proc):
             lines.append(line)
     assert len(lines) == 1, lines
     assert lines[0].endswith("."), lines[0]
+    if doc is not None:
+        assert doc["error"] == lines[0], (doc["error"], lines[0])
     return lines[0]
 
 
