@@ -2,8 +2,9 @@
 
 A thin wrapper: reads the clustered polygons (and optional points, countries, biomes) with
 layer_io (in EPSG:4326), calls ``core.footprint.summarise`` and writes the tables, the grid, the
-plots and the HTML report. Nothing scientific happens here.
+commodity raster (GeoTIFF), the plots and the HTML report. Nothing scientific happens here.
 """
+import json
 import os
 import tempfile
 import time
@@ -20,6 +21,7 @@ from qgis.core import (
     QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
     QgsWkbTypes,
 )
 
@@ -43,6 +45,8 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
     OUTPUT_TABLE2 = "OUTPUT_TABLE2"
     OUTPUT_TABLE3 = "OUTPUT_TABLE3"
     OUTPUT_GRID = "OUTPUT_GRID"
+    RASTER_CELL_DEG = "RASTER_CELL_DEG"
+    OUTPUT_RASTER = "OUTPUT_RASTER"
     PLOT_COMMODITY = "PLOT_COMMODITY"
     PLOT_COUNTRY = "PLOT_COUNTRY"
     PLOT_BIOME = "PLOT_BIOME"
@@ -75,7 +79,8 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         return self.tr(
             "mining,mine,land use,footprint,mine area,area,commodity,commodities,primary "
             "commodity,country,countries,biome,biomes,ecoregions,grid,equal-area grid,dominant "
-            "commodity,table,Table 2,Table 3,statistics,summary,report,plot,Maus").split(",")
+            "commodity,table,Table 2,Table 3,statistics,summary,report,plot,raster,GeoTIFF,"
+            "land use raster,LCA,life cycle assessment,input-output,Maus").split(",")
 
     def help_html(self):
         return self.tr(
@@ -90,6 +95,12 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             "The grid has equal-area cells (exactly cell size² on the sphere R = 6,371,008.8 m, "
             "bounded by parallels and meridians, nearly square on the ground) holding the area "
             "per commodity and the dominant commodity, styled by it (Fig. 10).<br><br>"
+            "The commodity raster (optional GeoTIFF, EPSG:4326) holds the km² of mine land per "
+            "cell of a regular longitude/latitude grid, one band per primary commodity (and "
+            "<i>Unknown</i>) in the order of the commodity table; polygons are split between cells "
+            "by their area on the sphere and among commodities as in the tables, so the bands sum "
+            "to the commodity table. Its cells lie on the global lattice from (-180°, 90°), so "
+            "rasters of different runs align.<br><br>"
             "Table 2 counts every cluster and every point of the cluster output when the "
             "clustered points are given (clusters of points only included, with no area), else "
             "the clusters holding polygons. Table 3 needs a <i>sources</i> field (from the "
@@ -141,6 +152,14 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             tr("Side of the equal-area grid cells in metres: each cell has exactly this size "
                "squared on the sphere. Default 50,000 m (50 km cells, as in Fig. 10); at least "
                "1,000 m, or 0 for no grid."), decimals=0)
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.RASTER_CELL_DEG, tr("Raster cell size (degrees)"),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=0.5),
+            tr("Side of the commodity raster's cells in degrees of longitude and latitude, for "
+               "the 'Mine area raster by commodity' output only. It must divide 180° into whole "
+               "cells (0.5, 0.25, 0.1, 0.05, 1 ...: 180/n for a whole n), so that the "
+               "cells lie on one global lattice from (-180°, 90°) and rasters of different runs "
+               "align."), decimals=3)
         self.add_parameter(QgsProcessingParameterEnum(
             self.ALLOCATION, tr("Region allocation"),
             options=[tr("Split each polygon by intersection with the regions"),
@@ -188,6 +207,14 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
             tr("The equal-area cells holding mine land, in EPSG:4326: mine area, the dominant "
                "commodity and its share, and the area of every commodity, styled by the dominant "
                "commodity (Fig. 10)."))
+        self.add_parameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_RASTER, tr("Mine area raster by commodity"), optional=True,
+            createByDefault=False),
+            tr("A GeoTIFF (EPSG:4326, DEFLATE, 256 x 256 tiles, Float64, nodata 0) of the km² of "
+               "mine land per cell, one band per primary commodity plus Unknown, named after it, "
+               "in the commodity table's order; the bands sum to the commodity table. It covers "
+               "the data's extent on the global lattice of the raster cell size (the whole globe "
+               "for cells of 0.5° or more). Not written unless a file is given."))
         self.add_parameter(QgsProcessingParameterFileDestination(
             self.PLOT_COMMODITY, tr("Plot: area by commodity"),
             tr("PNG files (*.png);;SVG files (*.svg)"), optional=True, createByDefault=True),
@@ -274,6 +301,7 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
                    "m.").format(cell=cell))
         allocation = self.ALLOCATIONS[self.parameterAsEnum(parameters, self.ALLOCATION, context)]
         top_n = self.parameterAsInt(parameters, self.TOP_N, context)
+        raster_path, raster_deg = self._raster_request(parameters, context)
 
         steps = QgsProcessingMultiStepFeedback(4, feedback)
         timings, t0 = {}, time.perf_counter()
@@ -321,7 +349,8 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         del read
         summary = fp.summarise(polys, countries, biomes, allocation, cell or None,
                                point_clusters, progress=lambda r: steps.setProgress(100 * r),
-                               should_stop=feedback.isCanceled, point_primary=point_primary)
+                               should_stop=feedback.isCanceled, point_primary=point_primary,
+                               raster_cell_deg=raster_deg if raster_path else None)
         feedback.pushInfo(
             tr("Total mine area {area:,.2f} km² in {n} polygons; {pct:.1f} % assigned to a "
                "primary commodity; {n_commodities} commodities; region allocation: "
@@ -359,6 +388,9 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         steps.setProgress(60)
         layer_io.stop_if_cancelled(feedback)
         timings["grid"], t0 = time.perf_counter() - t0, time.perf_counter()
+        self._write_raster(outputs, feedback, steps, summary.raster, raster_path, made_by)
+        if summary.raster is not None:
+            timings["raster"], t0 = time.perf_counter() - t0, time.perf_counter()
 
         # The report embeds every plot it has data for, whether or not its file was asked for:
         # a plot not asked for is drawn into a temporary folder that lives as long as this run.
@@ -391,6 +423,51 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         })
         steps.setProgress(100)
         return provenance.finish(self, results, made_by, results.values())
+
+    def _raster_request(self, parameters, context):
+        """(GeoTIFF path, cell size in degrees) of the commodity raster, checked before any
+        work; (None, None) when no raster is asked for."""
+        from ..core import footprint as fp
+
+        if not layer_io.asked(parameters.get(self.OUTPUT_RASTER)):
+            return None, None
+        path = self.parameterAsOutputLayer(parameters, self.OUTPUT_RASTER, context) or None
+        if not path:
+            return None, None
+        if os.path.splitext(path)[1].lower() not in (".tif", ".tiff"):
+            raise QgsProcessingException(
+                self.tr("The mine area raster is written as a GeoTIFF, but '{path}' does not end "
+                        "in .tif; give a file name ending in .tif.").format(path=path))
+        deg = self.parameterAsDouble(parameters, self.RASTER_CELL_DEG, context)
+        fp.check_cell_deg(deg)      # InputError: one sentence saying what to choose
+        return path, deg
+
+    def _write_raster(self, outputs, feedback, steps, raster, path, made_by):
+        """The commodity raster as a GeoTIFF (a cancel deletes it) and its log line."""
+        if raster is None:
+            outputs.dests[self.OUTPUT_RASTER] = None
+            return
+        tr = self.tr
+        outputs.dests[self.OUTPUT_RASTER] = path      # a later cancel deletes it too
+        n_bands, rows, cols = raster.shape
+        layer_io.write_geotiff(
+            path, raster, raster.geotransform, raster.bands, feedback=feedback,
+            progress=lambda p: steps.setProgress(60 + 0.08 * p), unit="km2",
+            metadata={"MINE_CLUSTERS_CONTENT": "km2 of mine land per cell and primary commodity",
+                      "MINE_CLUSTERS_CELL_DEG": repr(raster.cell_deg),
+                      "MINE_CLUSTERS_PROVENANCE": json.dumps(made_by, ensure_ascii=False)})
+        x0, y0, x1, y1 = raster.extent
+        feedback.pushInfo(
+            tr("Raster written to {path}: {cols} x {rows} cells of {cell:g}° from {x0:g}° to "
+               "{x1:g}° E, {y0:g}° to {y1:g}° N; {n} bands ({bands}); {total:,.2f} km² of mine "
+               "land in all.").format(path=path, cols=cols, rows=rows, cell=raster.cell_deg,
+                                      x0=x0, x1=x1, y0=y0, y1=y1, n=n_bands,
+                                      bands=", ".join(raster.bands), total=raster.total_km2))
+        if raster.unplaced_km2 > 0:
+            feedback.pushWarning(
+                tr("{area:,.2f} km² of clustered polygons without a geometry (only an area_m2) "
+                   "are in the tables but in no raster cell.").format(area=raster.unplaced_km2))
+        steps.setProgress(68)
 
     def _plots(self, outputs, feedback, steps, summary, countries, biomes, top_n,
                country_outlines, scratch):

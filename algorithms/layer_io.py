@@ -671,3 +671,92 @@ class Outputs:
             tr("Cancelled while writing; the outputs written so far were deleted.")
             + (tr(" Delete by hand: {files}.").format(files=", ".join(left)) if left else ""))
         return {}
+
+
+# ----------------------------------------------------------------------------- rasters
+
+#: GeoTIFF creation options of :func:`write_geotiff`: DEFLATE, 256 x 256 tiles, one band after
+#: the other (a reader of one commodity reads only its band's tiles), BigTIFF past 4 GB.
+GEOTIFF_OPTIONS = ("COMPRESS=DEFLATE", "TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256",
+                   "INTERLEAVE=BAND", "BIGTIFF=IF_SAFER")
+GEOTIFF_TILE = 256
+
+
+def write_geotiff(path, array, geotransform, band_names, feedback=None, progress=None,
+                  nodata=0.0, crs=WGS84, unit="", metadata=None):
+    """Writes `array` as a GeoTIFF at `path` with GDAL: the `geotransform` (GDAL order), the CRS
+    (EPSG:4326 by default), band descriptions `band_names`, `nodata` on every band, the `unit` of
+    the values, `metadata` (str -> str) on the dataset and :data:`GEOTIFF_OPTIONS`.
+
+    `array` is a numpy array (bands, rows, cols; north-up, float64 or float32), written in strips
+    of one tile row; or a sparse raster with ``shape``, ``dtype``, ``n_blocks(size)`` and
+    ``blocks(size)`` yielding (band, row, col, 2-D block) of the tiles that hold data (the
+    core's ``CommodityRaster``): only those are written, GDAL fills the others with `nodata` when
+    it closes the file, so memory stays at one tile whatever the raster's size.
+    Polls the feedback's cancel (raises ``Cancelled``) and reports `progress` (0..100) per strip
+    or tile. A cancel or a failure deletes the partial file; a failure is one sentence naming
+    the file."""
+    import numpy as np
+    from osgeo import gdal, osr
+
+    n_bands, rows, cols = array.shape
+    if n_bands != len(band_names):
+        raise ValueError(f"{n_bands} bands but {len(band_names)} band names")
+    dtype = {np.dtype("float64"): gdal.GDT_Float64,
+             np.dtype("float32"): gdal.GDT_Float32}[np.dtype(array.dtype)]
+
+    def fail(what):
+        return QgsProcessingException(
+            tr("Could not write the raster {path}: {what} ({error}); check that its folder "
+               "exists and is writable and that the disk has room.").format(
+                path=path, what=what, error=gdal.GetLastErrorMsg() or tr("no GDAL message")))
+
+    if hasattr(array, "blocks"):
+        total, pieces = array.n_blocks(GEOTIFF_TILE), array.blocks(GEOTIFF_TILE)
+    else:
+        array = np.asarray(array)
+        total = n_bands * -(-rows // GEOTIFF_TILE)
+        pieces = ((b, r0, 0, array[b, r0:r0 + GEOTIFF_TILE])
+                  for b in range(n_bands) for r0 in range(0, rows, GEOTIFF_TILE))
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    ds = None
+    gdal.ErrorReset()
+    try:
+        ds = gdal.GetDriverByName("GTiff").Create(path, cols, rows, n_bands, dtype,
+                                                  list(GEOTIFF_OPTIONS))
+        if ds is None:
+            raise fail(tr("GDAL could not create it"))
+        srs = osr.SpatialReference()
+        srs.SetFromUserInput(crs)
+        ds.SetProjection(srs.ExportToWkt())
+        ds.SetGeoTransform([float(v) for v in geotransform])
+        if metadata:
+            ds.SetMetadata({str(k): str(v) for k, v in metadata.items()})
+        for b in range(n_bands):
+            band = ds.GetRasterBand(b + 1)
+            band.SetDescription(str(band_names[b]))
+            band.SetNoDataValue(float(nodata))
+            if unit:
+                band.SetUnitType(unit)
+        for done, (b, r0, c0, block) in enumerate(pieces, 1):
+            if feedback is not None:
+                stop_if_cancelled(feedback)
+            if ds.GetRasterBand(b + 1).WriteArray(block, c0, r0) != 0:
+                raise fail(tr("band {band} could not be written").format(band=b + 1))
+            if progress is not None:
+                progress(100.0 * done / max(total, 1))
+        if feedback is not None:
+            stop_if_cancelled(feedback)
+        ds.FlushCache()
+        ds = None  # closes the file: the last tiles are compressed, the empty ones filled
+        if gdal.GetLastErrorType() >= gdal.CE_Failure:
+            raise fail(tr("GDAL could not finish it"))
+    except BaseException:
+        ds = None
+        for p in (path, path + ".aux.xml"):
+            with contextlib.suppress(OSError):
+                os.remove(p)
+        raise
+    return path

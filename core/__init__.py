@@ -26,6 +26,9 @@ _EXPORTS = {
     "regions": "footprint",
     "summarise": "footprint",
     "FootprintSummary": "footprint",
+    "commodity_raster": "footprint",
+    "CommodityRaster": "footprint",
+    "LonLatGrid": "footprint",
     # validation against reference polygons
     "validate_clusters": "validate",
     "reference_harmonisation": "validate",

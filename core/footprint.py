@@ -13,14 +13,18 @@ plain tables (lists of dicts keyed by the schemas below) that always reconcile:
   where regions overlap is split equally between them and reported (`FootprintSummary.overlaps`,
   `FootprintSummary.overlap_lines`);
 - grid: equal-area latitude-band cells (see `EqualAreaGrid`); a polygon's area is split by its
-  intersection with the cells.
+  intersection with the cells;
+- raster (optional): km² per commodity in regular lon/lat cells of the global lattice (see
+  `footprint_raster`), split between cells as the grid and among commodities as the tables.
 
-So the commodity, region and grid tables each sum to the total polygon area. No qgis imports.
+So the commodity, region and grid tables and the raster's bands each sum to the total polygon
+area. No qgis imports.
 
 This module is the façade: the work is done by `footprint_input` (the clustered polygons and
 their commodity shares), `footprint_regions` (region polygons and the allocation to them),
-`footprint_grid` (the equal-area grid) and `footprint_tables` (the tables and their schemas);
-`summarise` makes every table at once.
+`footprint_grid` (the equal-area and the lon/lat grids), `footprint_tables` (the tables and
+their schemas) and `footprint_raster` (the commodity raster); `summarise` makes every table at
+once.
 """
 
 from __future__ import annotations
@@ -30,25 +34,28 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import InputError
-from .footprint_grid import EqualAreaGrid, grid_fractions
+from .footprint_grid import EqualAreaGrid, LonLatGrid, check_cell_deg, grid_fractions
 from .footprint_input import (NO_SOURCE, STATUSES, UNKNOWN, MinePolygons, commodity_shares, mine_polygons,
                               split_commodities)
 from .footprint_regions import (ALLOCATIONS, MAX_PIECE_VERTICES, NEAREST_SEARCH_DEG, NO_NAME, OUTSIDE,
                                 OUTSIDE_TOLERANCE, OUTSIDE_TOLERANCE_M2, RegionAllocation, RegionOverlap,
                                 Regions, check_allocation, region_allocation, region_fractions, regions)
+from .footprint_raster import CommodityRaster, commodity_raster
 from .footprint_tables import (COMMODITY_FIELDS, GRID_BASE_FIELDS, REGION_FIELDS, TABLE2_FIELDS,
                                TABLE3_FIELDS, GridTable, commodity_field_name, commodity_table, grid_fields,
                                grid_table, region_table, table2, table3)
 from .progress import report, span, stop_if_asked
 
 __all__ = [
-    "ALLOCATIONS", "COMMODITY_FIELDS", "EqualAreaGrid", "FootprintSummary", "GRID_BASE_FIELDS",
-    "GridTable", "MAX_PIECE_VERTICES", "MinePolygons", "NEAREST_SEARCH_DEG", "NO_NAME", "NO_SOURCE",
-    "OUTSIDE", "OUTSIDE_TOLERANCE", "OUTSIDE_TOLERANCE_M2", "REGION_FIELDS", "RegionAllocation",
-    "RegionOverlap", "Regions", "STATUSES", "TABLE2_FIELDS", "TABLE3_FIELDS", "UNKNOWN", "check_allocation",
-    "commodity_field_name", "commodity_shares", "commodity_table", "grid_fields", "grid_fractions",
-    "grid_table", "mine_polygons", "region_allocation", "region_fractions", "region_table", "regions",
-    "split_commodities", "summarise", "table2", "table3",
+    "ALLOCATIONS", "COMMODITY_FIELDS", "CommodityRaster", "EqualAreaGrid", "FootprintSummary",
+    "GRID_BASE_FIELDS", "GridTable", "LonLatGrid", "MAX_PIECE_VERTICES", "MinePolygons",
+    "NEAREST_SEARCH_DEG", "NO_NAME", "NO_SOURCE", "OUTSIDE", "OUTSIDE_TOLERANCE",
+    "OUTSIDE_TOLERANCE_M2", "REGION_FIELDS", "RegionAllocation", "RegionOverlap", "Regions",
+    "STATUSES", "TABLE2_FIELDS", "TABLE3_FIELDS", "UNKNOWN", "check_allocation", "check_cell_deg",
+    "commodity_field_name", "commodity_raster", "commodity_shares", "commodity_table",
+    "grid_fields", "grid_fractions", "grid_table", "mine_polygons", "region_allocation",
+    "region_fractions", "region_table", "regions", "split_commodities", "summarise", "table2",
+    "table3",
 ]
 
 
@@ -60,7 +67,9 @@ _TABLE_OF = {"countries": "country", "biomes": "biome"}
 class FootprintSummary:
     """Every footprint table (see `summarise`). `overlaps`: the pairs of regions that overlap
     where there is mine land (`RegionOverlap`, countries first, then biomes, each by decreasing
-    area); their mine land is split equally between them in the tables (`footprint_regions`)."""
+    area); their mine land is split equally between them in the tables (`footprint_regions`).
+    `raster`: the `CommodityRaster` (km² per lon/lat cell and commodity) when `summarise` was
+    given `raster_cell_deg`, else None."""
     total_area_m2: float
     commodity_rows: list
     country_rows: list
@@ -71,6 +80,7 @@ class FootprintSummary:
     allocation: str
     cell_size_m: Optional[float]
     overlaps: list = field(default_factory=list)
+    raster: Optional[CommodityRaster] = None
 
     @property
     def assigned_area_pct(self) -> float:
@@ -119,14 +129,17 @@ def _pct_text(part: float, whole: float) -> str:
 def summarise(polys: MinePolygons, countries: Optional[Regions] = None,
               biomes: Optional[Regions] = None, allocation="intersection", cell_size_m=50000.0,
               point_cluster_ids=None, progress=None, should_stop=None,
-              point_primary=None) -> FootprintSummary:
+              point_primary=None, raster_cell_deg=None) -> FootprintSummary:
     """Every footprint table; `cell_size_m=None` skips the grid; the points for Table 2 as in
     `table2`; the overlaps between countries and between biomes in `overlaps` (log them with
-    `overlap_lines`). Raises InputError, Cancelled."""
+    `overlap_lines`); `raster_cell_deg` (degrees, None: none) adds the commodity raster
+    (`commodity_raster`, bands in the commodity table's order). Raises InputError, Cancelled."""
     if len(polys) == 0:
         raise InputError("The clustered polygons layer has no polygon; run the cluster "
                          "algorithm on mine polygons first.")
     check_allocation(allocation)
+    if raster_cell_deg is not None:
+        check_cell_deg(raster_cell_deg)      # before the long work
 
     part = functools.partial(span, progress)
     stop_if_asked(should_stop)
@@ -138,9 +151,13 @@ def summarise(polys: MinePolygons, countries: Optional[Regions] = None,
         alloc = region_allocation(polys, regs, allocation, part(lo, hi), should_stop)
         rows.append(region_table(polys, regs, allocation, allocated=alloc))
         overlaps.extend(o._replace(regions=layer) for o in alloc.overlaps)
-    grid = None
+    grid = raster = None
+    mid = 1.0 if raster_cell_deg is None else (0.9 if cell_size_m else 0.8)
     if cell_size_m:
-        grid = grid_table(polys, cell_size_m, part(0.8, 1.0), should_stop)
+        grid = grid_table(polys, cell_size_m, part(0.8, mid), should_stop)
+    if raster_cell_deg is not None:
+        raster = commodity_raster(polys, raster_cell_deg, part(mid, 1.0), should_stop,
+                                  order=[r["commodity"] for r in com])
     report(progress, 1.0)
     return FootprintSummary(polys.total_area_m2, com, rows[0], rows[1], t2, t3, grid, allocation,
-                            cell_size_m, overlaps)
+                            cell_size_m, overlaps, raster)

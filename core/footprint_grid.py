@@ -1,5 +1,7 @@
-"""Footprint grid: equal-area cells on the sphere (`EqualAreaGrid`) and the split of each mine
-polygon's area between the cells (`grid_fractions`). No qgis imports.
+"""Footprint grids and the split of each mine polygon's area between their cells
+(`grid_fractions`): equal-area cells on the sphere (`EqualAreaGrid`, the grid table) and regular
+lon/lat cells on the global lattice anchored at (-180°, 90°) (`LonLatGrid`, the commodity raster).
+No qgis imports.
 """
 
 from __future__ import annotations
@@ -98,6 +100,110 @@ class EqualAreaGrid:
         return shapely.segmentize(shapely.box(*self.cell_bounds(row, col)), max_segment_deg)
 
 
+#: The smallest raster cell: one arc second (a 1″ lattice has 648,000 rows).
+MIN_CELL_DEG = 1.0 / 3600.0
+#: Cell sizes named when a size is refused: customary ones that divide 180° into whole cells.
+CUSTOMARY_CELL_DEG = (1 / 3600, 1 / 1200, 1 / 120, 1 / 60, 0.025, 0.05, 1 / 12, 0.1, 0.125, 0.25,
+                      0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 15.0, 30.0, 45.0, 90.0)
+
+
+def deg_text(value: float) -> str:
+    """A cell size as a user can type it back (0.5, 0.0833333333333333)."""
+    return f"{value:.15g}"
+
+
+def check_cell_deg(cell_deg) -> int:
+    """The number of rows (180 / cell_deg, a whole number) of a lon/lat lattice of `cell_deg`
+    degrees; InputError, in one sentence saying what to choose, for a size that is not a number,
+    not above 0, above 90°, below one arc second, or that does not divide 180° into whole cells
+    within float noise (a relative 1e-9: 0.0833333333333 is 180/2160, 0.7 is refused)."""
+    try:
+        d = float(cell_deg)
+    except (TypeError, ValueError):
+        d = float("nan")
+    if not d > 0:
+        raise InputError(f"The raster cell size must be more than 0°, got {cell_deg}; choose e.g. "
+                         f"0.5° (the default) or another size that divides 180° into whole cells.")
+    if d > 90.0:
+        raise InputError(f"The raster cell size must be at most 90°, got {deg_text(d)}°; choose "
+                         f"a size that divides 180° into whole cells, e.g. 0.5° (the default).")
+    if d < MIN_CELL_DEG * (1 - 1e-9):
+        raise InputError(f"The raster cell size must be at least one arc second (1/3600 = "
+                         f"{deg_text(MIN_CELL_DEG)}°), got {deg_text(d)}°; choose e.g. 0.5° (the "
+                         f"default) or 0.00833333333333333 (30″).")
+    n = 180.0 / d
+    rows = int(round(n))
+    if abs(n - rows) > 1e-9 * rows:
+        lower = max([c for c in CUSTOMARY_CELL_DEG if c < d], default=CUSTOMARY_CELL_DEG[0])
+        upper = min([c for c in CUSTOMARY_CELL_DEG if c > d], default=CUSTOMARY_CELL_DEG[-1])
+        raise InputError(f"The raster cell size {deg_text(d)}° does not divide 180° into whole "
+                         f"cells (180 / {deg_text(d)} = {n:.10g}); choose one that does, such as "
+                         f"{deg_text(lower)}° or {deg_text(upper)}°, or 180/n° for a whole "
+                         f"number n.")
+    return rows
+
+
+class LonLatGrid:
+    """Regular lon/lat cells of `cell_deg` degrees on the global lattice anchored at (-180°, 90°):
+    180/cell_deg rows by 360/cell_deg columns (`check_cell_deg` refuses a size that does not
+    divide 180° into whole cells; `cell_deg` is then exactly 180 / rows).
+
+    It offers what `grid_fractions` asks of a grid (`row_of_lat`, `col_of_lon`, `counts`,
+    `lat_edges`, `cell_bounds`, `cell_area_m2`), so polygons are split between its cells by the
+    same code (and area model) as between the equal-area cells. Rows are numbered from the south
+    pole up, as in `EqualAreaGrid`; a north-up raster's row is `raster_row(row)`.
+    """
+
+    def __init__(self, cell_deg: float):
+        self.n_rows = check_cell_deg(cell_deg)
+        self.n_cols = 2 * self.n_rows
+        self.cell_deg = 180.0 / self.n_rows
+        # -90 + k 180/n as (2k - n) 90 / n: one rounding, so an edge is the float nearest to
+        # its value (23.9, not 23.899999999999991) and the poles are exactly ±90
+        k = np.arange(self.n_rows + 1, dtype=np.int64)
+        self.lat_edges = (2 * k - self.n_rows) * 90.0 / self.n_rows
+        self.counts = np.full(self.n_rows, self.n_cols, dtype=np.int64)
+        self.offsets = np.arange(self.n_rows + 1, dtype=np.int64) * self.n_cols
+
+    def row_of_lat(self, lat):
+        r = np.searchsorted(self.lat_edges, lat, side="right") - 1
+        return np.clip(r, 0, self.n_rows - 1)
+
+    def col_of_lon(self, row, lon):
+        # as EqualAreaGrid: the column bounds of grid_fractions are -180 + col * 360 / n
+        c = np.floor((np.asarray(lon, float) + 180.0) / 360.0 * self.n_cols).astype(np.int64)
+        return np.clip(c, 0, self.n_cols - 1)
+
+    def lon_edge(self, col):
+        """The western edge of column `col` (`n_cols` gives 180°), one rounding as `lat_edges`
+        (grid_fractions clips at -180 + col 360/n, the same within 1e-13°)."""
+        return (2 * int(col) - self.n_cols) * 180.0 / self.n_cols
+
+    def cell_bounds(self, row, col):
+        return (self.lon_edge(col), float(self.lat_edges[row]), self.lon_edge(col + 1),
+                float(self.lat_edges[row + 1]))
+
+    def cell_id(self, row, col):
+        return int(self.offsets[row] + col)
+
+    def cell_area_m2(self, row):
+        """The cells' exact area on the sphere in row `row`: R² Δλ (sin φ1 - sin φ0)."""
+        R = EARTH_RADIUS_M
+        s0, s1 = (math.sin(math.radians(v)) for v in self.lat_edges[row:row + 2])
+        return R * R * math.radians(self.cell_deg) * (s1 - s0)
+
+    def raster_row(self, row):
+        """The row of a north-up raster of the whole lattice (0 = the cells along 90°N)."""
+        return self.n_rows - 1 - np.asarray(row)
+
+    def cell_geometry(self, row, col, max_segment_deg=0.5):
+        return shapely.segmentize(shapely.box(*self.cell_bounds(row, col)), max_segment_deg)
+
+
+#: Polygon-cell pairs clipped at a time by `grid_fractions`.
+_CLIP_CHUNK = 65536
+
+
 def _clip(g, bounds):
     """The part of g inside a lon/lat rectangle (an exact intersection where the fast clip
     fails on a degenerate ring)."""
@@ -107,8 +213,9 @@ def _clip(g, bounds):
         return shapely.intersection(make_valid_polygonal(g), shapely.box(*bounds))
 
 
-def grid_fractions(polys: MinePolygons, grid: EqualAreaGrid, progress=None, should_stop=None):
-    """(polygon index, row, col, fraction) arrays: each polygon's area split between cells.
+def grid_fractions(polys: MinePolygons, grid, progress=None, should_stop=None):
+    """(polygon index, row, col, fraction) arrays: each polygon's area split between the cells
+    of `grid` (an `EqualAreaGrid` or a `LonLatGrid`).
 
     A polygon inside one cell (most of them) takes it whole; the others are cut part by part
     (so a polygon split at the antimeridian only visits the cells of its parts) with a rectangle
@@ -135,28 +242,35 @@ def grid_fractions(polys: MinePolygons, grid: EqualAreaGrid, progress=None, shou
     c0 = grid.col_of_lon(rows, pb[pr, 0])
     at, cols = _expand(np.arange(len(rows)), c0, grid.col_of_lon(rows, pb[pr, 2]) - c0 + 1)
     pc, rows = pr[at], rows[at]
-    n = grid.counts[rows]
-    w = 360.0 / n                            # the cell bounds as in `cell_bounds`
-    x0 = (-180.0 + cols * w).tolist()
-    x1 = np.where(cols < n - 1, -180.0 + (cols + 1) * w, 180.0).tolist()
-    y0, y1 = grid.lat_edges[rows].tolist(), grid.lat_edges[rows + 1].tolist()
     tick = ticker(progress, should_stop, 0.0, 0.9, len(pc))
-    clipped = np.empty(len(pc), dtype=object)
-    for k, q in enumerate(pc.tolist()):
-        tick(k)
-        clipped[k] = _clip(parts[q], (x0[k], y0[k], x1[k], y1[k]))
-    pieces = polygonal_all(clipped)
-    got = np.flatnonzero(~shapely.is_missing(pieces))
-    owner = owner[pc[got]].tolist()
-    cells = list(zip(rows[got].tolist(), cols[got].tolist()))
-    pieces = pieces[got]
-    stop_if_asked(should_stop)
-    # the pieces' areas in one call (one call per polygon started threads ~30,000 times)
-    areas = polygon_area_m2(pieces).tolist() if len(pieces) else []
     per = {}
-    for i, cell, a in zip(owner, cells, areas):
-        acc = per.setdefault(i, {})
-        acc[cell] = acc.get(cell, 0.0) + a
+    # in chunks of pairs, so that memory holds one chunk's pieces, not every pair's (a fine
+    # lattice has millions of pairs); the pieces' areas in one call per chunk (one call per
+    # polygon started threads ~30,000 times); the sums run in pair order, as in one pass
+    for k0 in range(0, len(pc), _CLIP_CHUNK):
+        sl = slice(k0, k0 + _CLIP_CHUNK)
+        r_, c_ = rows[sl], cols[sl]
+        n = grid.counts[r_]
+        w = 360.0 / n                        # the cell bounds as in `cell_bounds`
+        x0 = (-180.0 + c_ * w).tolist()
+        x1 = np.where(c_ < n - 1, -180.0 + (c_ + 1) * w, 180.0).tolist()
+        y0, y1 = grid.lat_edges[r_].tolist(), grid.lat_edges[r_ + 1].tolist()
+        clipped = np.empty(len(r_), dtype=object)
+        for k, q in enumerate(pc[sl].tolist()):
+            tick(k0 + k)
+            clipped[k] = _clip(parts[q], (x0[k], y0[k], x1[k], y1[k]))
+        pieces = polygonal_all(clipped)
+        del clipped
+        got = np.flatnonzero(~shapely.is_missing(pieces))
+        if not len(got):
+            continue
+        areas = polygon_area_m2(pieces[got]).tolist()
+        del pieces
+        cells = zip(r_[got].tolist(), c_[got].tolist())
+        for i, cell, a in zip(owner[pc[sl][got]].tolist(), cells, areas):
+            acc = per.setdefault(i, {})
+            acc[cell] = acc.get(cell, 0.0) + a
+    stop_if_asked(should_stop)
     for i in multi.tolist():
         acc = per.get(i, {})
         tot = sum(acc.values())

@@ -17,6 +17,7 @@ from qgis.core import (  # noqa: E402
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterRasterDestination,
     QgsProcessingParameterVectorDestination,
 )
 
@@ -55,6 +56,8 @@ def destinations(alg, directory, tag):
             out[p.name()] = str(directory / f"{tag}_{p.name().lower()}.{p.defaultFileExtension()}")
         elif isinstance(p, QgsProcessingParameterFolderDestination):
             out[p.name()] = str(directory / f"{tag}_{p.name().lower()}")
+        elif isinstance(p, QgsProcessingParameterRasterDestination):
+            out[p.name()] = str(directory / f"{tag}_{p.name().lower()}.tif")
     return out
 
 
