@@ -16,6 +16,7 @@ from .linkage import single_linkage_forest
 from .optimise import choose, pareto_distance
 from .progress import stop_if_asked
 from .schema import SENSITIVITY_FIELDS
+from .trace import Concordance, LinkTable, Trace, concordance, link_table, stable_range, via_columns
 
 ASSIGNED, UNASSIGNED, MULTIPLE = "assigned", "unassigned", "multiple"
 METHODS = ("local", "global")
@@ -50,6 +51,16 @@ class ElementTable:
     commodities: list
     status: list
     area_m2: np.ndarray
+    # Why the element is in its cluster (core/trace.py; None / NaN where the cluster has no
+    # primary commodity): the point with a primary commodity nearest along the cluster's links,
+    # the element's distance to it, the links on that chain and the longest of them; and the
+    # candidate thresholds between which its cluster's primary set stays as it is.
+    via_point_fid: list = None
+    via_distance_m: np.ndarray = None
+    via_links: list = None
+    via_max_link_m: np.ndarray = None
+    stable_from_m: np.ndarray = None
+    stable_to_m: np.ndarray = None
 
     def __len__(self):
         return len(self.feature_id)
@@ -105,10 +116,22 @@ class ClusterResult:
     dropped: list
     timings: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
+    trace: Trace = None      # what links() and concordance() need (core/trace.py): no geometry
 
     @property
     def n_clusters(self) -> int:
         return len(self.clusters)
+
+    def links(self) -> LinkTable:
+        """The links that hold each final cluster together (``LINK_FIELDS``; core/trace.py): the
+        edges of each processing group's minimum spanning forest no longer than its chosen
+        threshold, k - 1 per cluster of k elements, sorted by cluster, distance, elements."""
+        return link_table(self.trace, self.thresholds_m)
+
+    def concordance(self, should_stop: Optional[Callable[[], bool]] = None) -> Concordance:
+        """Each element's cluster (``cluster_<h>``) and primary commodities (``primary_<h>``) at
+        every candidate threshold h; rows and fields as core/trace.py's ``concordance``."""
+        return concordance(self.trace, self.thresholds_m, should_stop)
 
     def sensitivity_rows(self) -> list:
         """Rows of the sensitivity table (keys of ``SENSITIVITY_FIELDS``): global then local curve."""
@@ -216,14 +239,15 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
     total_area = float(area.sum())
     P = features.primary.astype(np.int32)
     T = len(thresholds)
-    labels = np.empty((T, n), dtype=np.int64)
-    reps, au_c, am_c = [], [], []
+    labels = np.empty((T, n), dtype=np.int32)
+    reps, au_c, am_c, n_pri = [], [], [], []
     for k, h in enumerate(thresholds):
         check()
         labels[k] = forest.labels(h)
         nk = int(labels[k].max() + 1) if n else 0
         reps.append(np.unique(labels[k], return_index=True)[1])
         npri = _cluster_primaries(labels[k], nk, P)
+        n_pri.append(npri)
         carea = np.bincount(labels[k], weights=area, minlength=nk)
         au_c.append(np.where(npri == 0, carea, 0.0))
         am_c.append(carea * np.maximum(npri - 1, 0))
@@ -271,19 +295,32 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
         chosen_k = np.full(n, g_best, dtype=np.int64)
     raw = chosen_k * max(n, 1) + labels[chosen_k, np.arange(n)] if n else np.zeros(0, np.int64)
     final, K = _relabel_by_first(raw) if n else (np.zeros(0, np.int64), 0)
-    result = _tables(features, thresholds, final, K, groups, chosen_k)
+
+    # Why each element is where it is (core/trace.py).
+    t = time.perf_counter()
+    check()
+    trace = Trace(kind=features.kind, feature_id=features.feature_id, part=features.part, index=features.index,
+                  cluster_id=final + 1, chosen=chosen_k, cut_labels=labels, forest_u=forest.u,
+                  forest_v=forest.v, forest_weight_m=forest.weight_m, primary=features.primary,
+                  names=list(features.names))
+    why = via_columns(trace, thresholds, features, forest.parts, forest.tile_info, should_stop)
+    why["stable_from_m"], why["stable_to_m"] = stable_range(labels, n_pri, chosen_k, thresholds)
+    timings["trace"] = time.perf_counter() - t
+    report(0.97, 1.0)(0.5)
+
+    result = _tables(features, thresholds, final, K, groups, chosen_k, why)
     result.update(global_curve=global_curve, local_curve=local_curve,
                   max_threshold_m=float(thresholds[l_best]), global_threshold_m=float(thresholds[g_best]),
                   total_area_m2=total_area, method=method, weight=weight, formula=formula,
                   thresholds_m=thresholds, h_limit_m=float(h_limit_m), dropped=list(features.dropped))
-    res = ClusterResult(**result, timings=timings, stats=stats)
+    res = ClusterResult(**result, timings=timings, stats=stats, trace=trace)
     timings["total"] = time.perf_counter() - t0
     if progress is not None:
         progress(1.0)
     return res
 
 
-def _tables(features: Features, thresholds, final, K, groups, chosen_k) -> dict:
+def _tables(features: Features, thresholds, final, K, groups, chosen_k, why) -> dict:
     n = len(features)
     area = features.area_m2
     is_poly = features.kind == POLYGON
@@ -313,11 +350,15 @@ def _tables(features: Features, thresholds, final, K, groups, chosen_k) -> dict:
         rows = np.flatnonzero(mask)
         rows = rows[np.lexsort((features.part[rows], features.index[rows]))]
         f = final[rows]
+        pick = rows.tolist()
         return ElementTable(
             feature_id=features.feature_id[rows].copy(), part=features.part[rows].copy(),
             index=features.index[rows].copy(), cluster_id=f + 1, threshold_m=thresholds[chosen_k[rows]],
             primary_commodities=[c_prim[c] for c in f], commodities=[c_comm[c] for c in f],
-            status=[c_status[c] for c in f], area_m2=area[rows].copy())
+            status=[c_status[c] for c in f], area_m2=area[rows].copy(),
+            via_point_fid=[why["via_point_fid"][r] for r in pick], via_distance_m=why["via_distance_m"][rows],
+            via_links=[why["via_links"][r] for r in pick], via_max_link_m=why["via_max_link_m"][rows],
+            stable_from_m=why["stable_from_m"][rows], stable_to_m=why["stable_to_m"][rows])
 
     g, G = _relabel_by_first(groups) if n else (np.zeros(0, np.int64), 0)
     g_thr = np.zeros(G)

@@ -71,6 +71,28 @@ def aeqd_forward(lon, lat, lon0, lat0):
     return EARTH_RADIUS_M * k * x, EARTH_RADIUS_M * k * y
 
 
+def aeqd_inverse(x, y, lon0, lat0):
+    """Inverse of :func:`aeqd_forward`: (lon in [-180, 180], lat) of plane coordinates (metres)
+    of the projection centred at (lon0, lat0).
+
+    Through the unit vector P = cos c C + sin c (sin az E + cos az N) (C the centre, E and N its
+    east and north, c the central angle, az the azimuth), and latitude/longitude from atan2, so it
+    is accurate next to the poles and across ±180° too."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    lam0, phi0 = np.radians(lon0), np.radians(lat0)
+    rho = np.hypot(x, y)
+    c = rho / EARTH_RADIUS_M
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = np.where(rho > 0.0, np.sin(c) / np.where(rho > 0.0, rho, 1.0), 1.0 / EARTH_RADIUS_M)
+    e, n, cos_c = k * x, k * y, np.cos(c)      # P.E, P.N, P.C
+    sin_l0, cos_l0, sin_p0, cos_p0 = np.sin(lam0), np.cos(lam0), np.sin(phi0), np.cos(phi0)
+    px = cos_c * cos_p0 * cos_l0 - e * sin_l0 - n * sin_p0 * cos_l0
+    py = cos_c * cos_p0 * sin_l0 + e * cos_l0 - n * sin_p0 * sin_l0
+    pz = cos_c * sin_p0 + n * cos_p0
+    return np.degrees(np.arctan2(py, px)), np.degrees(np.arctan2(pz, np.hypot(px, py)))
+
+
 def unwrapped_bounds(geoms):
     """Per geometry (minx, miny, maxx, maxy) with longitudes unwrapped across the antimeridian.
 

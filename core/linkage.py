@@ -34,7 +34,8 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from .progress import stop_if_asked
 from .features import POINT, Features
-from .geodesy import EARTH_RADIUS_M, aeqd_forward, bounds_centres, haversine_m, project, unwrapped_bounds
+from .geodesy import (EARTH_RADIUS_M, aeqd_forward, aeqd_inverse, bounds_centres, haversine_m, project,
+                      unwrapped_bounds)
 from .parallel import run_parallel
 
 #: Links at a distance within this of a threshold count as at the threshold (ties join, like
@@ -60,6 +61,8 @@ class Forest:
     v: np.ndarray
     weight_m: np.ndarray   # float64 distances, ascending
     h_limit_m: float
+    parts: "Parts" = None  # the linkage elements it was built on (:func:`split_parts`)
+    tile_info: tuple = None  # :func:`tiles` of those parts
 
     def labels(self, threshold_m: float) -> np.ndarray:
         """Cluster label of each element at ``threshold_m`` (links <= threshold join), 0..k-1.
@@ -239,23 +242,94 @@ def part_distances(parts: Parts, i: np.ndarray, j: np.ndarray, tile_info=None, o
     return d
 
 
-def pair_distances(features: Features, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Distance in metres between features i[k] and j[k]: the smallest distance of their parts."""
-    i = np.asarray(i, dtype=np.int64)
-    j = np.asarray(j, dtype=np.int64)
-    parts = split_parts(features)
-    if len(parts) == len(features):
-        return part_distances(parts, i, j)
-    count = np.bincount(parts.owner, minlength=len(features))
+def feature_part_pairs(parts: Parts, n_features: int, i: np.ndarray, j: np.ndarray):
+    """Every pair of parts of the feature pairs (i[k], j[k]): (k of each, part of i, part of j),
+    grouped by k and, within k, in the order of i's parts, then j's."""
+    count = np.bincount(parts.owner, minlength=n_features)
     start = np.r_[0, np.cumsum(count)[:-1]]
     per_pair = count[i] * count[j]
     pair = np.repeat(np.arange(len(i)), per_pair)
     within = np.arange(len(pair)) - np.repeat(np.r_[0, np.cumsum(per_pair)[:-1]], per_pair)
     pa = start[i][pair] + within // count[j][pair]
     pb = start[j][pair] + within % count[j][pair]
+    return pair, pa, pb
+
+
+def pair_distances(features: Features, i: np.ndarray, j: np.ndarray, parts: Parts = None,
+                   tile_info=None) -> np.ndarray:
+    """Distance in metres between features i[k] and j[k]: the smallest distance of their parts.
+
+    ``parts`` / ``tile_info``: :func:`split_parts` / :func:`tiles` of the features, reused when
+    given (a :class:`Forest` keeps them)."""
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    parts = split_parts(features) if parts is None else parts
+    if len(parts) == len(features):
+        return part_distances(parts, i, j, tile_info)
+    pair, pa, pb = feature_part_pairs(parts, len(features), i, j)
     out = np.full(len(i), np.inf)
-    np.minimum.at(out, pair, part_distances(parts, pa, pb))
+    np.minimum.at(out, pair, part_distances(parts, pa, pb, tile_info))
     return out
+
+
+def nearest_parts(features: Features, parts: Parts, i: np.ndarray, j: np.ndarray, tile_info=None):
+    """(part of i, part of j) of each pair of features (i[k], j[k]): their nearest pair of parts by
+    :func:`part_distances` (ties: the first in :func:`feature_part_pairs` order). Only pairs with
+    a multi-part feature are measured."""
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    count = np.bincount(parts.owner, minlength=len(features))
+    start = np.r_[0, np.cumsum(count)[:-1]]
+    pa, pb = start[i], start[j]
+    multi = np.flatnonzero((count[i] > 1) | (count[j] > 1))
+    if len(multi):
+        pair, a, b = feature_part_pairs(parts, len(features), i[multi], j[multi])
+        d = part_distances(parts, a, b, tile_info)
+        order = np.lexsort((np.arange(len(pair)), d, pair))
+        first = order[np.r_[True, pair[order][1:] != pair[order][:-1]]]
+        pa[multi], pb[multi] = a[first], b[first]
+    return pa, pb
+
+
+def nearest_points(parts: Parts, i: np.ndarray, j: np.ndarray, tile_info=None):
+    """The nearest points of each pair of parts (i[k], j[k]), found in the plane their distance is
+    measured in (:func:`part_distances`: a pair of points as they are, otherwise the azimuthal-
+    equidistant plane of the anchor's tile, by ``shapely.shortest_line``) and taken back to lon/lat.
+
+    Returns lon/lat (k, 2) of the point on part i and of the point on part j. Touching or
+    overlapping parts give one point shared by both."""
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    k = len(i)
+    on_i, on_j = np.empty((k, 2)), np.empty((k, 2))
+    if k == 0:
+        return on_i, on_j
+    tile, cx, cy = tile_info if tile_info is not None else tiles(parts)
+    both_points = (parts.kind[i] == POINT) & (parts.kind[j] == POINT)
+    if both_points.any():
+        on_i[both_points] = shapely.get_coordinates(parts.geoms[i[both_points]])
+        on_j[both_points] = shapely.get_coordinates(parts.geoms[j[both_points]])
+    rest = np.flatnonzero(~both_points)
+    if len(rest) == 0:
+        return on_i, on_j
+    ii, jj = anchors(parts, i[rest], j[rest])
+    lon0, lat0 = cx[ii], cy[ii]
+    # Both parts in the anchor's tile plane, where part_distances measures the pair (a partner of
+    # the anchor's tile is there in its own plane, one of another tile projected into it); each
+    # part projected once per plane.
+    who = np.r_[ii, jj]
+    key = who * (int(tile.max() - tile.min()) + 1) + (np.r_[tile[ii], tile[ii]] - tile.min())
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    plane = project(parts.geoms[who[first]], np.r_[lon0, lon0][first], np.r_[lat0, lat0][first], aeqd_forward)
+    a, b = plane[inv[:len(ii)]], plane[inv[len(ii):]]
+    with np.errstate(invalid="ignore"):  # GEOS noise on degenerate rings, as in part_distances
+        ends = shapely.get_coordinates(shapely.shortest_line(a, b)).reshape(-1, 2, 2)
+    lon, lat = aeqd_inverse(ends[..., 0], ends[..., 1], lon0[:, None], lat0[:, None])
+    ends = np.stack([lon, lat], axis=-1)
+    swapped = (ii != i[rest])[:, None]
+    on_i[rest] = np.where(swapped, ends[:, 1], ends[:, 0])
+    on_j[rest] = np.where(swapped, ends[:, 0], ends[:, 1])
+    return on_i, on_j
 
 
 def candidate_pairs(features: Parts, h_limit_m: float, should_stop=None, progress=None, radius=None,
@@ -409,7 +483,7 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
     w = np.concatenate(fw) if fw else np.empty(0)
     order = np.argsort(w, kind="stable")
     stats["forest_edges"] = int(len(w))
-    return Forest(n, u[order], v[order], w[order], h_limit_m)
+    return Forest(n, u[order], v[order], w[order], h_limit_m, parts, tile_info)
 
 
 def distance_graph(features: Features, h_limit_m: float):

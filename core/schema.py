@@ -2,7 +2,9 @@
 "int", "double", "string". The wrappers build their fields from these and the tests assert them;
 the naming rule below decides the name under which a field is written beside input fields.
 
-Cluster: FEATURE_FIELDS (added to each polygon and point), CLUSTER_FIELDS, SENSITIVITY_FIELDS.
+Cluster: FEATURE_FIELDS (added to each polygon and point), TRACE_FIELDS (then to each polygon),
+CLUSTER_FIELDS, SENSITIVITY_FIELDS, LINK_FIELDS; the concordance's fields depend on the
+candidate thresholds (core.trace.concordance).
 Harmonise: POLYGON_FIELDS, POINT_FIELDS, DROPPED_FIELDS. Footprint: COMMODITY_FIELDS,
 REGION_FIELDS, TABLE2_FIELDS, TABLE3_FIELDS, GRID_BASE_FIELDS (+ one area per commodity:
 core.footprint.grid_fields). Validate: PAIR_FIELDS, SUMMARY_FIELDS.
@@ -16,6 +18,35 @@ FEATURE_FIELDS = (
     ("commodities", "string"),
     ("status", "string"),
     ("area_m2", "double"),
+)
+
+#: Added to every output polygon after FEATURE_FIELDS: why it has its commodities
+#: (core/trace.py). The point with a primary commodity of its cluster nearest along the links,
+#: the geodesic distance to it, the links on that chain and the longest of them (below it the
+#: polygon loses the point); the candidate thresholds between which its primary set stays the
+#: same. NULL where the cluster has no primary commodity.
+TRACE_FIELDS = (
+    ("via_point_fid", "int"),
+    ("via_distance_m", "double"),
+    ("via_links", "int"),
+    ("via_max_link_m", "double"),
+    ("stable_from_m", "double"),
+    ("stable_to_m", "double"),
+)
+
+#: One line per single-linkage link that holds a final cluster together (k - 1 for k features):
+#: the shortest geodesic connection of its two features (layer "polygons" or "points", the input
+#: feature id, the part of a multipoint), its length and the cluster's threshold.
+LINK_FIELDS = (
+    ("cluster_id", "int"),
+    ("from_layer", "string"),
+    ("from_fid", "int"),
+    ("from_part", "int"),
+    ("to_layer", "string"),
+    ("to_fid", "int"),
+    ("to_part", "int"),
+    ("distance_m", "double"),
+    ("threshold_m", "double"),
 )
 
 #: One row per cluster holding polygons (a MultiPolygon layer).
