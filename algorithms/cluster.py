@@ -48,6 +48,8 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
     OUTPUT_PLOT = "OUTPUT_PLOT"
     OUTPUT_HISTOGRAM = "OUTPUT_HISTOGRAM"
     OUTPUT_REPORT = "OUTPUT_REPORT"
+    OUTPUT_LINKS = "OUTPUT_LINKS"
+    OUTPUT_CONCORDANCE = "OUTPUT_CONCORDANCE"
     MAX_THRESHOLD_M = "MAX_THRESHOLD_M"
     GLOBAL_THRESHOLD_M = "GLOBAL_THRESHOLD_M"
     AREA_UNASSIGNED_PCT = "AREA_UNASSIGNED_PCT"
@@ -100,6 +102,14 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             "sensitivity table (global curve over h, local curve over H_max); the Pareto plot "
             "(paper Fig. 4b) and a histogram of the chosen local thresholds (Fig. A.11); an "
             "HTML report with the headline numbers and both plots, shown in the Results Viewer. "
+            "<br><br><b>Why a polygon got its commodity</b>: each clustered polygon carries "
+            "via_point_fid (the point with a primary commodity of its cluster nearest along the "
+            "links), via_distance_m, via_links, via_max_link_m (below this threshold it would "
+            "lose that point) and stable_from_m / stable_to_m (the candidate thresholds over "
+            "which its primary commodities stay the same). On request: the links themselves "
+            "(one line per single-linkage link holding a cluster together, k - 1 for k features) "
+            "and the concordance table (each feature's cluster and primary commodities at every "
+            "candidate threshold, as in the paper's R code).<br><br>"
             "Dropped empty or null geometries are listed in the log.<br><br>Needs the Python "
             "packages numpy, scipy, matplotlib and shapely 2 (see the plugin README).")
 
@@ -179,8 +189,10 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             self.OUTPUT_POLYGONS, tr("Clustered polygons"),
             QgsProcessing.SourceType.TypeVectorPolygon),
             tr("The input polygons with their attributes unchanged plus cluster_id, threshold_m, "
-               "primary_commodities, commodities, status and area_m2 (mc_<name> where the input "
-               "has the name), in the input CRS, styled by primary commodity."))
+               "primary_commodities, commodities, status, area_m2 and why: via_point_fid, "
+               "via_distance_m, via_links, via_max_link_m, stable_from_m, stable_to_m "
+               "(mc_<name> where the input has the name), in the input CRS, styled by primary "
+               "commodity."))
         # Optional (created by default in the dialog) so that `qgis_process run ... POLYGONS=
         # POINTS= OUTPUT_POLYGONS=` works alone: qgis_process gives absent sinks no default.
         self.add_parameter(QgsProcessingParameterFeatureSink(
@@ -211,6 +223,22 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             createByDefault=True),
             tr("An HTML page with the headline numbers, both plots, the chosen thresholds and the "
                "sensitivity curves; it opens in the Results Viewer."))
+
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_LINKS, tr("Links (why features share a cluster)"),
+            QgsProcessing.SourceType.TypeVectorLine, optional=True, createByDefault=False),
+            tr("One line per single-linkage link that holds a cluster together (k - 1 for a "
+               "cluster of k features): the shortest geodesic connection of the two features, "
+               "drawn along the great circle (split at ±180°), with cluster_id, from_layer, "
+               "from_fid, from_part, to_layer, to_fid, to_part, distance_m and threshold_m; in the "
+               "polygons' CRS, thin dark lines. Not written unless asked for."))
+        self.add_parameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_CONCORDANCE, tr("Concordance table (cluster at every threshold)"),
+            QgsProcessing.SourceType.TypeVector, optional=True, createByDefault=False),
+            tr("One row per polygon and per point part: layer, feature_id, part, then "
+               "cluster_<h> (the cluster at threshold h, metres) and primary_<h> (its primary "
+               "commodities) for every candidate h, as the paper's R code gives (Fig. A.12). Not "
+               "written unless asked for."))
 
         self.addOutput(QgsProcessingOutputNumber(self.MAX_THRESHOLD_M, tr("H_max used (m)")))
         self.addOutput(QgsProcessingOutputNumber(self.GLOBAL_THRESHOLD_M,
@@ -246,7 +274,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
 
     def compute(self, parameters, context, feedback, outputs):
         from ..core import cluster_mines, prepare_features
-        from ..core import CLUSTER_FIELDS, FEATURE_FIELDS, SENSITIVITY_FIELDS
+        from ..core import CLUSTER_FIELDS, FEATURE_FIELDS, LINK_FIELDS, SENSITIVITY_FIELDS, TRACE_FIELDS
         from ..core import plots, report
 
         tr = self.tr
@@ -317,6 +345,12 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             should_stop=feedback.isCanceled)
         layer_io.stop_if_cancelled(feedback)
         timings["cluster"] = time.perf_counter() - t0
+        # The links' lines (nearest points, great circles) are drawn on a worker thread beside
+        # the writing of the polygons; nothing else of the features is needed to write.
+        stop = threading.Event()
+        lines = None
+        if layer_io.asked(parameters.get(self.OUTPUT_LINKS)):
+            lines = outputs.background(lambda f=features: _link_wkbs(result, f, stop))
         del features  # what writing does not need (peak memory at planet scale)
 
         t0 = time.perf_counter()
@@ -340,13 +374,12 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         # ---- outputs: the clusters' unions (GEOS, GIL released) are built on a worker thread
         # while the polygons and points are written (QGIS writes with the GIL released too)
         steps.setCurrentStep(2)
-        stop = threading.Event()
         unions = None
         if layer_io.asked(parameters.get(self.OUTPUT_CLUSTERS)):
             unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop))
         try:
             self._write_elements(outputs, self.OUTPUT_POLYGONS, polys, result.polygons,
-                                 FEATURE_FIELDS, parts=False,
+                                 FEATURE_FIELDS + TRACE_FIELDS, parts=False,
                                  progress=lambda p: steps.setProgress(0.45 * p),
                                  kind=polygons_label, layer=poly_name)
             self._write_elements(outputs, self.OUTPUT_POINTS, points, result.points,
@@ -373,6 +406,14 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                     geometries), total=len(ids), progress=lambda p: steps.setProgress(55 + 0.4 * p))
                 del ids, wkbs, sink
             outputs.table(self.OUTPUT_SENSITIVITY, SENSITIVITY_FIELDS, result.sensitivity_rows())
+            self._write_links(outputs, lines, polys.sourceCrs(), context, LINK_FIELDS)
+            if layer_io.asked(parameters.get(self.OUTPUT_CONCORDANCE)):
+                conc = result.concordance(should_stop=feedback.isCanceled)
+                outputs.table(self.OUTPUT_CONCORDANCE, conc.fields,
+                              layer_io.rows_of(conc, conc.fields))
+                del conc
+            else:
+                outputs.dests[self.OUTPUT_CONCORDANCE] = None
         finally:
             stop.set()
         outputs.settle()
@@ -411,7 +452,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         feedback.pushInfo(tr("Timings: {timings}.").format(
             timings=", ".join(f"{k} {v:.1f} s" for k, v in timings.items())))
         for name, kind in ((self.OUTPUT_POLYGONS, "polygons"), (self.OUTPUT_CLUSTERS, "clusters"),
-                           (self.OUTPUT_POINTS, "points")):
+                           (self.OUTPUT_POINTS, "points"), (self.OUTPUT_LINKS, "links")):
             outputs.style(name, kind)
 
         results = dict(outputs.dests)
@@ -425,7 +466,28 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         steps.setProgress(100)
         return provenance.finish(self, results, made_by, [
             results.get(k) for k in (self.OUTPUT_POLYGONS, self.OUTPUT_POINTS,
-                                     self.OUTPUT_CLUSTERS, self.OUTPUT_SENSITIVITY)])
+                                     self.OUTPUT_CLUSTERS, self.OUTPUT_SENSITIVITY,
+                                     self.OUTPUT_LINKS, self.OUTPUT_CONCORDANCE)])
+
+    def _write_links(self, outputs, lines, crs, context, schema):
+        """OUTPUT_LINKS: the links table with the lines drawn on the worker thread (`lines`:
+        its Background, None when the output was not asked for), in the polygons' CRS."""
+        if lines is None:
+            outputs.dests[self.OUTPUT_LINKS] = None
+            return
+        fields = compat.fields_from_schema(schema)
+        sink = outputs.sink(self.OUTPUT_LINKS, fields, QgsWkbTypes.Type.MultiLineString, crs)
+        if sink is None:
+            return
+        while not lines.done(0.2):
+            layer_io.stop_if_cancelled(outputs.feedback)
+        if lines.error is not None:
+            raise lines.error
+        table, wkbs = lines.value
+        back = layer_io.from_wgs84(crs, context)
+        geometries = (layer_io.qgis_geometry(w, multi=True, transform=back) for w in wkbs)
+        outputs.feed(sink, layer_io.features_of(fields, schema, layer_io.rows_of(table, schema),
+                                                geometries), total=len(table))
 
     def _write_elements(self, outputs, name, src, table, schema, parts, progress, kind, layer):
         """Output `name`: `src` read again, one feature per core row (per part for points): the
@@ -480,6 +542,15 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
 
         return outputs.write(name, fields, wkb_type, src.sourceCrs(), features(),
                              total=len(added), progress=progress)
+
+
+def _link_wkbs(result, features, stop):
+    """(the links table, WKB of each link's line in EPSG:4326, in its row order)."""
+    from ..core.trace import link_lines
+
+    table = result.links()
+    return table, layer_io.shapely_to_wkb(link_lines(result, features, table,
+                                                     should_stop=stop.is_set))
 
 
 def _cluster_wkbs(result, geoms, stop):

@@ -9,10 +9,11 @@ from qgis.core import (
     QgsMarkerSymbol,
     QgsProcessingLayerPostProcessorInterface,
     QgsRendererCategory,
+    QgsSingleSymbolRenderer,
     QgsVectorLayer,
 )
 
-from ..core.colours import MULTIPLE_COLOUR, UNASSIGNED_COLOUR, commodity_colour
+from ..core.colours import LINK_COLOUR, MULTIPLE_COLOUR, UNASSIGNED_COLOUR, commodity_colour
 
 FIELD = "primary_commodities"
 GRID_FIELD = "dominant"
@@ -74,8 +75,12 @@ def grid_renderer(values):
 
 def style_layer(layer, kind):
     """Styles `layer` as a `kind` output: "polygons", "points" or "clusters" by primary
-    commodity, "grid" by dominant commodity."""
-    if kind == "grid":
+    commodity, "grid" by dominant commodity, "links" as thin dark lines (the single-linkage
+    links drawn over the polygons)."""
+    if kind == "links":
+        layer.setRenderer(QgsSingleSymbolRenderer(QgsLineSymbol.createSimple(
+            {"color": LINK_COLOUR, "width": "0.3", "capstyle": "round"})))
+    elif kind == "grid":
         idx = layer.fields().lookupField(GRID_FIELD)
         if idx < 0:
             return

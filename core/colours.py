@@ -17,6 +17,8 @@ COLOURS = {
 UNASSIGNED_COLOUR = "#b4b4b4"
 #: Land with several primary commodities on the maps (drawn hatched).
 MULTIPLE_COLOUR = "#2b2b2b"
+#: The single-linkage links that hold a cluster together (drawn thin over the land).
+LINK_COLOUR = "#202020"
 
 
 def commodity_colour(name: str) -> str:

@@ -60,8 +60,9 @@ def make_cluster_model(out_path):
     model = QgsProcessingModelAlgorithm("Mine clusters example", "Mine clusters")
     model.setHelpContent({"ALG_DESC": "Clusters mining land-use polygons with mine points "
                                       "(local optimum, meta-optimised H_max) and writes the "
-                                      "clustered layers, the sensitivity table and the Pareto "
-                                      "plot."})
+                                      "clustered layers, the sensitivity table, the Pareto "
+                                      "plot and, when named, the links and the concordance "
+                                      "table."})
     for i, (name, label, kind) in enumerate((
             ("polygons", "Mining land-use polygons", QgsProcessing.SourceType.TypeVectorPolygon),
             ("points", "Mine points", QgsProcessing.SourceType.TypeVectorPoint))):
@@ -89,7 +90,8 @@ def make_cluster_model(out_path):
     for j, (child_out, name) in enumerate((
             ("OUTPUT_POLYGONS", "clustered_polygons"), ("OUTPUT_POINTS", "clustered_points"),
             ("OUTPUT_CLUSTERS", "clusters"), ("OUTPUT_SENSITIVITY", "sensitivity"),
-            ("OUTPUT_PLOT", "pareto_plot"))):
+            ("OUTPUT_PLOT", "pareto_plot"), ("OUTPUT_LINKS", "links"),
+            ("OUTPUT_CONCORDANCE", "concordance"))):
         out = QgsProcessingModelOutput(name, name)
         out.setChildId("cluster")
         out.setChildOutputName(child_out)
@@ -252,7 +254,9 @@ def make_pipeline_model(out_path):
            "POINTS": Src.fromChildOutput("harmonise_points", "OUTPUT")},
           [("OUTPUT_POLYGONS", "clustered_polygons", True),
            ("OUTPUT_POINTS", "clustered_points", False),
-           ("OUTPUT_PLOT", "pareto_plot", False)])
+           ("OUTPUT_PLOT", "pareto_plot", False),
+           ("OUTPUT_LINKS", "links", False),
+           ("OUTPUT_CONCORDANCE", "concordance", False)])
     child("mineclusters:footprintsummary", "footprint", 980, 100,
           {"INPUT": Src.fromChildOutput("cluster", "OUTPUT_POLYGONS"),
            # Table 2 counts the points when they are written: a model output left unnamed is
@@ -263,6 +267,7 @@ def make_pipeline_model(out_path):
            ("OUTPUT_COUNTRY", "area_by_country", False),
            ("OUTPUT_BIOME", "area_by_biome", False),
            ("OUTPUT_TABLE2", "table2", False),
+           ("OUTPUT_RASTER", "mine_area_raster", False),
            ("REPORT", "report", False)])
     save(model, out_path)
 

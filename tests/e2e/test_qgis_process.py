@@ -122,7 +122,9 @@ def test_shipped_cluster_model_runs(qgis_env, tmp_path, sample_polygons, sample_
             "cluster:clustered_points": tmp_path / "mpt.gpkg",
             "cluster:clusters": tmp_path / "mc.gpkg",
             "cluster:sensitivity": tmp_path / "ms.csv",
-            "cluster:pareto_plot": tmp_path / "mpareto.png"}
+            "cluster:pareto_plot": tmp_path / "mpareto.png",
+            "cluster:links": tmp_path / "mlinks.gpkg",
+            "cluster:concordance": tmp_path / "mconc.csv"}
     proc = qgis_process(qgis_env, "--json", "run", model, "--", f"polygons={sample_polygons}",
                         f"points={sample_points}", *[f"{k}={v}" for k, v in outs.items()])
     assert proc.returncode == 0, proc.stderr + proc.stdout
@@ -130,6 +132,30 @@ def test_shipped_cluster_model_runs(qgis_env, tmp_path, sample_polygons, sample_
     for key, path in outs.items():
         assert results[key] == str(path)
         assert path.stat().st_size > 0, key
+    # the concordance: one row per feature (302 polygons, 335 points), a column per threshold
+    with open(outs["cluster:concordance"], encoding="utf-8") as fh:
+        conc = list(csv.DictReader(fh))
+    assert len(conc) == 302 + 335
+    assert {"cluster_1000", "cluster_20000", "primary_20000"} <= set(conc[0])
+    # the links: k - 1 per cluster of k features (as many as features minus clusters)
+    from osgeo import ogr
+    ds = ogr.Open(str(outs["cluster:links"]))
+    n_links = ds.GetLayer(0).GetFeatureCount()
+    ds = None
+    assert n_links == len(conc) - _final_clusters(outs["cluster:clustered_polygons"],
+                                                  outs["cluster:clustered_points"]) > 0
+
+
+def _final_clusters(*paths):
+    """The number of final clusters among the features of the clustered layers."""
+    from osgeo import ogr
+
+    ids = set()
+    for path in paths:
+        ds = ogr.Open(str(path))
+        ids |= {f.GetField("cluster_id") for f in ds.GetLayer(0)}
+        ds = None
+    return len(ids)
 
 
 def test_shipped_pipeline_model_runs(qgis_env, tmp_path, sample_polygons, sample_points):
@@ -150,7 +176,9 @@ def test_shipped_pipeline_model_runs(qgis_env, tmp_path, sample_polygons, sample
             "footprint:area_by_commodity": tmp_path / "by_commodity.csv",
             "footprint:area_by_country": tmp_path / "by_country.csv",
             "footprint:table2": tmp_path / "table2.csv",
-            "footprint:report": tmp_path / "report.html"}
+            "footprint:report": tmp_path / "report.html",
+            "footprint:mine_area_raster": tmp_path / "mine_area.tif",
+            "cluster:links": tmp_path / "links.gpkg"}
     named = []
     for key, path in outs.items():                  # both spellings: 3.22 and 3.40+
         named += [f"{key}={path}", f"{key.split(':')[1]}={path}"]
@@ -175,6 +203,16 @@ def test_shipped_pipeline_model_runs(qgis_env, tmp_path, sample_polygons, sample
     assert "Area by country and commodity" in page and "India" in page
     assert "Area by biome and commodity" in page and "Subtropical Dry Broadleaf Forests" in page
     assert page.count("data:image/png;base64,") == 4  # commodity, country, biome, grid
+    # the raster's bands sum to the commodity table (km²), band by band
+    from osgeo import gdal
+    with open(outs["footprint:area_by_commodity"], encoding="utf-8") as fh:
+        areas = {r["commodity"]: float(r["area_km2"]) for r in csv.DictReader(fh)}
+    ds = gdal.Open(str(outs["footprint:mine_area_raster"]))
+    bands = {ds.GetRasterBand(b).GetDescription(): float(ds.GetRasterBand(b).ReadAsArray().sum())
+             for b in range(1, ds.RasterCount + 1)}
+    ds = None
+    assert bands.keys() == areas.keys()
+    assert all(bands[k] == pytest.approx(areas[k], rel=1e-6) for k in areas)
 
 
 def test_every_shipped_model_is_tested():

@@ -31,6 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ALG = "mineclusters:clusterlocaloptimum"
 FEATURE_NAMES = ["cluster_id", "threshold_m", "primary_commodities", "commodities", "status",
                  "area_m2"]
+TRACE_NAMES = ["via_point_fid", "via_distance_m", "via_links", "via_max_link_m", "stable_from_m",
+               "stable_to_m"]
 CLUSTER_NAMES = ["cluster_id", "threshold_m", "primary_commodities", "commodities",
                  "n_polygons", "n_points", "area_m2", "status"]
 SENSITIVITY_NAMES = ["curve", "threshold_m", "area_unassigned_pct", "area_multi_pct",
@@ -87,7 +89,11 @@ def test_parameter_definitions(provider):
     assert list(p) == ["POLYGONS", "POINTS", "PRIMARY_FIELD", "COMMODITIES_FIELD", "AREA_FIELD",
                        "H_LIMIT", "THRESHOLD_STEP", "MAX_THRESHOLD", "METHOD", "WEIGHT", "FORMULA",
                        "OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS",
-                       "OUTPUT_SENSITIVITY", "OUTPUT_PLOT", "OUTPUT_HISTOGRAM", "OUTPUT_REPORT"]
+                       "OUTPUT_SENSITIVITY", "OUTPUT_PLOT", "OUTPUT_HISTOGRAM", "OUTPUT_REPORT",
+                       "OUTPUT_LINKS", "OUTPUT_CONCORDANCE"]
+    # the traceability outputs are written only when asked for (they cost time on the planet)
+    for name in ("OUTPUT_LINKS", "OUTPUT_CONCORDANCE"):
+        assert p[name].flags() & p[name].FlagOptional and not p[name].createByDefault(), name
     assert isinstance(p["POLYGONS"], QgsProcessingParameterFeatureSource)
     assert p["POLYGONS"].dataTypes() == [QgsProcessing.TypeVectorPolygon]
     assert p["POINTS"].dataTypes() == [QgsProcessing.TypeVectorPoint]
@@ -220,7 +226,8 @@ def test_sample_outputs_schemas_and_numbers(sample_run):
     sens = layer(params["OUTPUT_SENSITIVITY"])
     # input attributes are kept as they are; a name they hold gets the mc_ prefix (the sample
     # polygons are harmonised ones with their own area_m2, the points have their commodities)
-    assert names(polys)[-6:] == [("mc_" if n == "area_m2" else "") + n for n in FEATURE_NAMES]
+    assert names(polys)[-12:] == [("mc_" if n == "area_m2" else "") + n
+                                  for n in FEATURE_NAMES + TRACE_NAMES]
     assert "input_ids" in names(polys) and "area_m2" in names(polys)
     assert names(pts)[-6:] == [("mc_" if n == "commodities" else "") + n for n in FEATURE_NAMES]
     assert "point_id" in names(pts) and "input_fid" in names(pts)
