@@ -111,9 +111,25 @@ class Vocabulary:
     def __init__(self, harmonisation: Optional[Mapping[str, str]] = None):
         self._table = _prepare_table(harmonisation)
         self._display = {}
+        self._seen = {}
 
     def parse(self, text) -> tuple:
-        """Keys (case-folded names) of one attribute value; remembers display names."""
+        """Keys (case-folded names) of one attribute value; remembers display names. A value
+        seen before gives what it gave then (the display names it named are already in): real
+        inventories repeat a few hundred values over tens of thousands of mines."""
+        seen = (type(text), text)         # 1, 1.0 and True are equal keys, not equal texts
+        try:
+            return self._seen[seen]
+        except (KeyError, TypeError):     # new, or not hashable
+            pass
+        keys = self._parse(text)
+        try:
+            self._seen[seen] = keys
+        except TypeError:
+            pass
+        return keys
+
+    def _parse(self, text) -> tuple:
         out = []
         for name, from_table in _parse_marked(text, self._table):
             key = name.casefold()

@@ -100,14 +100,18 @@ def _check_geoms(geoms, ids, layer, allowed):
     arr = np.empty(len(geoms), dtype=object)
     arr[:] = list(geoms)
     dropped = []
-    keep = np.ones(len(arr), dtype=bool)
-    for i, g in enumerate(arr):
-        if g is None:
-            keep[i] = False
-            dropped.append((layer, int(ids[i]), "null geometry"))
-            continue
-        if not isinstance(g, shapely.Geometry):
-            raise InputError(f"The {layer} layer's feature {ids[i]} is not a shapely geometry ({type(g).__name__}).")
+    null = np.zeros(len(arr), dtype=bool)
+    not_geometry = np.flatnonzero(~shapely.is_geometry(arr)) if len(arr) else null
+    null[not_geometry] = [g is None for g in arr[not_geometry]]
+    other = np.zeros(len(arr), dtype=bool)
+    other[not_geometry] = ~null[not_geometry]
+    if other.any():
+        i = int(np.flatnonzero(other)[0])
+        raise InputError(f"The {layer} layer's feature {ids[i]} is not a shapely geometry "
+                         f"({type(arr[i]).__name__}).")
+    keep = ~null
+    for i in np.flatnonzero(null):
+        dropped.append((layer, int(ids[i]), "null geometry"))
     if keep.any():
         sub = arr[keep]
         types = shapely.get_type_id(sub)
@@ -216,8 +220,15 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
 
     vocab = Vocabulary(harmonisation)
     prim_keys = [vocab.parse(primary[i]) for i in q_index]
-    all_keys = [tuple(sorted(set(p) | set(vocab.parse(commodities[i]))))
-                for p, i in zip(prim_keys, q_index)]
+    union = {}          # (primary keys, commodities keys) -> their sorted union, made once
+
+    def all_of(p, c):
+        u = union.get((p, c))
+        if u is None:
+            u = union[(p, c)] = tuple(sorted(set(p) | set(c)))
+        return u
+
+    all_keys = [all_of(p, vocab.parse(commodities[i])) for p, i in zip(prim_keys, q_index)]
     names, code = vocab.freeze()
     check(0.9)
 

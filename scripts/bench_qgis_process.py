@@ -2,11 +2,16 @@
 """End-to-end benchmark of the cluster algorithm through `qgis_process` on the planet input.
 
     .venv/bin/python scripts/bench_qgis_process.py [planet|dense] [WORKDIR]
+    .venv/bin/python scripts/bench_qgis_process.py planet WORKDIR --trace        # + links, concordance
+    .venv/bin/python scripts/bench_qgis_process.py planet WORKDIR --compare-trace 3
 
 Writes the planet-scale input of benchmarks/generate.py (real shapes copied over the Earth) as two
 GeoPackages (not timed), then times `qgis_process.bin --json run mineclusters:clusterlocaloptimum`
 reading them and writing every output (polygons, points, clusters, sensitivity table, both plots),
-and reports wall time and the peak resident memory of the qgis_process process.
+and reports wall time and the peak resident memory of the qgis_process process. With --trace it
+also writes the traceability outputs (OUTPUT_LINKS as a GeoPackage, OUTPUT_CONCORDANCE as CSV);
+--compare-trace N runs without and with them N times each, alternating, and reports both medians
+and their ratio (issue 12: the new outputs may add at most 25 %).
 """
 import json
 import os
@@ -78,7 +83,7 @@ def write_inputs(d, workdir):
     return paths
 
 
-def main(variant="planet", workdir=None):
+def main(variant="planet", workdir=None, trace=False, quiet=False):
     import generate
 
     workdir = workdir or tempfile.mkdtemp(prefix="mc_bench_")
@@ -114,6 +119,8 @@ def main(variant="planet", workdir=None):
            f"OUTPUT_POLYGONS={out}/polygons.gpkg", f"OUTPUT_POINTS={out}/points.gpkg",
            f"OUTPUT_CLUSTERS={out}/clusters.gpkg", f"OUTPUT_SENSITIVITY={out}/sensitivity.csv",
            f"OUTPUT_PLOT={out}/pareto.png", f"OUTPUT_HISTOGRAM={out}/thresholds.png"]
+    if trace:
+        cmd += [f"OUTPUT_LINKS={out}/links.gpkg", f"OUTPUT_CONCORDANCE={out}/concordance.csv"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -124,12 +131,40 @@ def main(variant="planet", workdir=None):
         print(proc.stderr[-3000:])
         raise SystemExit(proc.returncode)
     res = json.loads(proc.stdout)["results"]
-    print(json.dumps({"variant": variant, "polygons": n_poly, "points": n_pt,
-                      "wall_s": round(wall, 1), "peak_rss_mb": round(peak_mb),
-                      "n_clusters": res["N_CLUSTERS"], "max_threshold_m": res["MAX_THRESHOLD_M"],
-                      "area_unassigned_pct": res["AREA_UNASSIGNED_PCT"],
-                      "area_multi_pct": res["AREA_MULTI_PCT"], "stages": timings}, indent=1))
+    summary = {"variant": variant, "polygons": n_poly, "points": n_pt, "trace": bool(trace),
+               "wall_s": round(wall, 1), "peak_rss_mb": round(peak_mb),
+               "n_clusters": res["N_CLUSTERS"], "max_threshold_m": res["MAX_THRESHOLD_M"],
+               "area_unassigned_pct": res["AREA_UNASSIGNED_PCT"],
+               "area_multi_pct": res["AREA_MULTI_PCT"], "stages": timings}
+    if not quiet:
+        print(json.dumps(summary, indent=1))
+    return summary
+
+
+def compare_trace(variant, workdir, rounds):
+    """Without and with the traceability outputs, alternating, `rounds` times each."""
+    import statistics
+
+    walls = {False: [], True: []}
+    for k in range(rounds):
+        for trace in (False, True):
+            got = main(variant, workdir, trace=trace, quiet=True)
+            walls[trace].append(got["wall_s"])
+            print(f"round {k + 1} trace={trace}: {got['wall_s']} s, peak {got['peak_rss_mb']} MiB, "
+                  f"{got['stages'][0] if got['stages'] else ''}", flush=True)
+    base, with_trace = statistics.median(walls[False]), statistics.median(walls[True])
+    print(json.dumps({"variant": variant, "rounds": rounds, "without_s": walls[False],
+                      "with_s": walls[True], "median_without_s": base,
+                      "median_with_s": with_trace, "ratio": round(with_trace / base, 3)}))
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    argv = sys.argv[1:]
+    if "--compare-trace" in argv:
+        k = argv.index("--compare-trace")
+        rounds = int(argv[k + 1])
+        del argv[k:k + 2]
+        compare_trace(*(argv + ["planet", None][len(argv):2]), rounds)
+    else:
+        trace = "--trace" in argv
+        main(*[a for a in argv if a != "--trace"], trace=trace)
