@@ -410,7 +410,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             if layer_io.asked(parameters.get(self.OUTPUT_CONCORDANCE)):
                 conc = result.concordance(should_stop=feedback.isCanceled)
                 outputs.table(self.OUTPUT_CONCORDANCE, conc.fields,
-                              layer_io.rows_of(conc, conc.fields))
+                              layer_io.rows_of(conc, conc.fields), plain=True)
                 del conc
             else:
                 outputs.dests[self.OUTPUT_CONCORDANCE] = None

@@ -8,6 +8,7 @@ complete). A cancel anywhere raises the core's ``Cancelled``; the algorithm base
 into the one log sentence. Nothing here imports the science stack at load time.
 """
 import contextlib
+import csv
 import os
 import queue
 import re
@@ -558,14 +559,41 @@ class Outputs:
         self.close(sink)
         return sink.dest
 
-    def table(self, name, schema, rows, progress=None):
+    def table(self, name, schema, rows, progress=None, plain=False):
         """Rows (dicts or value lists) into the no-geometry output `name` with the schema's
-        fields; its destination (None when not asked for)."""
+        fields; its destination (None when not asked for). A plain local .csv file is written
+        directly (:func:`write_csv`; `plain`: the rows are value lists of plain Python values,
+        NULL as None, as :func:`rows_of` gives them), every other destination through a QGIS
+        sink."""
         fields = compat.fields_from_schema(schema)
         rows = list(rows)
+        path = self.csv_file(name)
+        if path is not None:
+            self.dests[name] = path          # registered first: a cancel deletes it
+            return write_csv(path, schema, rows, self.feedback, progress, plain)
         return self.write(name, fields, QgsWkbTypes.Type.NoGeometry,
                           QgsCoordinateReferenceSystem(), features_of(fields, schema, rows),
                           total=len(rows), progress=progress)
+
+    def csv_file(self, name):
+        """The path of sink output `name` when it is a plain local CSV file (a path ending in
+        .csv, no layer options), else None. The path is taken as QGIS takes it (so the file is
+        still loaded on completion when the dialog asks for that)."""
+        value = self.parameters.get(name)
+        if not asked(value):
+            return None
+        raw = value if isinstance(value, str) else getattr(value, "sink", None)
+        raw = raw.staticValue() if hasattr(raw, "staticValue") else raw
+        if not isinstance(raw, str) or not raw.lower().endswith(".csv") or "|" in raw \
+                or raw.startswith(("memory:", "ogr:", "postgres:", "spatialite:")) or "://" in raw:
+            return None
+        path = self.alg.parameterAsOutputLayer(self.parameters, name, self.context)
+        if not path or not path.lower().endswith(".csv"):
+            return None
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        return path
 
     def file(self, name):
         """The path of file output `name` (its folder made), None when the user skipped it."""
@@ -671,6 +699,55 @@ class Outputs:
             tr("Cancelled while writing; the outputs written so far were deleted.")
             + (tr(" Delete by hand: {files}.").format(files=", ".join(left)) if left else ""))
         return {}
+
+
+# ----------------------------------------------------------------------------- CSV tables
+
+def _csv_value(value):
+    """A core value as its CSV text: empty for NULL (None, NaN), shortest exact digits for a
+    float (read back bit for bit), as is otherwise."""
+    value = native(value)
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def write_csv(path, schema, rows, feedback=None, progress=None, plain=False):
+    """Rows (dicts by the schema's names, or value lists in its order) as a CSV file: a header of
+    the schema's names, comma-separated, UTF-8, NULL as an empty value, as QGIS's CSV writer lays
+    a table out; written by Python's csv module, several times faster than a feature sink for
+    wide tables (the concordance: 261,282 rows x 43 fields in ~2 s instead of ~8 s). Polls
+    cancel (raises Cancelled) and reports `progress` (0..100) every 10,000 rows; a cancel or a
+    failure deletes the partial file. `plain`: the rows are lists of str, int, float (not NaN) and
+    None only, written as they are (Python's csv writes None as an empty value and a float by
+    repr); otherwise each value goes through :func:`_csv_value`."""
+    names = [n for n, _kind in schema]
+    total = len(rows)
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            out = csv.writer(fh, lineterminator="\n")
+            out.writerow(names)
+            for start in range(0, total, 10000):
+                if feedback is not None:
+                    stop_if_cancelled(feedback)
+                chunk = rows[start:start + 10000]
+                out.writerows(chunk if plain else (
+                    [_csv_value(row.get(n)) for n in names] if isinstance(row, dict)
+                    else [_csv_value(v) for v in row] for row in chunk))
+                if progress is not None and total:
+                    progress(100.0 * min(total, start + 10000) / total)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        raise QgsProcessingException(tr("Could not write {dest}: {error}").format(
+            dest=path, error=exc)) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        raise
+    return path
 
 
 # ----------------------------------------------------------------------------- rasters
