@@ -30,6 +30,7 @@ Usage (from the repository root)::
     .venv/bin/python benchmarks/bench_footprint.py --validation     # Table 4, India vs GEM
 """
 import argparse
+import statistics
 import json
 import os
 import resource
@@ -242,9 +243,10 @@ def write_gpkgs(npz, workdir):
     return paths
 
 
-def qgis_process_run(npz, workdir, allocation="intersection", cell_size_m=50000.0):
+def qgis_process_run(npz, workdir, allocation="intersection", cell_size_m=50000.0, raster_deg=None):
     """`qgis_process run mineclusters:footprintsummary` on the planet cluster output, with the
-    10m countries and the biomes, every output written; returns the measurements."""
+    10m countries and the biomes, every output written (and the commodity raster of `raster_deg`
+    degrees when given); returns the measurements."""
     import shutil
     import site
 
@@ -281,6 +283,8 @@ def qgis_process_run(npz, workdir, allocation="intersection", cell_size_m=50000.
         "PLOT_COMMODITY": out / "commodity.png", "PLOT_COUNTRY": out / "countries.png",
         "PLOT_BIOME": out / "biomes.png", "PLOT_GRID": out / "grid.png",
         "REPORT": out / "report.html"}
+    if raster_deg:
+        params.update(OUTPUT_RASTER=out / "raster.tif", RASTER_CELL_DEG=raster_deg)
     cmd = [exe, "--json", "run", "mineclusters:footprintsummary", "--",
            *[f"{k}={v}" for k, v in params.items()]]
     load = os.getloadavg()
@@ -300,7 +304,7 @@ def qgis_process_run(npz, workdir, allocation="intersection", cell_size_m=50000.
     log = doc.get("log", {}).get("info", []) if isinstance(doc.get("log"), dict) else []
     return {
         "command": " ".join(str(c) for c in cmd[:4]) + " -- " + " ".join(
-            f"{k}=..." for k in params), "allocation": allocation,
+            f"{k}=..." for k in params), "allocation": allocation, "raster_deg": raster_deg,
         "load_average_before": [round(x, 2) for x in load], "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1), "peak_rss_mb": round(peak_mb),
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
@@ -363,6 +367,11 @@ def main(argv=None):
                    help="time mineclusters:footprintsummary end to end through qgis_process")
     p.add_argument("--workdir", default=str(CACHE / "footprint-qgis-process"),
                    help="folder for the GeoPackages and outputs of --qgis-process")
+    p.add_argument("--raster", type=float, default=None, metavar="DEG",
+                   help="with --qgis-process: also write the commodity raster (cells of DEG "
+                        "degrees); with --compare-raster N: N runs without and with it, "
+                        "alternating")
+    p.add_argument("--compare-raster", type=int, default=0, metavar="N")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     _import_package()
@@ -372,7 +381,20 @@ def main(argv=None):
     if a.qgis_process:
         path = cluster_output(a.seed)
         alloc = "intersection" if a.allocation == "both" else a.allocation
-        print(json.dumps(qgis_process_run(path, a.workdir, alloc, a.cell_size), indent=1))
+        if a.compare_raster:
+            walls = {None: [], a.raster or 0.5: []}
+            for _ in range(a.compare_raster):
+                for deg in walls:
+                    got = qgis_process_run(path, a.workdir, alloc, a.cell_size, deg)
+                    walls[deg].append(got["wall_s"])
+                    print(json.dumps({k: got[k] for k in ("raster_deg", "wall_s", "peak_rss_mb",
+                                                          "timings")}), flush=True)
+            base, with_raster = (statistics.median(v) for v in walls.values())
+            print(json.dumps({"without_s": walls[None], "with_s": list(walls.values())[1],
+                              "ratio": round(with_raster / base, 3)}))
+            return
+        print(json.dumps(qgis_process_run(path, a.workdir, alloc, a.cell_size, a.raster),
+                         indent=1))
         return
     if a.worker:
         worker(a.worker, a.allocation, a.cell_size)
