@@ -246,12 +246,13 @@ def read(src, context, feedback, kind, layer, geometry, fields=(), id_field=None
                 if isinstance(src, QgsProcessingFeatureSource) else src.getFeatures(request))
     total = max(src.featureCount(), 1)
     id_at = index.get(id_field, -1)
+    need_attrs = bool(columns) or bool(id_field)   # else no attribute list is built per feature
     wkbs = []
     for i, f in enumerate(features):
         if i % 1000 == 0:
             stop_if_cancelled(feedback)
             report(min(100.0, 100.0 * i / total))
-        attrs = f.attributes()
+        attrs = f.attributes() if need_attrs else None
         fid = f.id()
         if id_field:
             fid = text(attrs[id_at]) if id_at >= 0 else None
