@@ -4,7 +4,6 @@ The bands reconcile with the commodity table on real data; a polygon across cell
 the spherical areas of its pieces (checked with pyproj on densified pieces, not the plugin's area
 code); the antimeridian, the poles, the lattice, the extent rule, the cell-size checks, an empty
 input, the memory guard and cancel."""
-import json
 import math
 import os
 
@@ -13,6 +12,7 @@ import pytest
 import shapely
 
 from harmonise_checks import dense_area
+from realdata import read_geojson
 from mine_clusters.core import footprint as fp
 from mine_clusters.core.errors import Cancelled, InputError
 from mine_clusters.core.footprint_raster import GLOBE_CELLS, MAX_RASTER_CELLS
@@ -43,14 +43,11 @@ def india_polys():
     path = os.path.join(DATA, "maus2020-v1-india-brazil", "indian_polygon_with_grId.geojson")
     if not os.path.exists(path):
         pytest.skip("shared data not found")
-    feats = json.load(open(path))["features"]
-    geoms = [shapely.from_geojson(json.dumps(f["geometry"])) for f in feats]
+    geoms, props = read_geojson(path)
     # commodities by a stand-in rule (real clusters go through the QGIS tests): grId modulo 4
-    prim = [[None, "Coal", "Iron,Coal", "Bauxite,Iron,Manganese"][f["properties"]["grId"] % 4]
-            for f in feats]
-    return fp.mine_polygons(geoms, [f["properties"]["fid"] for f in feats],
-                            [f["properties"]["grId"] for f in feats], prim,
-                            area_m2=[f["properties"]["AREA"] * 1e6 for f in feats])
+    prim = [[None, "Coal", "Iron,Coal", "Bauxite,Iron,Manganese"][p["grId"] % 4] for p in props]
+    return fp.mine_polygons(geoms, [p["fid"] for p in props], [p["grId"] for p in props], prim,
+                            area_m2=[p["AREA"] * 1e6 for p in props])
 
 
 def assert_reconciles(raster, commodity_rows, rel=1e-9):
