@@ -392,11 +392,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             if sink is not None:
                 if unions is None:  # asked for in a form the early check did not see
                     unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop))
-                while not unions.done(0.2):
-                    layer_io.stop_if_cancelled(feedback)
-                if unions.error is not None:
-                    raise unions.error
-                ids, wkbs = unions.value
+                ids, wkbs = unions.result(feedback)
                 row_of = {cid: i for i, cid in enumerate(result.clusters.cluster_id.tolist())}
                 rows = layer_io.rows_of(result.clusters, CLUSTER_FIELDS)
                 back = layer_io.from_wgs84(polys.sourceCrs(), context)
@@ -479,11 +475,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         sink = outputs.sink(self.OUTPUT_LINKS, fields, QgsWkbTypes.Type.MultiLineString, crs)
         if sink is None:
             return
-        while not lines.done(0.2):
-            layer_io.stop_if_cancelled(outputs.feedback)
-        if lines.error is not None:
-            raise lines.error
-        table, wkbs = lines.value
+        table, wkbs = lines.result(outputs.feedback)
         back = layer_io.from_wgs84(crs, context)
         geometries = (layer_io.qgis_geometry(w, multi=True, transform=back) for w in wkbs)
         outputs.feed(sink, layer_io.features_of(fields, schema, layer_io.rows_of(table, schema),

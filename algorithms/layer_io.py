@@ -502,6 +502,15 @@ class Background:
         self._thread.join()
         return self.error
 
+    def result(self, feedback):
+        """Its value once it is done, polling the run's cancel meanwhile; the error it raised is
+        raised here."""
+        while not self.done(0.2):
+            stop_if_cancelled(feedback)
+        if self.error is not None:
+            raise self.error
+        return self.value
+
 
 class Outputs:
     """The outputs of one run. Each sink, file and folder is registered when it is made, so that
@@ -585,8 +594,9 @@ class Outputs:
             return None
         raw = value if isinstance(value, str) else getattr(value, "sink", None)
         raw = raw.staticValue() if hasattr(raw, "staticValue") else raw
+        # a plain file: what file_of takes as a file, less an OGR URI or a layer option
         if not isinstance(raw, str) or not raw.lower().endswith(".csv") or "|" in raw \
-                or raw.startswith(("memory:", "ogr:", "postgres:", "spatialite:")) or "://" in raw:
+                or raw.startswith("ogr:") or file_of(raw) is None:
             return None
         path = self.alg.parameterAsOutputLayer(self.parameters, name, self.context)
         if not path or not path.lower().endswith(".csv"):
