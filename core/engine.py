@@ -9,14 +9,14 @@ from typing import Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
-from .commodities import join_names
 from .errors import InputError
 from .features import POINT, POLYGON, Features
 from .linkage import single_linkage_forest
 from .optimise import choose, pareto_distance
 from .progress import stop_if_asked
 from .schema import SENSITIVITY_FIELDS
-from .trace import Concordance, LinkTable, Trace, concordance, link_table, stable_range, via_columns
+from .trace import (Concordance, LinkTable, Trace, concordance, link_table, names_of_rows, stable_range,
+                    via_columns)
 
 ASSIGNED, UNASSIGNED, MULTIPLE = "assigned", "unassigned", "multiple"
 METHODS = ("local", "global")
@@ -331,10 +331,7 @@ def _tables(features: Features, thresholds, final, K, groups, chosen_k, why) -> 
     comm.eliminate_zeros()
     names = features.names
 
-    def strings(m):
-        return [join_names(names[c] for c in m.indices[m.indptr[r]:m.indptr[r + 1]]) for r in range(K)]
-
-    c_prim, c_comm = strings(prim), strings(comm)
+    c_prim, c_comm = names_of_rows(prim, names).tolist(), names_of_rows(comm, names).tolist()
     n_pri = np.diff(prim.indptr)
     c_status = [UNASSIGNED if k == 0 else ASSIGNED if k == 1 else MULTIPLE for k in n_pri]
     c_thr = np.zeros(K)

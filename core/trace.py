@@ -320,9 +320,15 @@ def cluster_primaries(labels: np.ndarray, primary: sp.csr_matrix, names: list) -
     onehot = sp.csr_matrix((np.ones(n, dtype=np.int32), (labels, np.arange(n))), shape=(k, n))
     m = (onehot @ primary.astype(np.int32)).tocsr()
     m.eliminate_zeros()
-    m.sort_indices()
+    return names_of_rows(m, names)
+
+
+def names_of_rows(m: sp.csr_matrix, names: list) -> np.ndarray:
+    """The commodity names of each row of a (rows, commodities) count matrix with no stored
+    zeros, as ``join_names`` gives them (sorted comma list, None for none), an object array; a
+    row of one commodity, most of them, is looked up without a Python loop."""
     count = np.diff(m.indptr)
-    out = np.full(k, None, dtype=object)
+    out = np.full(m.shape[0], None, dtype=object)
     one = np.flatnonzero(count == 1)
     if len(one):
         out[one] = np.asarray(names, dtype=object)[m.indices[m.indptr[one]]]
