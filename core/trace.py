@@ -426,9 +426,11 @@ def great_circle_lines(start: np.ndarray, end: np.ndarray, spacing_m: float = LI
     safe = np.where(small, 1.0, s)
     wa = np.where(small, 1.0 - t, np.sin((1.0 - t) * om) / safe)
     wb = np.where(small, t, np.sin(t * om) / safe)
-    p = wa[:, None] * pa[line] + wb[:, None] * pb[line]
-    lon = np.degrees(np.arctan2(p[:, 1], p[:, 0]))
-    lat = np.degrees(np.arctan2(p[:, 2], np.hypot(p[:, 0], p[:, 1])))
+    # each coordinate in its own contiguous array: numpy's vector loops over strided columns
+    # gave results that differed in the last bit from run to run on threads
+    x, y, z = (wa * pa[line, i] + wb * pb[line, i] for i in range(3))
+    lon = np.degrees(np.arctan2(y, x))
+    lat = np.degrees(np.arctan2(z, np.hypot(x, y)))
     last = first + steps
     lon[first], lat[first] = start[:, 0], start[:, 1]
     lon[last], lat[last] = end[:, 0], end[:, 1]

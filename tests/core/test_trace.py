@@ -503,3 +503,19 @@ def test_real_india_polygons_and_points():
     assert len(polys) > 30 and len(pts) > 5
     out = check_all(Case(_real(polys, pts, prim), h_limit=20000.0))
     assert out["links"] > 20 and out["via"] > 10 and out["undecided"] <= 2
+
+
+def test_great_circle_lines_are_the_same_bits_on_every_thread():
+    """The links' lines are drawn on worker threads: the same ends give the same vertices to the
+    last bit whatever thread draws them (numpy's loops over strided columns did not)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mine_clusters.core.trace import great_circle_lines
+
+    rng = np.random.default_rng(0)
+    start = np.column_stack([rng.uniform(80, 90, 600), rng.uniform(20, 25, 600)])
+    end = start + rng.uniform(-0.05, 0.05, (600, 2))
+    first = shapely.to_wkb(great_circle_lines(start, end))
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: shapely.to_wkb(great_circle_lines(start, end)), range(200)))
+    assert all(np.array_equal(run, first) for run in runs)
