@@ -10,7 +10,6 @@ import threading
 import time
 
 from qgis.core import (
-    QgsFeature,
     QgsFeatureRequest,
     QgsProcessing,
     QgsProcessingException,
@@ -25,7 +24,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from . import compat, layer_io, provenance
+from . import bulk, compat, layer_io, provenance
 from .base import MineClustersAlgorithm
 
 
@@ -317,13 +316,16 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         t0 = time.perf_counter()
         # Only the geometry and the fields the core needs are read; the outputs read the
         # sources again, so no feature is held in memory.
+        polys_at = bulk.location(self, parameters, self.POLYGONS, context)
+        points_at = bulk.location(self, parameters, self.POINTS, context)
         read_polys = layer_io.read(polys, context, feedback, polygons_label, poly_name,
                                    layer_io.POLYGON, [area_field] if area_field else [],
-                                   progress=lambda p: steps.setProgress(0.5 * p))
+                                   progress=lambda p: steps.setProgress(0.5 * p), bulk=polys_at)
         read_points = layer_io.read(points, context, feedback, points_label, point_name,
                                     layer_io.POINT,
                                     [f for f in (primary_field, commodities_field) if f],
-                                    progress=lambda p: steps.setProgress(50 + 0.5 * p))
+                                    progress=lambda p: steps.setProgress(50 + 0.5 * p),
+                                    bulk=points_at)
         shp_polys = read_polys.geoms
         timings["read"] = time.perf_counter() - t0
 
@@ -378,11 +380,11 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         if layer_io.asked(parameters.get(self.OUTPUT_CLUSTERS)):
             unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop))
         try:
-            self._write_elements(outputs, self.OUTPUT_POLYGONS, polys, result.polygons,
+            self._write_elements(outputs, self.OUTPUT_POLYGONS, polys, polys_at, result.polygons,
                                  FEATURE_FIELDS + TRACE_FIELDS, parts=False,
                                  progress=lambda p: steps.setProgress(0.45 * p),
                                  kind=polygons_label, layer=poly_name)
-            self._write_elements(outputs, self.OUTPUT_POINTS, points, result.points,
+            self._write_elements(outputs, self.OUTPUT_POINTS, points, points_at, result.points,
                                  FEATURE_FIELDS, parts=True,
                                  progress=lambda p: steps.setProgress(45 + 0.1 * p),
                                  kind=points_label, layer=point_name)
@@ -396,10 +398,11 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 row_of = {cid: i for i, cid in enumerate(result.clusters.cluster_id.tolist())}
                 rows = layer_io.rows_of(result.clusters, CLUSTER_FIELDS)
                 back = layer_io.from_wgs84(polys.sourceCrs(), context)
-                geometries = (layer_io.qgis_geometry(w, multi=True, transform=back) for w in wkbs)
-                outputs.feed(sink, layer_io.features_of(
-                    cluster_fields, CLUSTER_FIELDS, [rows[row_of[cid]] for cid in ids],
-                    geometries), total=len(ids), progress=lambda p: steps.setProgress(55 + 0.4 * p))
+                geometries = (layer_io.output_geometry(w, multi=True, transform=back)
+                              for w in wkbs)
+                outputs.feed(sink, layer_io.records_of(
+                    CLUSTER_FIELDS, [rows[row_of[cid]] for cid in ids], geometries),
+                    total=len(ids), progress=lambda p: steps.setProgress(55 + 0.4 * p))
                 del ids, wkbs, sink
             outputs.table(self.OUTPUT_SENSITIVITY, SENSITIVITY_FIELDS, result.sensitivity_rows())
             self._write_links(outputs, lines, polys.sourceCrs(), context, LINK_FIELDS)
@@ -477,14 +480,16 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             return
         table, wkbs = lines.result(outputs.feedback)
         back = layer_io.from_wgs84(crs, context)
-        geometries = (layer_io.qgis_geometry(w, multi=True, transform=back) for w in wkbs)
-        outputs.feed(sink, layer_io.features_of(fields, schema, layer_io.rows_of(table, schema),
-                                                geometries), total=len(table))
+        geometries = (layer_io.output_geometry(w, multi=True, transform=back) for w in wkbs)
+        outputs.feed(sink, layer_io.records_of(schema, layer_io.rows_of(table, schema),
+                                               geometries), total=len(table))
 
-    def _write_elements(self, outputs, name, src, table, schema, parts, progress, kind, layer):
-        """Output `name`: `src` read again, one feature per core row (per part for points): the
-        input attributes first, unchanged, then the schema's fields (``mc_`` before a name an
-        input field has, said in the log)."""
+    def _write_elements(self, outputs, name, src, at, table, schema, parts, progress, kind,
+                        layer):
+        """Output `name`: `src` read again (in bulk from `at`, its :class:`.bulk.Location`, when
+        the output is a GeoPackage written directly), one feature per core row (per part for
+        points): the input attributes first, unchanged, then the schema's fields (``mc_``
+        before a name an input field has, said in the log)."""
         # A multipoint gives one row per part, so an input 'fid' would repeat: keep it renamed.
         fields, keep, names = layer_io.output_fields(src.fields(), schema, rename_fid=parts)
         renamed = [f"{name} -> {out}" for name, out in names.items() if out != name]
@@ -501,15 +506,23 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
             wkb_type = QgsWkbTypes.multiType(src.wkbType())
         else:
             wkb_type = QgsWkbTypes.Type.MultiPolygon
-        added = layer_io.rows_of(table, schema)
+        sink = outputs.sink(name, fields, wkb_type, src.sourceCrs(),
+                            threaded=len(table) > layer_io.BATCH)
+        if sink is None:
+            return None
+        added = [list(row) for row in layer_io.rows_of(table, schema)]
         rows = {}
         for i, fid in enumerate(table.feature_id.tolist()):
             rows.setdefault(fid, []).append(i)
         part_of = table.part.tolist()
         all_kept = keep == list(range(len(src.fields())))
+        done = [None]  # the last feature id written
 
-        def features():
-            for f in src.getFeatures(QgsFeatureRequest(), layer_io.SKIP_CHECKS):
+        def qgis_records():
+            request = QgsFeatureRequest()
+            for f in src.getFeatures(request, layer_io.SKIP_CHECKS):
+                if done[0] is not None and f.id() <= done[0]:
+                    continue  # written from the bulk read
                 mine = rows.get(f.id())
                 if not mine:
                     continue  # dropped (reported) feature
@@ -519,21 +532,36 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 if parts:
                     pieces = g.asGeometryCollection() if g.isMultipart() else [g]
                     for i in mine:
-                        out = QgsFeature(fields)
-                        out.setAttributes(base + list(added[i]))
-                        out.setGeometry(pieces[part_of[i]])
-                        yield out
+                        yield base + added[i], pieces[part_of[i]]
                 else:
-                    # One row per polygon: the source feature itself is rewritten (as multi).
+                    # one row per polygon, as a multipolygon
                     if not g.isMultipart():
                         g.convertToMultiType()
-                        f.setGeometry(g)
-                    f.setFields(fields, False)
-                    f.setAttributes(base + list(added[mine[0]]))
-                    yield f
+                    yield base + added[mine[0]], g
 
-        return outputs.write(name, fields, wkb_type, src.sourceCrs(), features(),
-                             total=len(added), progress=progress)
+        def bulk_records():
+            kept = [src.fields().at(k).name() for k in keep]
+            try:
+                for ids, values, wkbs in bulk.batches(at, kept):
+                    for fid, base, wkb in zip(ids, zip(*[values[n] for n in kept]), wkbs):
+                        mine = rows.get(fid)
+                        if mine:
+                            if parts:
+                                for i in mine:
+                                    yield [*base, *added[i]], layer_io.part_wkb(wkb, part_of[i])
+                            else:
+                                yield [*base, *added[mine[0]]], layer_io.output_geometry(
+                                    wkb, multi=True)
+                        done[0] = fid
+            except bulk.NotBulk:
+                pass  # the rest through QGIS, from the feature after the last one written
+            else:
+                return
+            yield from qgis_records()
+
+        direct = at is not None and isinstance(sink, layer_io.GeoPackageSink)
+        return outputs.feed(sink, bulk_records() if direct else qgis_records(),
+                            total=len(added), progress=progress)
 
 
 def _link_wkbs(result, features, stop):

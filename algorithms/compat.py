@@ -46,3 +46,9 @@ def finish_sink(sink):
     sink.flushBuffer()
     if hasattr(sink, "finalize"):
         sink.finalize()
+
+
+def field_type_id(field):
+    """The QMetaType id of a field's type (an int on Qt5 and Qt6 alike)."""
+    kind = field.type()
+    return int(getattr(kind, "value", kind))

@@ -377,12 +377,12 @@ class FootprintSummaryAlgorithm(MineClustersAlgorithm):
         grid_rows = [] if summary.grid is None else summary.grid.rows
         grid_schema = fp.GRID_BASE_FIELDS if summary.grid is None else summary.grid.fields
         gfields = compat.fields_from_schema(grid_schema)
-        geometries = ((layer_io.qgis_geometry(w) for w in
+        geometries = ((layer_io.output_geometry(w) for w in
                        layer_io.shapely_to_wkb(summary.grid.geometries()))
                       if grid_rows else None)
         outputs.write(self.OUTPUT_GRID, gfields, QgsWkbTypes.Type.Polygon,
                       QgsCoordinateReferenceSystem(layer_io.WGS84),
-                      layer_io.features_of(gfields, grid_schema, grid_rows, geometries),
+                      layer_io.records_of(grid_schema, grid_rows, geometries),
                       total=len(grid_rows), progress=lambda p: steps.setProgress(20 + 0.4 * p))
         outputs.style(self.OUTPUT_GRID, "grid")
         steps.setProgress(60)

@@ -169,11 +169,11 @@ class _HarmoniseBase(MineClustersAlgorithm):
         fields = compat.fields_from_schema(schema)
         total = max(1, len(geoms) + len(dropped))
         share = 100.0 * len(geoms) / total
-        geometries = (layer_io.qgis_geometry(w, multi=multi)
+        geometries = (layer_io.output_geometry(w, multi=multi)
                       for w in layer_io.shapely_to_wkb(list(geoms)))
         written = {self.OUTPUT: outputs.write(
             self.OUTPUT, fields, wkb_type, QgsCoordinateReferenceSystem(layer_io.WGS84),
-            layer_io.features_of(fields, schema, rows, geometries), total=len(geoms),
+            layer_io.records_of(schema, rows, geometries), total=len(geoms),
             progress=lambda p: steps.setProgress(p * share / 100.0))}
         written[self.OUTPUT_DROPPED] = outputs.table(
             self.OUTPUT_DROPPED, DROPPED_FIELDS, dropped_rows(dropped),

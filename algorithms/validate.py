@@ -259,7 +259,7 @@ class ValidateAlgorithm(MineClustersAlgorithm):
 
         dest = outputs.write(self.OUTPUT, out_fields, QgsWkbTypes.Type.MultiPolygon,
                              source.sourceCrs(),
-                             layer_io.features_of(out_fields, va.PAIR_FIELDS, rows, geometries()),
+                             layer_io.records_of(va.PAIR_FIELDS, rows, geometries()),
                              total=len(rows), progress=lambda p: steps.setProgress(0.6 * p))
         sdest = outputs.table(self.OUTPUT_SUMMARY, va.SUMMARY_FIELDS, result.summary)
         steps.setProgress(70)

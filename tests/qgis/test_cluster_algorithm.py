@@ -592,19 +592,49 @@ def test_a_sink_that_fails_to_write_is_one_sentence():
         def lastError(self):  # noqa: N802
             return "disk full"
 
+    from qgis.core import QgsFields
+
     for at_close in (False, True):
         sink = Failing()
-        writer = _Writer(sink, "/tmp/out.gpkg")
-        writer.add([1, 2])
+        writer = _Writer(sink, "/tmp/out.gpkg", QgsFields())
+        writer.add([([], None), ([], None)])
         with pytest.raises(QgsProcessingException, match=r"^Could not write /tmp/out.gpkg: disk full$"):
             if at_close:
                 writer.close()
             else:
                 writer._thread.join(0.5)  # the failed batch is done
-                writer.add([3])
+                writer.add([([], None)])
                 writer.close()
         writer.close(discard=True)
         assert sink.calls == 1
+
+
+def test_a_geopackage_written_directly_that_fails_is_one_sentence():
+    """A failure of the direct GeoPackage writer (SQLite's reason) is the same one sentence, and
+    the table is given up (its transaction rolled back)."""
+    import sqlite3
+
+    from mine_clusters.algorithms.layer_io import GeoPackageSink
+
+    class Failing:
+        def __init__(self):
+            self.calls, self.abandoned = 0, False
+
+        def add(self, rows, wkbs):
+            self.calls += 1
+            raise sqlite3.IntegrityError("UNIQUE constraint failed: out.fid")
+
+        def abandon(self):
+            self.abandoned = True
+
+    table = Failing()
+    writer = GeoPackageSink(table, "/tmp/out.gpkg")
+    with pytest.raises(QgsProcessingException,
+                       match=r"^Could not write /tmp/out.gpkg: UNIQUE constraint failed: out.fid$"):
+        writer.add([([1], None)])
+        writer.add([([1], None)])
+    writer.close(discard=True)
+    assert table.calls == 1 and table.abandoned
 
 
 def test_temporary_outputs_as_in_the_dialog(sample_run, provider):

@@ -248,7 +248,7 @@ def utm_run(provider, sample_polygons, sample_points, tmp_path_factory):
     d = tmp_path_factory.mktemp("utm")
     moved = {}
     for name, path in (("POLYGONS", sample_polygons), ("POINTS", sample_points)):
-        moved[name] = str(d / f"{name.lower()}.gpkg")
+        moved[name] = str(d / f"in_{name.lower()}.gpkg")
         processing.run("native:reprojectlayer", {
             "INPUT": str(path), "TARGET_CRS": QgsCoordinateReferenceSystem("EPSG:32645"),
             "OUTPUT": moved[name]})
