@@ -401,7 +401,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 geometries = (layer_io.output_geometry(w, multi=True, transform=back)
                               for w in wkbs)
                 outputs.feed(sink, layer_io.records_of(
-                    CLUSTER_FIELDS, [rows[row_of[cid]] for cid in ids], geometries),
+                    CLUSTER_FIELDS, [rows[row_of[cid]] for cid in ids], geometries, plain=True),
                     total=len(ids), progress=lambda p: steps.setProgress(55 + 0.4 * p))
                 del ids, wkbs, sink
             outputs.table(self.OUTPUT_SENSITIVITY, SENSITIVITY_FIELDS, result.sensitivity_rows())
@@ -482,7 +482,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         back = layer_io.from_wgs84(crs, context)
         geometries = (layer_io.output_geometry(w, multi=True, transform=back) for w in wkbs)
         outputs.feed(sink, layer_io.records_of(schema, layer_io.rows_of(table, schema),
-                                               geometries), total=len(table))
+                                               geometries, plain=True), total=len(table))
 
     def _write_elements(self, outputs, name, src, at, table, schema, parts, progress, kind,
                         layer):
@@ -510,7 +510,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                             threaded=len(table) > layer_io.BATCH)
         if sink is None:
             return None
-        added = [list(row) for row in layer_io.rows_of(table, schema)]
+        added = layer_io.rows_of(table, schema)
         rows = {}
         for i, fid in enumerate(table.feature_id.tolist()):
             rows.setdefault(fid, []).append(i)

@@ -130,7 +130,7 @@ class Table:
             return
         header = _MAGIC + bytes((_LITTLE_ENDIAN,)) + struct.pack("<i", self.srs_id)
         empty = _MAGIC + bytes((_LITTLE_ENDIAN | _EMPTY,)) + struct.pack("<i", self.srs_id)
-        blobs = [None if w is None else (empty if _is_empty(w) else header) + w for w in wkbs]
+        blobs = (None if w is None else (empty if _is_empty(w) else header) + w for w in wkbs)
         if self.pk_at is None:
             values = [(b, *r) for b, r in zip(blobs, rows)]
         else:

@@ -102,15 +102,23 @@ def native(value):
 
 def column(values):
     """A core column (numpy array or list) as plain Python values, NaN as None."""
-    if getattr(values, "dtype", None) is not None and values.dtype.kind in "iub":
+    kind = getattr(getattr(values, "dtype", None), "kind", None)
+    if kind is not None and kind in "iub":
         return values.tolist()  # no NaN in integer columns: no per-value check
+    if kind == "f":  # only the NaN positions are visited
+        import numpy as np
+
+        out = values.tolist()
+        for i in np.flatnonzero(np.isnan(values)).tolist():
+            out[i] = None
+        return out
     out = values.tolist() if hasattr(values, "tolist") else list(values)
     return [None if isinstance(v, float) and v != v else v for v in out]
 
 
 def rows_of(table, schema):
     """The rows of a core column table (attributes named as in `schema`) as value lists."""
-    return list(zip(*[column(getattr(table, name)) for name, _kind in schema]))
+    return list(map(list, zip(*[column(getattr(table, name)) for name, _kind in schema])))
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -475,16 +483,19 @@ def plugin_fields(src, names, kind, layer, hint, optional=()):
     return found
 
 
-def records_of(schema, rows, geometries=None):
+def records_of(schema, rows, geometries=None, plain=False):
     """Output records of `rows` (dicts by the schema's names, or value lists in its order): each
-    a (values, geometry) pair, the values as QGIS and a GeoPackage take them (:func:`native`),
-    the geometry from `geometries` (an iterable beside the rows: QgsGeometry, WKB or None;
-    None: no geometry)."""
+    a (values, geometry) pair, the values as QGIS and a GeoPackage take them (:func:`native`;
+    `plain`: the rows are lists of plain values already, as :func:`rows_of` gives them), the
+    geometry from `geometries` (an iterable beside the rows: QgsGeometry, WKB or None; None: no
+    geometry)."""
     names = [n for n, _kind in schema]
     geometries = iter(geometries) if geometries is not None else None
     for row in rows:
-        values = [row.get(n) for n in names] if isinstance(row, dict) else row
-        yield [native(v) for v in values], (next(geometries) if geometries is not None else None)
+        if not plain:
+            row = [native(v) for v in ([row.get(n) for n in names] if isinstance(row, dict)
+                                       else row)]
+        yield row, (next(geometries) if geometries is not None else None)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -610,7 +621,9 @@ class GeoPackageSink(_Writer):
         rows, wkbs = [], []
         try:
             for values, g in records:
-                rows.append([v if v.__class__ in _PLAIN else _plain(v) for v in values])
+                # a row of plain values as it is (the check in C); else value by value
+                rows.append(values if all(map(_PLAIN.__contains__, map(type, values))) else
+                            [v if v.__class__ in _PLAIN else _plain(v) for v in values])
                 wkbs.append(None if g is None else g if g.__class__ is bytes else
                             None if g.isNull() else bytes(g.asWkb()))
         except TypeError as exc:  # a value no GeoPackage field holds

@@ -357,3 +357,36 @@ def test_an_output_onto_its_input_file_is_refused(provider, sample_polygons, sam
              "OUTPUT_POLYGONS": str(polygons), "OUTPUT_PLOT": "", "OUTPUT_HISTOGRAM": "",
              "OUTPUT_REPORT": ""})
     assert polygons.read_bytes() == before
+
+
+@pytest.mark.parametrize("wkt", [
+    "MultiPoint ((84.1 21.5), (84.2 21.6), (84.3 21.7))",
+    "MultiPoint Z ((84.1 21.5 300), (84.2 21.6 310))",
+    "MultiPoint M ((84.1 21.5 1), (84.2 21.6 2))",
+    "MultiPoint ZM ((84.1 21.5 300 1), (84.2 21.6 310 2))",
+    "Point (84.1 21.5)", "Point Z (84.1 21.5 300)"])
+def test_the_parts_of_a_multipoint_are_the_bytes_qgis_gives(provider, wkt):
+    from qgis.core import QgsGeometry
+
+    from mine_clusters.algorithms.layer_io import part_wkb
+
+    g = QgsGeometry.fromWkt(wkt)
+    parts = g.asGeometryCollection() if g.isMultipart() else [g]
+    wkb = bytes(g.asWkb())
+    assert [part_wkb(wkb, i) for i in range(len(parts))] == [bytes(p.asWkb()) for p in parts]
+
+
+@pytest.mark.parametrize("wkt", [
+    "Polygon ((84 21, 85 21, 85 22, 84 21))", "Polygon Z ((84 21 1, 85 21 2, 85 22 3, 84 21 1))",
+    "MultiPolygon (((84 21, 85 21, 85 22, 84 21)))", "LineString (84 21, 85 22)",
+    "LineString Z (84 21 5, 85 22 6)", "Point (84 21)", "MultiLineString ((84 21, 85 22))"])
+def test_output_geometry_as_multi_is_what_qgis_makes(provider, wkt):
+    from qgis.core import QgsGeometry
+
+    from mine_clusters.algorithms.layer_io import output_geometry
+
+    g = QgsGeometry.fromWkt(wkt)
+    made = output_geometry(bytes(g.asWkb()), multi=True)
+    g.convertToMultiType()
+    assert (made if isinstance(made, bytes) else bytes(made.asWkb())) == bytes(g.asWkb())
+    assert output_geometry(bytes(g.asWkb())) == bytes(g.asWkb())
