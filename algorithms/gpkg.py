@@ -15,6 +15,7 @@ R*Tree index: extension F.3), and :func:`usable` refuses a table it cannot write
 caller then keeps QGIS's sink). Nothing here imports QGIS.
 """
 import contextlib
+import itertools
 import sqlite3
 import struct
 
@@ -110,8 +111,12 @@ class Table:
             (self.table,)).fetchall()
         order = [self.pk] if self.pk_at is not None else []
         order += [self.geometry_column] + plain
-        self._insert = (f"INSERT INTO {_quote(self.table)} ({', '.join(map(_quote, order))}) "  # nosec B608
-                        f"VALUES ({', '.join('?' * len(order))})")
+        self._columns = len(order)
+        self._insert = f"INSERT INTO {_quote(self.table)} ({', '.join(map(_quote, order))}) VALUES "  # nosec B608
+        # rows per statement: as many as SQLite takes parameters (one statement releases the
+        # GIL once, executemany once per row: a thread building rows beside it waited for it)
+        limit = getattr(con, "getlimit", lambda _key: 999)(getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", 9))
+        self._per_statement = max(1, min(limit, 32766) // len(order))
 
     def _begin(self):
         con = self.con
@@ -136,7 +141,12 @@ class Table:
         else:
             k = self.pk_at
             values = [(r[k], b, *r[:k], *r[k + 1:]) for b, r in zip(blobs, rows)]
-        self.con.executemany(self._insert, values)
+        one = "(" + ", ".join("?" * self._columns) + ")"
+        per = self._per_statement
+        for start in range(0, len(values), per):
+            chunk = values[start:start + per]
+            self.con.execute(self._insert + ", ".join([one] * len(chunk)),
+                             list(itertools.chain.from_iterable(chunk)))
         self.count += len(values)
 
     def finish(self):
