@@ -24,7 +24,9 @@
 """
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +48,7 @@ TILE_DEG = 1.0
 #: A part whose box diagonal is longer than this (metres) anchors a pair only with a larger part.
 ANCHOR_MAX_M = 200000.0
 _QUERY_CHUNK = 8192
+_PROJECT_CHUNK = 5000
 _PAIR_BATCH = 50000
 _PAIR_MIN_BATCH = 1000
 #: Rounds of the lazy Kruskal algorithm (quantiles of the pairs' lower bounds).
@@ -185,23 +188,66 @@ def query_boxes(bounds: np.ndarray, h_limit_m: float) -> np.ndarray:
     return np.column_stack([minx, miny, maxx, maxy])
 
 
-def own_tile_projections(parts: Parts, tile_info, should_stop=None):
-    """Every part projected once into the azimuthal-equidistant plane of its own tile, and its
-    reach there: the distance from its reference point to its farthest vertex (metres; relative
-    error ~1e-4 against the great circle). Returns (projected parts, reach)."""
+def own_tile_coordinates(parts: Parts, tile_info, should_stop=None):
+    """Every part's vertices projected into the azimuthal-equidistant plane of its own tile, with
+    what the candidate search needs of that plane: each part's reach there (the distance from its
+    reference point to its farthest vertex, metres; relative error ~1e-4 against the great circle)
+    and its box there (as ``shapely.bounds`` gives it for the projected part).
+
+    Returns (xy, reach, box): xy a list of (m, 2) arrays, the projected vertices of the parts of
+    each chunk of :func:`_chunk_bounds` as ``shapely.get_coordinates`` orders them;
+    :func:`own_tile_geometries` makes the projected parts of them. The work runs in chunks on
+    threads, each chunk's arrays a few MB (arrays of the whole planet's ten million vertices
+    cost more in the kernel's page faults than in arithmetic)."""
     _, cx, cy = tile_info
     rx, ry = aeqd_forward(parts.ref_lon, parts.ref_lat, cx, cy)
     n = len(parts)
+    bounds = _chunk_bounds(n)
 
-    def work(r):
-        own, x, y, owner = project(parts.geoms[r], cx[r], cy[r], aeqd_forward, with_coordinates=True)
-        return own, _farthest(np.hypot(x - rx[r][owner], y - ry[r][owner]), owner, len(r))
+    def work(k):
+        r = np.arange(bounds[k], bounds[k + 1])
+        coords, owner = shapely.get_coordinates(parts.geoms[r], return_index=True)
+        x, y = aeqd_forward(coords[:, 0], coords[:, 1], cx[r][owner], cy[r][owner])
+        reach = _farthest(np.hypot(x - rx[r][owner], y - ry[r][owner]), owner, len(r))
+        # A part's box: its vertices' extent (every part has vertices), except that GEOS takes a
+        # polygon's box from its exterior ring alone: a part with holes is measured below.
+        first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+        box = np.column_stack([np.minimum.reduceat(x, first), np.minimum.reduceat(y, first),
+                               np.maximum.reduceat(x, first), np.maximum.reduceat(y, first)])
+        return np.column_stack([x, y]), reach, box
 
-    chunks = [np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)]
-    out = run_parallel(chunks, work, should_stop)
+    out = run_parallel(list(range(len(bounds) - 1)), work, should_stop)
     if not out:
-        return np.empty(0, dtype=object), np.zeros(0)
-    return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+        return [], np.zeros(0), np.zeros((0, 4))
+    reach = np.concatenate([o[1] for o in out])
+    box = np.concatenate([o[2] for o in out])
+    holes = np.flatnonzero(shapely.get_num_interior_rings(parts.geoms) > 0)
+    if len(holes):
+        box[holes] = shapely.bounds(project(parts.geoms[holes], cx[holes], cy[holes], aeqd_forward))
+    return [o[0] for o in out], reach, box
+
+
+def own_tile_geometries(parts: Parts, xy, should_stop=None):
+    """The parts projected into their own tiles' planes, from :func:`own_tile_coordinates`."""
+    bounds = _chunk_bounds(len(parts))
+    out = [np.empty(0, dtype=object)]
+    for k in range(len(bounds) - 1):
+        stop_if_asked(should_stop)
+        chunk = np.array(parts.geoms[bounds[k]:bounds[k + 1]], dtype=object)  # set_coordinates works in place
+        out.append(shapely.set_coordinates(chunk, xy[k]))
+    return np.concatenate(out)
+
+
+def _chunk_bounds(n, size=_PROJECT_CHUNK):
+    """Bounds 0, size, 2 size, ..., n of the chunks of n items."""
+    return np.r_[np.arange(0, n, size), n]
+
+
+def own_tile_projections(parts: Parts, tile_info, should_stop=None):
+    """Every part projected once into the azimuthal-equidistant plane of its own tile, and its
+    reach there (:func:`own_tile_coordinates`). Returns (projected parts, reach)."""
+    xy, reach, _ = own_tile_coordinates(parts, tile_info, should_stop)
+    return own_tile_geometries(parts, xy, should_stop), reach
 
 
 def part_distances(parts: Parts, i: np.ndarray, j: np.ndarray, tile_info=None, own=None) -> np.ndarray:
@@ -404,14 +450,26 @@ def _measure(parts, i, j, tile_info, own, should_stop):
 
 
 def _prepare(parts, h_limit_m, should_stop=None, progress=None, stats=None, timings=None):
-    """Tiles, own-tile projections and the candidate pairs of the parts (timed into ``timings``)."""
+    """Tiles, own-tile projections and the candidate pairs of the parts (timed into ``timings``).
+
+    The projected parts are made (shapely's copies hold the GIL) on a thread of their own while
+    the candidate pairs are searched (the tree queries and the arithmetic release it); the
+    candidate search's time includes the wait for them."""
     clock = time.perf_counter()
     tile_info = tiles(parts)
-    own, radius = own_tile_projections(parts, tile_info, should_stop)
+    xy, radius, own_bounds = own_tile_coordinates(parts, tile_info, should_stop)
     timings["projection"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    i, j, lower, n_candidates = candidate_pairs(parts, h_limit_m, should_stop, progress, radius,
-                                                tile_info[0], shapely.bounds(own))
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        made = pool.submit(own_tile_geometries, parts, xy, stop.is_set)
+        try:
+            i, j, lower, n_candidates = candidate_pairs(parts, h_limit_m, should_stop, progress, radius,
+                                                        tile_info[0], own_bounds)
+        except BaseException:
+            stop.set()
+            raise
+        own = made.result()
     stats["candidate_pairs"] = int(n_candidates)
     stats["pairs_within_bound"] = int(len(i))
     timings["candidate_pairs"] = time.perf_counter() - clock
