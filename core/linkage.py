@@ -24,9 +24,7 @@
 """
 from __future__ import annotations
 
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +36,7 @@ from .progress import stop_if_asked
 from .features import POINT, Features
 from .geodesy import (EARTH_RADIUS_M, aeqd_forward, aeqd_inverse, bounds_centres, haversine_m, project,
                       unwrapped_bounds)
-from .parallel import run_parallel
+from .parallel import Beside, run_parallel
 
 #: Links at a distance within this of a threshold count as at the threshold (ties join, like
 #: R's ``cutree(h=)``); far below the distance model's accuracy, far above float noise.
@@ -460,16 +458,10 @@ def _prepare(parts, h_limit_m, should_stop=None, progress=None, stats=None, timi
     xy, radius, own_bounds = own_tile_coordinates(parts, tile_info, should_stop)
     timings["projection"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        made = pool.submit(own_tile_geometries, parts, xy, stop.is_set)
-        try:
-            i, j, lower, n_candidates = candidate_pairs(parts, h_limit_m, should_stop, progress, radius,
-                                                        tile_info[0], own_bounds)
-        except BaseException:
-            stop.set()
-            raise
-        own = made.result()
+    with Beside(lambda stopped: own_tile_geometries(parts, xy, stopped)) as making:
+        i, j, lower, n_candidates = candidate_pairs(parts, h_limit_m, should_stop, progress, radius,
+                                                    tile_info[0], own_bounds)
+        own = making.result(should_stop)
     stats["candidate_pairs"] = int(n_candidates)
     stats["pairs_within_bound"] = int(len(i))
     timings["candidate_pairs"] = time.perf_counter() - clock
