@@ -169,6 +169,16 @@ def candidate_thresholds(h_limit_m: float, thresholds_m=None, threshold_step_m: 
     return np.unique(t)
 
 
+_STATUS = np.array([UNASSIGNED, ASSIGNED, MULTIPLE], dtype=object)   # by number of primaries, 2 for more
+
+
+def _objects(values) -> np.ndarray:
+    """A list as a 1-D object array holding the same objects."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 def _cluster_primaries(labels, k, P):
     """Number of distinct primary commodities of each of the k clusters."""
     n = len(labels)
@@ -333,7 +343,7 @@ def _tables(features: Features, thresholds, final, K, groups, chosen_k, why) -> 
 
     c_prim, c_comm = names_of_rows(prim, names).tolist(), names_of_rows(comm, names).tolist()
     n_pri = np.diff(prim.indptr)
-    c_status = [UNASSIGNED if k == 0 else ASSIGNED if k == 1 else MULTIPLE for k in n_pri]
+    c_status = _STATUS[np.minimum(n_pri, 2)].tolist()
     c_thr = np.zeros(K)
     c_thr[final] = thresholds[chosen_k]
     clusters = ClusterTable(
@@ -347,15 +357,18 @@ def _tables(features: Features, thresholds, final, K, groups, chosen_k, why) -> 
         rows = np.flatnonzero(mask)
         rows = rows[np.lexsort((features.part[rows], features.index[rows]))]
         f = final[rows]
-        pick = rows.tolist()
         return ElementTable(
             feature_id=features.feature_id[rows].copy(), part=features.part[rows].copy(),
             index=features.index[rows].copy(), cluster_id=f + 1, threshold_m=thresholds[chosen_k[rows]],
-            primary_commodities=[c_prim[c] for c in f], commodities=[c_comm[c] for c in f],
-            status=[c_status[c] for c in f], area_m2=area[rows].copy(),
-            via_point_fid=[why["via_point_fid"][r] for r in pick], via_distance_m=why["via_distance_m"][rows],
-            via_links=[why["via_links"][r] for r in pick], via_max_link_m=why["via_max_link_m"][rows],
+            primary_commodities=per_cluster[0][f].tolist(), commodities=per_cluster[1][f].tolist(),
+            status=per_cluster[2][f].tolist(), area_m2=area[rows].copy(),
+            via_point_fid=per_element[0][rows].tolist(), via_distance_m=why["via_distance_m"][rows],
+            via_links=per_element[1][rows].tolist(), via_max_link_m=why["via_max_link_m"][rows],
             stable_from_m=why["stable_from_m"][rows], stable_to_m=why["stable_to_m"][rows])
+
+    # Lists as object arrays, for taking rows without a Python loop (the same objects).
+    per_cluster = [_objects(c) for c in (c_prim, c_comm, c_status)]
+    per_element = [_objects(why["via_point_fid"]), _objects(why["via_links"])]
 
     g, G = _relabel_by_first(groups) if n else (np.zeros(0, np.int64), 0)
     g_thr = np.zeros(G)
@@ -366,7 +379,7 @@ def _tables(features: Features, thresholds, final, K, groups, chosen_k, why) -> 
         n_polygons=np.bincount(g, weights=is_poly, minlength=G).astype(np.int64),
         n_points=np.bincount(g, weights=features.kind == POINT, minlength=G).astype(np.int64))
     total = float(area.sum())
-    au = sum(a for a, s in zip(clusters.area_m2, c_status) if s == UNASSIGNED)
+    au = sum(clusters.area_m2[n_pri == 0].tolist())   # in cluster order, one by one
     am = float((clusters.area_m2 * np.maximum(n_pri - 1, 0)).sum())
     return dict(polygons=elements(is_poly), points=elements(~is_poly), clusters=clusters, groups=group_table,
                 area_unassigned_pct=100.0 * au / total if total > 0 else 0.0,
