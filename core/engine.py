@@ -180,12 +180,22 @@ def _objects(values) -> np.ndarray:
 
 
 def _cluster_primaries(labels, k, P):
-    """Number of distinct primary commodities of each of the k clusters."""
-    n = len(labels)
-    onehot = sp.csr_matrix((np.ones(n, dtype=np.int32), (labels, np.arange(n))), shape=(k, n))
-    m = (onehot @ P).tocsr()
-    m.eliminate_zeros()
-    return np.diff(m.indptr)
+    """Number of distinct primary commodities of each of the k clusters (``P``: the elements'
+    primaries, a CSR matrix without stored zeros)."""
+    element = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
+    stored = P.data != 0
+    pairs = np.unique(labels[element[stored]].astype(np.int64) * P.shape[1] + P.indices[stored])  # (cluster, commodity)
+    return np.bincount(pairs // max(P.shape[1], 1), minlength=k)
+
+
+def _first_of_each(labels):
+    """Index of the first element of each cluster 0..k-1, for labels numbered in order of each
+    cluster's first element (as :meth:`.linkage.Forest.labels` numbers them): where a label
+    exceeds every one before it."""
+    if len(labels) == 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.maximum.accumulate(labels)
+    return np.flatnonzero(np.r_[True, top[1:] > top[:-1]])
 
 
 def _relabel_by_first(labels):
@@ -255,7 +265,7 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
         check()
         labels[k] = forest.labels(h)
         nk = int(labels[k].max() + 1) if n else 0
-        reps.append(np.unique(labels[k], return_index=True)[1])
+        reps.append(_first_of_each(labels[k]))
         npri = _cluster_primaries(labels[k], nk, P)
         n_pri.append(npri)
         carea = np.bincount(labels[k], weights=area, minlength=nk)
@@ -284,8 +294,13 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
             owner = gm[reps[k]]
             AU[:, k] = np.bincount(owner, weights=au_c[k], minlength=ng)
             AM[:, k] = np.bincount(owner, weights=am_c[k], minlength=ng)
-        # A group without area has E = 0 at every h: the tie rule gives it the smallest h.
-        best = choose(pareto_distance(AU, AM, weight, formula)) if ng else np.zeros(0, np.int64)
+        # A group without area has E = 0 at every h: the tie rule gives it the smallest h. So
+        # does a group that is one cluster at every h (one at the smallest, the cuts being
+        # nested): its row is the same at every h. Only the other rows are weighed.
+        best = np.zeros(ng, dtype=np.int64)
+        varies = np.flatnonzero(np.bincount(gm[reps[0]], minlength=ng) > 1)
+        if len(varies):
+            best[varies] = choose(pareto_distance(AU[varies], AM[varies], weight, formula))
         rows = np.arange(ng)
         l_au[m] = AU[rows, best].sum()
         l_am[m] = AM[rows, best].sum()
@@ -313,7 +328,8 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
                   cluster_id=final + 1, chosen=chosen_k, cut_labels=labels, forest_u=forest.u,
                   forest_v=forest.v, forest_weight_m=forest.weight_m, primary=features.primary,
                   names=list(features.names))
-    why = via_columns(trace, thresholds, features, forest.parts, forest.tile_info, should_stop)
+    why = via_columns(trace, thresholds, features, forest.parts, forest.tile_info, should_stop, forest.own)
+    forest.own = None    # the projected parts: no longer needed
     why["stable_from_m"], why["stable_to_m"] = stable_range(labels, n_pri, chosen_k, thresholds)
     timings["trace"] = time.perf_counter() - t
     report(0.97, 1.0)(0.5)

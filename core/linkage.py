@@ -64,6 +64,7 @@ class Forest:
     h_limit_m: float
     parts: "Parts" = None  # the linkage elements it was built on (:func:`split_parts`)
     tile_info: tuple = None  # :func:`tiles` of those parts
+    own: np.ndarray = None  # those parts projected into their own tiles (:func:`own_tile_projections`)
 
     def labels(self, threshold_m: float) -> np.ndarray:
         """Cluster label of each element at ``threshold_m`` (links <= threshold join), 0..k-1.
@@ -300,19 +301,19 @@ def feature_part_pairs(parts: Parts, n_features: int, i: np.ndarray, j: np.ndarr
 
 
 def pair_distances(features: Features, i: np.ndarray, j: np.ndarray, parts: Parts = None,
-                   tile_info=None) -> np.ndarray:
+                   tile_info=None, own=None) -> np.ndarray:
     """Distance in metres between features i[k] and j[k]: the smallest distance of their parts.
 
-    ``parts`` / ``tile_info``: :func:`split_parts` / :func:`tiles` of the features, reused when
-    given (a :class:`Forest` keeps them)."""
+    ``parts`` / ``tile_info`` / ``own``: :func:`split_parts` / :func:`tiles` of the features and the
+    parts projected into their own tiles, reused when given (a :class:`Forest` keeps them)."""
     i = np.asarray(i, dtype=np.int64)
     j = np.asarray(j, dtype=np.int64)
     parts = split_parts(features) if parts is None else parts
     if len(parts) == len(features):
-        return part_distances(parts, i, j, tile_info)
+        return part_distances(parts, i, j, tile_info, own)
     pair, pa, pb = feature_part_pairs(parts, len(features), i, j)
     out = np.full(len(i), np.inf)
-    np.minimum.at(out, pair, part_distances(parts, pa, pb, tile_info))
+    np.minimum.at(out, pair, part_distances(parts, pa, pb, tile_info, own))
     return out
 
 
@@ -533,7 +534,7 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
     w = np.concatenate(fw) if fw else np.empty(0)
     order = np.argsort(w, kind="stable")
     stats["forest_edges"] = int(len(w))
-    return Forest(n, u[order], v[order], w[order], h_limit_m, parts, tile_info)
+    return Forest(n, u[order], v[order], w[order], h_limit_m, parts, tile_info, own)
 
 
 def distance_graph(features: Features, h_limit_m: float):
