@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from .errors import InputError
 from .features import POINT, POLYGON, Features
+from .geometry import object_array
 from .linkage import single_linkage_forest
 from .optimise import choose, pareto_distance
 from .progress import stop_if_asked
@@ -170,13 +171,6 @@ def candidate_thresholds(h_limit_m: float, thresholds_m=None, threshold_step_m: 
 
 
 _STATUS = np.array([UNASSIGNED, ASSIGNED, MULTIPLE], dtype=object)   # by number of primaries, 2 for more
-
-
-def _objects(values) -> np.ndarray:
-    """A list as a 1-D object array holding the same objects."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 def _cluster_primaries(labels, k, P):
@@ -383,8 +377,8 @@ def _tables(features: Features, thresholds, final, K, groups, chosen_k, why) -> 
             stable_from_m=why["stable_from_m"][rows], stable_to_m=why["stable_to_m"][rows])
 
     # Lists as object arrays, for taking rows without a Python loop (the same objects).
-    per_cluster = [_objects(c) for c in (c_prim, c_comm, c_status)]
-    per_element = [_objects(why["via_point_fid"]), _objects(why["via_links"])]
+    per_cluster = [object_array(c) for c in (c_prim, c_comm, c_status)]
+    per_element = [object_array(why["via_point_fid"]), object_array(why["via_links"])]
 
     g, G = _relabel_by_first(groups) if n else (np.zeros(0, np.int64), 0)
     g_thr = np.zeros(G)

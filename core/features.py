@@ -17,7 +17,7 @@ import shapely
 from .commodities import Vocabulary
 from .errors import InputError
 from .geodesy import bounds_centres, polygon_area_m2, unwrapped_bounds
-from .geometry import check_coordinates, read_polygons, wrap_points
+from .geometry import check_coordinates, object_array, read_polygons, wrap_points
 from .progress import checkpoint
 
 POLYGON, POINT = 0, 1
@@ -97,8 +97,7 @@ def _ids(ids, n, layer):
 
 def _check_geoms(geoms, ids, layer, allowed):
     """Geometry array, mask of usable ones; drops (id, reason) for null and empty ones."""
-    arr = np.empty(len(geoms), dtype=object)
-    arr[:] = list(geoms)
+    arr = object_array(geoms)
     dropped = []
     null = np.zeros(len(arr), dtype=bool)
     not_geometry = np.flatnonzero(~shapely.is_geometry(arr)) if len(arr) else null

@@ -123,6 +123,19 @@ def polygonal_all(geoms) -> np.ndarray:
     return out
 
 
+def object_array(values) -> np.ndarray:
+    """A sequence as a 1-D object array of the same objects, whatever they are (numpy's slot
+    assignment, ``arr[:] = values``, asks every item whether it is a sequence: 0.1 s for 200,000
+    geometries; ``np.fromiter`` does not, from numpy 1.23)."""
+    values = values if isinstance(values, (list, tuple)) else list(values)
+    try:
+        return np.fromiter(values, dtype=object, count=len(values))
+    except (ValueError, TypeError):     # numpy < 1.23: no object arrays from iterators
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+
+
 def present(geoms) -> np.ndarray:
     """True for each geometry that is neither missing (None) nor empty."""
     geoms = np.asarray(geoms, dtype=object)
@@ -434,8 +447,7 @@ def read_polygons(geoms, ids, feature: str = "Feature {fid}", should_stop=None,
     if isinstance(geoms, np.ndarray) and geoms.dtype == object:
         arr = geoms.copy()
     else:
-        arr = np.empty(len(geoms), dtype=object)
-        arr[:] = list(geoms)
+        arr = object_array(geoms)
     ok = present(arr)
     z = np.flatnonzero(ok & shapely.has_z(arr))
     if len(z):

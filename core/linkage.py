@@ -227,13 +227,15 @@ def own_tile_coordinates(parts: Parts, tile_info, should_stop=None):
 
 
 def own_tile_geometries(parts: Parts, xy, should_stop=None):
-    """The parts projected into their own tiles' planes, from :func:`own_tile_coordinates`."""
+    """The parts projected into their own tiles' planes, from :func:`own_tile_coordinates`; each
+    chunk of ``xy`` is let go (set to None) once used."""
     bounds = _chunk_bounds(len(parts))
     out = [np.empty(0, dtype=object)]
     for k in range(len(bounds) - 1):
         stop_if_asked(should_stop)
         chunk = np.array(parts.geoms[bounds[k]:bounds[k + 1]], dtype=object)  # set_coordinates works in place
         out.append(shapely.set_coordinates(chunk, xy[k]))
+        xy[k] = None
     return np.concatenate(out)
 
 
@@ -459,7 +461,7 @@ def _prepare(parts, h_limit_m, should_stop=None, progress=None, stats=None, timi
     xy, radius, own_bounds = own_tile_coordinates(parts, tile_info, should_stop)
     timings["projection"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    with Beside(lambda stopped: own_tile_geometries(parts, xy, stopped)) as making:
+    with Beside(lambda stopped: own_tile_geometries(parts, xy, stopped)) as making:   # lets xy go
         i, j, lower, n_candidates = candidate_pairs(parts, h_limit_m, should_stop, progress, radius,
                                                     tile_info[0], own_bounds)
         own = making.result(should_stop)
