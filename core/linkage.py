@@ -497,6 +497,7 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
     cutoffs = cutoffs[cutoffs <= h_limit_m]
     owner = parts.owner
     comp = owner.copy()      # component of each part: its feature's, to begin with
+    label = np.arange(n)     # component of each feature, numbered in order of its first feature
     fu, fv, fw = [], [], []
     pend_i, pend_j, pend_d = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
     measured, start = 0, 0
@@ -524,10 +525,13 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
             fv.append(owner[b])
             fw.append(w)
             pend_i, pend_j, pend_d = pend_i[~ready], pend_j[~ready], pend_d[~ready]
-            u = np.concatenate(fu)
-            v = np.concatenate(fv)
-            g = sp.coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n, n)).tocsr()
-            comp = connected_components(g, directed=False)[1][owner]
+            # The components joined by the new links, as connected_components numbers those of
+            # all links so far (in order of each one's first feature): the old components are so
+            # numbered, so the first feature of a joined one is that of its lowest old component.
+            k = int(label.max()) + 1
+            g = sp.coo_matrix((np.ones(len(a), np.int8), (label[owner[a]], label[owner[b]])), shape=(k, k)).tocsr()
+            label = connected_components(g, directed=False)[1][label]
+            comp = label[owner]
         report(0.15 + 0.85 * (r + 1) / len(cutoffs))
     stats["measured_pairs"] = int(measured)
     timings["forest"] = time.perf_counter() - clock - timings["distances"]
