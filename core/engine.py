@@ -255,9 +255,9 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
     T = len(thresholds)
     labels = np.empty((T, n), dtype=np.int32)
     reps, au_c, am_c, n_pri = [], [], [], []
-    for k, h in enumerate(thresholds):
+    for k, cut in enumerate(forest.cuts(thresholds)):       # thresholds ascend
         check()
-        labels[k] = forest.labels(h)
+        labels[k] = cut
         nk = int(labels[k].max() + 1) if n else 0
         reps.append(_first_of_each(labels[k]))
         npri = _cluster_primaries(labels[k], nk, P)

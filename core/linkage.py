@@ -76,6 +76,24 @@ class Forest:
                               shape=(self.n, self.n)).tocsr()
         return connected_components(graph, directed=False)[1].astype(np.int64)
 
+    def cuts(self, thresholds_m):
+        """``labels(h)`` for each h of the ascending ``thresholds_m``, each cut from the one
+        before: the clusters joined by the links between the two thresholds, numbered as
+        :meth:`labels` numbers them (the earlier clusters are so numbered, so the first element
+        of a joined one is that of its lowest earlier cluster)."""
+        label, done = np.arange(self.n), 0
+        for h in thresholds_m:
+            m = int(np.searchsorted(self.weight_m, h + TIE_TOLERANCE_M, side="right"))
+            if m < done:
+                raise ValueError("Forest.cuts needs ascending thresholds.")
+            if m > done:
+                k = int(label.max()) + 1
+                graph = sp.coo_matrix((np.ones(m - done, dtype=np.int8),
+                                       (label[self.u[done:m]], label[self.v[done:m]])), shape=(k, k)).tocsr()
+                label = connected_components(graph, directed=False)[1][label]
+                done = m
+            yield label.astype(np.int64)
+
 
 @dataclass
 class Parts:
