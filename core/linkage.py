@@ -47,6 +47,7 @@ TILE_DEG = 1.0
 ANCHOR_MAX_M = 200000.0
 _QUERY_CHUNK = 8192
 _PROJECT_CHUNK = 5000
+_GEOMETRY_CALL = 250
 _PAIR_BATCH = 50000
 _PAIR_MIN_BATCH = 1000
 #: Rounds of the lazy Kruskal algorithm (quantiles of the pairs' lower bounds).
@@ -252,7 +253,13 @@ def own_tile_geometries(parts: Parts, xy, should_stop=None):
     for k in range(len(bounds) - 1):
         stop_if_asked(should_stop)
         chunk = np.array(parts.geoms[bounds[k]:bounds[k + 1]], dtype=object)  # set_coordinates works in place
-        out.append(shapely.set_coordinates(chunk, xy[k]))
+        # A few hundred parts per call: set_coordinates holds the GIL, and threads working beside
+        # this one (the candidate search) wait for it at every call of theirs that takes it back.
+        ends = np.r_[0, np.cumsum(shapely.get_num_coordinates(chunk))]
+        for a in range(0, len(chunk), _GEOMETRY_CALL):
+            b = min(len(chunk), a + _GEOMETRY_CALL)
+            chunk[a:b] = shapely.set_coordinates(chunk[a:b], xy[k][ends[a]:ends[b]])
+        out.append(chunk)
         xy[k] = None
     return np.concatenate(out)
 
