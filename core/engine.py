@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from .errors import InputError
 from .features import POINT, POLYGON, Features
+from .geometry import object_array
 from .linkage import single_linkage_forest
 from .optimise import choose, pareto_distance
 from .progress import stop_if_asked
@@ -169,13 +170,26 @@ def candidate_thresholds(h_limit_m: float, thresholds_m=None, threshold_step_m: 
     return np.unique(t)
 
 
+_STATUS = np.array([UNASSIGNED, ASSIGNED, MULTIPLE], dtype=object)   # by number of primaries, 2 for more
+
+
 def _cluster_primaries(labels, k, P):
-    """Number of distinct primary commodities of each of the k clusters."""
-    n = len(labels)
-    onehot = sp.csr_matrix((np.ones(n, dtype=np.int32), (labels, np.arange(n))), shape=(k, n))
-    m = (onehot @ P).tocsr()
-    m.eliminate_zeros()
-    return np.diff(m.indptr)
+    """Number of distinct primary commodities of each of the k clusters (``P``: the elements'
+    primaries, a CSR matrix without stored zeros)."""
+    element = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
+    stored = P.data != 0
+    pairs = np.unique(labels[element[stored]].astype(np.int64) * P.shape[1] + P.indices[stored])  # (cluster, commodity)
+    return np.bincount(pairs // max(P.shape[1], 1), minlength=k)
+
+
+def _first_of_each(labels):
+    """Index of the first element of each cluster 0..k-1, for labels numbered in order of each
+    cluster's first element (as :meth:`.linkage.Forest.labels` numbers them): where a label
+    exceeds every one before it."""
+    if len(labels) == 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.maximum.accumulate(labels)
+    return np.flatnonzero(np.r_[True, top[1:] > top[:-1]])
 
 
 def _relabel_by_first(labels):
@@ -241,11 +255,11 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
     T = len(thresholds)
     labels = np.empty((T, n), dtype=np.int32)
     reps, au_c, am_c, n_pri = [], [], [], []
-    for k, h in enumerate(thresholds):
+    for k, cut in enumerate(forest.cuts(thresholds)):       # thresholds ascend
         check()
-        labels[k] = forest.labels(h)
+        labels[k] = cut
         nk = int(labels[k].max() + 1) if n else 0
-        reps.append(np.unique(labels[k], return_index=True)[1])
+        reps.append(_first_of_each(labels[k]))
         npri = _cluster_primaries(labels[k], nk, P)
         n_pri.append(npri)
         carea = np.bincount(labels[k], weights=area, minlength=nk)
@@ -274,8 +288,13 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
             owner = gm[reps[k]]
             AU[:, k] = np.bincount(owner, weights=au_c[k], minlength=ng)
             AM[:, k] = np.bincount(owner, weights=am_c[k], minlength=ng)
-        # A group without area has E = 0 at every h: the tie rule gives it the smallest h.
-        best = choose(pareto_distance(AU, AM, weight, formula)) if ng else np.zeros(0, np.int64)
+        # A group without area has E = 0 at every h: the tie rule gives it the smallest h. So
+        # does a group that is one cluster at every h (one at the smallest, the cuts being
+        # nested): its row is the same at every h. Only the other rows are weighed.
+        best = np.zeros(ng, dtype=np.int64)
+        varies = np.flatnonzero(np.bincount(gm[reps[0]], minlength=ng) > 1)
+        if len(varies):
+            best[varies] = choose(pareto_distance(AU[varies], AM[varies], weight, formula))
         rows = np.arange(ng)
         l_au[m] = AU[rows, best].sum()
         l_am[m] = AM[rows, best].sum()
@@ -303,7 +322,8 @@ def cluster_mines(features: Features, h_limit_m: float = 20000.0, thresholds_m=N
                   cluster_id=final + 1, chosen=chosen_k, cut_labels=labels, forest_u=forest.u,
                   forest_v=forest.v, forest_weight_m=forest.weight_m, primary=features.primary,
                   names=list(features.names))
-    why = via_columns(trace, thresholds, features, forest.parts, forest.tile_info, should_stop)
+    why = via_columns(trace, thresholds, features, forest.parts, forest.tile_info, should_stop, forest.own)
+    forest.own = None    # the projected parts: no longer needed
     why["stable_from_m"], why["stable_to_m"] = stable_range(labels, n_pri, chosen_k, thresholds)
     timings["trace"] = time.perf_counter() - t
     report(0.97, 1.0)(0.5)
@@ -333,7 +353,7 @@ def _tables(features: Features, thresholds, final, K, groups, chosen_k, why) -> 
 
     c_prim, c_comm = names_of_rows(prim, names).tolist(), names_of_rows(comm, names).tolist()
     n_pri = np.diff(prim.indptr)
-    c_status = [UNASSIGNED if k == 0 else ASSIGNED if k == 1 else MULTIPLE for k in n_pri]
+    c_status = _STATUS[np.minimum(n_pri, 2)].tolist()
     c_thr = np.zeros(K)
     c_thr[final] = thresholds[chosen_k]
     clusters = ClusterTable(
@@ -347,15 +367,18 @@ def _tables(features: Features, thresholds, final, K, groups, chosen_k, why) -> 
         rows = np.flatnonzero(mask)
         rows = rows[np.lexsort((features.part[rows], features.index[rows]))]
         f = final[rows]
-        pick = rows.tolist()
         return ElementTable(
             feature_id=features.feature_id[rows].copy(), part=features.part[rows].copy(),
             index=features.index[rows].copy(), cluster_id=f + 1, threshold_m=thresholds[chosen_k[rows]],
-            primary_commodities=[c_prim[c] for c in f], commodities=[c_comm[c] for c in f],
-            status=[c_status[c] for c in f], area_m2=area[rows].copy(),
-            via_point_fid=[why["via_point_fid"][r] for r in pick], via_distance_m=why["via_distance_m"][rows],
-            via_links=[why["via_links"][r] for r in pick], via_max_link_m=why["via_max_link_m"][rows],
+            primary_commodities=per_cluster[0][f].tolist(), commodities=per_cluster[1][f].tolist(),
+            status=per_cluster[2][f].tolist(), area_m2=area[rows].copy(),
+            via_point_fid=per_element[0][rows].tolist(), via_distance_m=why["via_distance_m"][rows],
+            via_links=per_element[1][rows].tolist(), via_max_link_m=why["via_max_link_m"][rows],
             stable_from_m=why["stable_from_m"][rows], stable_to_m=why["stable_to_m"][rows])
+
+    # Lists as object arrays, for taking rows without a Python loop (the same objects).
+    per_cluster = [object_array(c) for c in (c_prim, c_comm, c_status)]
+    per_element = [object_array(why["via_point_fid"]), object_array(why["via_links"])]
 
     g, G = _relabel_by_first(groups) if n else (np.zeros(0, np.int64), 0)
     g_thr = np.zeros(G)
@@ -366,7 +389,7 @@ def _tables(features: Features, thresholds, final, K, groups, chosen_k, why) -> 
         n_polygons=np.bincount(g, weights=is_poly, minlength=G).astype(np.int64),
         n_points=np.bincount(g, weights=features.kind == POINT, minlength=G).astype(np.int64))
     total = float(area.sum())
-    au = sum(a for a, s in zip(clusters.area_m2, c_status) if s == UNASSIGNED)
+    au = sum(clusters.area_m2[n_pri == 0].tolist())   # in cluster order, one by one
     am = float((clusters.area_m2 * np.maximum(n_pri - 1, 0)).sum())
     return dict(polygons=elements(is_poly), points=elements(~is_poly), clusters=clusters, groups=group_table,
                 area_unassigned_pct=100.0 * au / total if total > 0 else 0.0,

@@ -17,7 +17,7 @@ import shapely
 from .commodities import Vocabulary
 from .errors import InputError
 from .geodesy import bounds_centres, polygon_area_m2, unwrapped_bounds
-from .geometry import check_coordinates, read_polygons, wrap_points
+from .geometry import check_coordinates, object_array, read_polygons, wrap_points
 from .progress import checkpoint
 
 POLYGON, POINT = 0, 1
@@ -97,8 +97,7 @@ def _ids(ids, n, layer):
 
 def _check_geoms(geoms, ids, layer, allowed):
     """Geometry array, mask of usable ones; drops (id, reason) for null and empty ones."""
-    arr = np.empty(len(geoms), dtype=object)
-    arr[:] = list(geoms)
+    arr = object_array(geoms)
     dropped = []
     null = np.zeros(len(arr), dtype=bool)
     not_geometry = np.flatnonzero(~shapely.is_geometry(arr)) if len(arr) else null
@@ -171,7 +170,12 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     # The core's one reading of user geometry (core/geometry.py): the coordinate rule, then for
     # polygons a collection's polygons, poles settled, the antimeridian cut, invalid ones repaired.
     p_index = np.flatnonzero(pkeep)
-    read = read_polygons(pg[p_index], pid[p_index], "The polygons layer's feature {fid}", should_stop)
+    # Areas not given are measured on the polygons as drawn while the repair checks their
+    # validity (it holds the GIL, the area arithmetic releases it); repaired ones again below.
+    missing = np.array([k for k, i in enumerate(p_index) if areas_in[i] is None], dtype=np.int64)
+    read = read_polygons(pg[p_index], pid[p_index], "The polygons layer's feature {fid}", should_stop,
+                         alongside=(lambda drawn: polygon_area_m2(drawn[missing], lambda r: check(0.1 + 0.65 * r),
+                                                                  should_stop)) if len(missing) else None)
     if read.not_polygon.any():
         k = int(np.flatnonzero(read.not_polygon)[0])
         raise InputError(f"The polygons layer's feature {pid[p_index[k]]} is a {read.types[k]} without a polygon; "
@@ -180,15 +184,12 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     # a polygon the repair leaves without area (a line drawn as one) keeps its place, area 0
     p_geoms = np.where(read.lost, read.drawn, read.geoms)
     p_geoms = np.where(shapely.is_missing(p_geoms), pg[p_index], p_geoms)
-    check(0.1)
 
     # Polygon areas: given values checked, missing ones computed on the sphere.
     area = np.empty(len(p_index))
-    missing = []
     for k, i in enumerate(p_index):
         a = areas_in[i]
         if a is None:
-            missing.append(k)
             continue
         try:
             a = float(a)
@@ -199,10 +200,12 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
             raise InputError(
                 f"The polygons layer's feature {pid[i]} has the area {a} m²; areas must be finite and not negative.")
         area[k] = a
-    check(0.15)
-    if missing:
-        missing = np.asarray(missing)
-        area[missing] = polygon_area_m2(read.geoms[missing], lambda r: check(0.15 + 0.65 * r), should_stop)
+    check(0.75)
+    if len(missing):
+        measured = read.alongside
+        redo = np.flatnonzero(read.repaired[missing])
+        measured[redo] = polygon_area_m2(read.geoms[missing[redo]], lambda r: check(0.75 + 0.05 * r), should_stop)
+        area[missing] = measured
     check(0.8)
 
     # Points: one element per non-empty part.

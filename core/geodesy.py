@@ -163,12 +163,24 @@ def polygon_area_m2(geoms, progress=None, should_stop=None) -> np.ndarray:
 
 def _lonlat_area(chunk) -> np.ndarray:
     area = np.zeros(len(chunk))
-    parts, owner = shapely.get_parts(chunk, return_index=True)
-    ok = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)   # 3: Polygon
+    if (shapely.get_type_id(chunk) == 3).all():   # 3: Polygon, its own part (no copy made)
+        parts, owner = chunk, np.arange(len(chunk))
+    else:
+        parts, owner = shapely.get_parts(chunk, return_index=True)
+    ok = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
     parts, owner = parts[ok], owner[ok]
     if len(parts) == 0:
         return area
-    rings, part_of = shapely.get_rings(parts, return_index=True)   # exterior ring first
+    # The rings of each part, exterior first; a part without holes stands for its exterior ring
+    # (same vertices), so that only the parts with holes are taken apart.
+    holed = shapely.get_num_interior_rings(parts) > 0
+    rings, part_of = parts, np.arange(len(parts))
+    if holed.any():
+        hr, hp = shapely.get_rings(parts[holed], return_index=True)
+        rings = np.concatenate([parts[~holed], hr])
+        part_of = np.r_[part_of[~holed], np.flatnonzero(holed)[hp]]
+        order = np.argsort(part_of, kind="stable")
+        rings, part_of = rings[order], part_of[order]
     exterior = np.ones(len(rings), dtype=bool)
     exterior[1:] = part_of[1:] != part_of[:-1]
     xy, ring_of = shapely.get_coordinates(rings, return_index=True)

@@ -58,7 +58,7 @@ from scipy.sparse.csgraph import connected_components
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from .errors import InputError
-from .parallel import run_parallel
+from .parallel import Beside, run_parallel
 
 #: Coordinates this far beyond the lon/lat limits (degrees, ~0.1 mm) are reprojection noise.
 COORD_TOLERANCE_DEG = 1e-9
@@ -121,6 +121,19 @@ def polygonal_all(geoms) -> np.ndarray:
     for i in np.flatnonzero(ok & ~keep):
         out[i] = polygonal(geoms[i])
     return out
+
+
+def object_array(values) -> np.ndarray:
+    """A sequence as a 1-D object array of the same objects, whatever they are (numpy's slot
+    assignment, ``arr[:] = values``, asks every item whether it is a sequence: 0.1 s for 200,000
+    geometries; ``np.fromiter`` does not, from numpy 1.23)."""
+    values = values if isinstance(values, (list, tuple)) else list(values)
+    try:
+        return np.fromiter(values, dtype=object, count=len(values))
+    except (ValueError, TypeError):     # numpy < 1.23: no object arrays from iterators
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
 
 
 def present(geoms) -> np.ndarray:
@@ -419,18 +432,22 @@ class PolygonReading:
     split: np.ndarray        # cut at the antimeridian (or moved from beyond ±180°)
     drawn: np.ndarray        # the polygons before the repair (for a lost one: its shape as drawn)
     types: list              # the input's geometry type name where ``not_polygon`` (else None)
+    alongside: object = None  # the value of read_polygons' ``alongside(drawn)``, if given
 
 
-def read_polygons(geoms, ids, feature: str = "Feature {fid}", should_stop=None) -> PolygonReading:
+def read_polygons(geoms, ids, feature: str = "Feature {fid}", should_stop=None,
+                  alongside=None) -> PolygonReading:
     """User polygons (lon/lat) read by the shape and coordinate rules (module docstring).
 
     Raises InputError for a coordinate the rule refuses, naming the feature (``feature``: see
-    :func:`check_coordinates`); the other decisions are in the returned :class:`PolygonReading`."""
+    :func:`check_coordinates`); the other decisions are in the returned :class:`PolygonReading`.
+    ``alongside(drawn)``, optional: work on the polygons before the repair, run in the calling
+    thread while the repair runs on a thread of its own (its validity check holds the GIL, so
+    work that releases it, such as numpy's, fills the other core); its value is ``alongside``."""
     if isinstance(geoms, np.ndarray) and geoms.dtype == object:
         arr = geoms.copy()
     else:
-        arr = np.empty(len(geoms), dtype=object)
-        arr[:] = list(geoms)
+        arr = object_array(geoms)
     ok = present(arr)
     z = np.flatnonzero(ok & shapely.has_z(arr))
     if len(z):
@@ -444,10 +461,16 @@ def read_polygons(geoms, ids, feature: str = "Feature {fid}", should_stop=None) 
     ids = ids if isinstance(ids, np.ndarray) else np.asarray(ids, dtype=object)
     check_coordinates(poly[has], ids[has], feature)
     drawn, split = fix_antimeridian(settle_poles(poly))
-    out, repaired = repair(drawn, should_stop)
+    along = None
+    if alongside is None:
+        out, repaired = repair(drawn, should_stop)
+    else:
+        with Beside(lambda stopped: repair(drawn, stopped)) as repairing:
+            along = alongside(drawn)
+            out, repaired = repairing.result(should_stop)
     lost = has & shapely.is_missing(out)
     return PolygonReading(geoms=out, empty=~ok, not_polygon=not_polygon, repaired=repaired, lost=lost,
-                          split=split, drawn=drawn, types=types)
+                          split=split, drawn=drawn, types=types, alongside=along)
 
 
 # --------------------------------------------------------------------------- cluster unions

@@ -36,7 +36,7 @@ from .progress import stop_if_asked
 from .features import POINT, Features
 from .geodesy import (EARTH_RADIUS_M, aeqd_forward, aeqd_inverse, bounds_centres, haversine_m, project,
                       unwrapped_bounds)
-from .parallel import run_parallel
+from .parallel import Beside, run_parallel
 
 #: Links at a distance within this of a threshold count as at the threshold (ties join, like
 #: R's ``cutree(h=)``); far below the distance model's accuracy, far above float noise.
@@ -46,6 +46,8 @@ TILE_DEG = 1.0
 #: A part whose box diagonal is longer than this (metres) anchors a pair only with a larger part.
 ANCHOR_MAX_M = 200000.0
 _QUERY_CHUNK = 8192
+_PROJECT_CHUNK = 5000
+_GEOMETRY_CALL = 250
 _PAIR_BATCH = 50000
 _PAIR_MIN_BATCH = 1000
 #: Rounds of the lazy Kruskal algorithm (quantiles of the pairs' lower bounds).
@@ -63,6 +65,7 @@ class Forest:
     h_limit_m: float
     parts: "Parts" = None  # the linkage elements it was built on (:func:`split_parts`)
     tile_info: tuple = None  # :func:`tiles` of those parts
+    own: np.ndarray = None  # those parts projected into their own tiles (:func:`own_tile_projections`)
 
     def labels(self, threshold_m: float) -> np.ndarray:
         """Cluster label of each element at ``threshold_m`` (links <= threshold join), 0..k-1.
@@ -73,6 +76,24 @@ class Forest:
         graph = sp.coo_matrix((np.ones(m, dtype=np.int8), (self.u[:m], self.v[:m])),
                               shape=(self.n, self.n)).tocsr()
         return connected_components(graph, directed=False)[1].astype(np.int64)
+
+    def cuts(self, thresholds_m):
+        """``labels(h)`` for each h of the ascending ``thresholds_m``, each cut from the one
+        before: the clusters joined by the links between the two thresholds, numbered as
+        :meth:`labels` numbers them (the earlier clusters are so numbered, so the first element
+        of a joined one is that of its lowest earlier cluster)."""
+        label, done = np.arange(self.n), 0
+        for h in thresholds_m:
+            m = int(np.searchsorted(self.weight_m, h + TIE_TOLERANCE_M, side="right"))
+            if m < done:
+                raise ValueError("Forest.cuts needs ascending thresholds.")
+            if m > done:
+                k = int(label.max()) + 1
+                graph = sp.coo_matrix((np.ones(m - done, dtype=np.int8),
+                                       (label[self.u[done:m]], label[self.v[done:m]])), shape=(k, k)).tocsr()
+                label = connected_components(graph, directed=False)[1][label]
+                done = m
+            yield label.astype(np.int64)
 
 
 @dataclass
@@ -185,23 +206,74 @@ def query_boxes(bounds: np.ndarray, h_limit_m: float) -> np.ndarray:
     return np.column_stack([minx, miny, maxx, maxy])
 
 
-def own_tile_projections(parts: Parts, tile_info, should_stop=None):
-    """Every part projected once into the azimuthal-equidistant plane of its own tile, and its
-    reach there: the distance from its reference point to its farthest vertex (metres; relative
-    error ~1e-4 against the great circle). Returns (projected parts, reach)."""
+def own_tile_coordinates(parts: Parts, tile_info, should_stop=None):
+    """Every part's vertices projected into the azimuthal-equidistant plane of its own tile, with
+    what the candidate search needs of that plane: each part's reach there (the distance from its
+    reference point to its farthest vertex, metres; relative error ~1e-4 against the great circle)
+    and its box there (as ``shapely.bounds`` gives it for the projected part).
+
+    Returns (xy, reach, box): xy a list of (m, 2) arrays, the projected vertices of the parts of
+    each chunk of :func:`_chunk_bounds` as ``shapely.get_coordinates`` orders them;
+    :func:`own_tile_geometries` makes the projected parts of them. The work runs in chunks on
+    threads, each chunk's arrays a few MB (arrays of the whole planet's ten million vertices
+    cost more in the kernel's page faults than in arithmetic)."""
     _, cx, cy = tile_info
     rx, ry = aeqd_forward(parts.ref_lon, parts.ref_lat, cx, cy)
     n = len(parts)
+    bounds = _chunk_bounds(n)
 
-    def work(r):
-        own, x, y, owner = project(parts.geoms[r], cx[r], cy[r], aeqd_forward, with_coordinates=True)
-        return own, _farthest(np.hypot(x - rx[r][owner], y - ry[r][owner]), owner, len(r))
+    def work(k):
+        r = np.arange(bounds[k], bounds[k + 1])
+        coords, owner = shapely.get_coordinates(parts.geoms[r], return_index=True)
+        x, y = aeqd_forward(coords[:, 0], coords[:, 1], cx[r][owner], cy[r][owner])
+        reach = _farthest(np.hypot(x - rx[r][owner], y - ry[r][owner]), owner, len(r))
+        # A part's box: its vertices' extent (every part has vertices), except that GEOS takes a
+        # polygon's box from its exterior ring alone: a part with holes is measured below.
+        first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+        box = np.column_stack([np.minimum.reduceat(x, first), np.minimum.reduceat(y, first),
+                               np.maximum.reduceat(x, first), np.maximum.reduceat(y, first)])
+        return np.column_stack([x, y]), reach, box
 
-    chunks = [np.arange(k, min(n, k + 20000)) for k in range(0, n, 20000)]
-    out = run_parallel(chunks, work, should_stop)
+    out = run_parallel(list(range(len(bounds) - 1)), work, should_stop)
     if not out:
-        return np.empty(0, dtype=object), np.zeros(0)
-    return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+        return [], np.zeros(0), np.zeros((0, 4))
+    reach = np.concatenate([o[1] for o in out])
+    box = np.concatenate([o[2] for o in out])
+    holes = np.flatnonzero(shapely.get_num_interior_rings(parts.geoms) > 0)
+    if len(holes):
+        box[holes] = shapely.bounds(project(parts.geoms[holes], cx[holes], cy[holes], aeqd_forward))
+    return [o[0] for o in out], reach, box
+
+
+def own_tile_geometries(parts: Parts, xy, should_stop=None):
+    """The parts projected into their own tiles' planes, from :func:`own_tile_coordinates`; each
+    chunk of ``xy`` is let go (set to None) once used."""
+    bounds = _chunk_bounds(len(parts))
+    out = [np.empty(0, dtype=object)]
+    for k in range(len(bounds) - 1):
+        stop_if_asked(should_stop)
+        chunk = np.array(parts.geoms[bounds[k]:bounds[k + 1]], dtype=object)  # set_coordinates works in place
+        # A few hundred parts per call: set_coordinates holds the GIL, and threads working beside
+        # this one (the candidate search) wait for it at every call of theirs that takes it back.
+        ends = np.r_[0, np.cumsum(shapely.get_num_coordinates(chunk))]
+        for a in range(0, len(chunk), _GEOMETRY_CALL):
+            b = min(len(chunk), a + _GEOMETRY_CALL)
+            chunk[a:b] = shapely.set_coordinates(chunk[a:b], xy[k][ends[a]:ends[b]])
+        out.append(chunk)
+        xy[k] = None
+    return np.concatenate(out)
+
+
+def _chunk_bounds(n, size=_PROJECT_CHUNK):
+    """Bounds 0, size, 2 size, ..., n of the chunks of n items."""
+    return np.r_[np.arange(0, n, size), n]
+
+
+def own_tile_projections(parts: Parts, tile_info, should_stop=None):
+    """Every part projected once into the azimuthal-equidistant plane of its own tile, and its
+    reach there (:func:`own_tile_coordinates`). Returns (projected parts, reach)."""
+    xy, reach, _ = own_tile_coordinates(parts, tile_info, should_stop)
+    return own_tile_geometries(parts, xy, should_stop), reach
 
 
 def part_distances(parts: Parts, i: np.ndarray, j: np.ndarray, tile_info=None, own=None) -> np.ndarray:
@@ -256,19 +328,19 @@ def feature_part_pairs(parts: Parts, n_features: int, i: np.ndarray, j: np.ndarr
 
 
 def pair_distances(features: Features, i: np.ndarray, j: np.ndarray, parts: Parts = None,
-                   tile_info=None) -> np.ndarray:
+                   tile_info=None, own=None) -> np.ndarray:
     """Distance in metres between features i[k] and j[k]: the smallest distance of their parts.
 
-    ``parts`` / ``tile_info``: :func:`split_parts` / :func:`tiles` of the features, reused when
-    given (a :class:`Forest` keeps them)."""
+    ``parts`` / ``tile_info`` / ``own``: :func:`split_parts` / :func:`tiles` of the features and the
+    parts projected into their own tiles, reused when given (a :class:`Forest` keeps them)."""
     i = np.asarray(i, dtype=np.int64)
     j = np.asarray(j, dtype=np.int64)
     parts = split_parts(features) if parts is None else parts
     if len(parts) == len(features):
-        return part_distances(parts, i, j, tile_info)
+        return part_distances(parts, i, j, tile_info, own)
     pair, pa, pb = feature_part_pairs(parts, len(features), i, j)
     out = np.full(len(i), np.inf)
-    np.minimum.at(out, pair, part_distances(parts, pa, pb, tile_info))
+    np.minimum.at(out, pair, part_distances(parts, pa, pb, tile_info, own))
     return out
 
 
@@ -404,14 +476,20 @@ def _measure(parts, i, j, tile_info, own, should_stop):
 
 
 def _prepare(parts, h_limit_m, should_stop=None, progress=None, stats=None, timings=None):
-    """Tiles, own-tile projections and the candidate pairs of the parts (timed into ``timings``)."""
+    """Tiles, own-tile projections and the candidate pairs of the parts (timed into ``timings``).
+
+    The projected parts are made (shapely's copies hold the GIL) on a thread of their own while
+    the candidate pairs are searched (the tree queries and the arithmetic release it); the
+    candidate search's time includes the wait for them."""
     clock = time.perf_counter()
     tile_info = tiles(parts)
-    own, radius = own_tile_projections(parts, tile_info, should_stop)
+    xy, radius, own_bounds = own_tile_coordinates(parts, tile_info, should_stop)
     timings["projection"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    i, j, lower, n_candidates = candidate_pairs(parts, h_limit_m, should_stop, progress, radius,
-                                                tile_info[0], shapely.bounds(own))
+    with Beside(lambda stopped: own_tile_geometries(parts, xy, stopped)) as making:   # lets xy go
+        i, j, lower, n_candidates = candidate_pairs(parts, h_limit_m, should_stop, progress, radius,
+                                                    tile_info[0], own_bounds)
+        own = making.result(should_stop)
     stats["candidate_pairs"] = int(n_candidates)
     stats["pairs_within_bound"] = int(len(i))
     timings["candidate_pairs"] = time.perf_counter() - clock
@@ -444,6 +522,7 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
     cutoffs = cutoffs[cutoffs <= h_limit_m]
     owner = parts.owner
     comp = owner.copy()      # component of each part: its feature's, to begin with
+    label = np.arange(n)     # component of each feature, numbered in order of its first feature
     fu, fv, fw = [], [], []
     pend_i, pend_j, pend_d = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
     measured, start = 0, 0
@@ -471,10 +550,13 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
             fv.append(owner[b])
             fw.append(w)
             pend_i, pend_j, pend_d = pend_i[~ready], pend_j[~ready], pend_d[~ready]
-            u = np.concatenate(fu)
-            v = np.concatenate(fv)
-            g = sp.coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n, n)).tocsr()
-            comp = connected_components(g, directed=False)[1][owner]
+            # The components joined by the new links, as connected_components numbers those of
+            # all links so far (in order of each one's first feature): the old components are so
+            # numbered, so the first feature of a joined one is that of its lowest old component.
+            k = int(label.max()) + 1
+            g = sp.coo_matrix((np.ones(len(a), np.int8), (label[owner[a]], label[owner[b]])), shape=(k, k)).tocsr()
+            label = connected_components(g, directed=False)[1][label]
+            comp = label[owner]
         report(0.15 + 0.85 * (r + 1) / len(cutoffs))
     stats["measured_pairs"] = int(measured)
     timings["forest"] = time.perf_counter() - clock - timings["distances"]
@@ -483,7 +565,7 @@ def single_linkage_forest(features: Features, h_limit_m: float, progress=None, s
     w = np.concatenate(fw) if fw else np.empty(0)
     order = np.argsort(w, kind="stable")
     stats["forest_edges"] = int(len(w))
-    return Forest(n, u[order], v[order], w[order], h_limit_m, parts, tile_info)
+    return Forest(n, u[order], v[order], w[order], h_limit_m, parts, tile_info, own)
 
 
 def distance_graph(features: Features, h_limit_m: float):

@@ -233,7 +233,7 @@ def nearest_sources(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, is_sour
 
 
 def via_columns(trace: Trace, thresholds_m: np.ndarray, features: Features, parts=None, tile_info=None,
-                should_stop=None) -> dict:
+                should_stop=None, own=None) -> dict:
     """Per element (engine order), the chain to a primary commodity: ``via_element`` (-1: none),
     ``via_point_fid`` (list, None: none), ``via_distance_m`` (NaN: none), ``via_links`` (list,
     None: none), ``via_max_link_m`` (NaN: none), ``via_path_m`` (the chain's summed links).
@@ -243,7 +243,7 @@ def via_columns(trace: Trace, thresholds_m: np.ndarray, features: Features, part
     the point first in engine order, i.e. smallest feature id, then part). ``via_distance_m`` is
     the distance of the element and that point by the engine's model
     (:func:`.linkage.pair_distances`), 0 for the point itself, whose chain has 0 links and a
-    longest link of 0."""
+    longest link of 0. ``parts`` / ``tile_info`` / ``own``: as :func:`.linkage.pair_distances`."""
     n = len(trace)
     e = link_edges(trace, thresholds_m)
     is_source = (trace.kind == POINT) & (np.diff(trace.primary.indptr) > 0)
@@ -255,7 +255,7 @@ def via_columns(trace: Trace, thresholds_m: np.ndarray, features: Features, part
     if len(far):
         parts = split_parts(features) if parts is None else parts
         chunks = [far[k:k + _VIA_CHUNK] for k in range(0, len(far), _VIA_CHUNK)]
-        done = run_parallel(chunks, lambda r: pair_distances(features, r, src[r], parts, tile_info),
+        done = run_parallel(chunks, lambda r: pair_distances(features, r, src[r], parts, tile_info, own),
                             should_stop)
         for r, d in zip(chunks, done):
             direct[r] = d
