@@ -353,6 +353,9 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         lines = None
         if layer_io.asked(parameters.get(self.OUTPUT_LINKS)):
             lines = outputs.background(lambda f=features: _link_wkbs(result, f, stop))
+        from ..core.geometry import known_valid
+
+        valid = known_valid(features, shp_polys)  # the clusters' unions need not check them again
         del features  # what writing does not need (peak memory at planet scale)
 
         t0 = time.perf_counter()
@@ -378,7 +381,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         steps.setCurrentStep(2)
         unions = None
         if layer_io.asked(parameters.get(self.OUTPUT_CLUSTERS)):
-            unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop))
+            unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop, valid))
         try:
             self._write_elements(outputs, self.OUTPUT_POLYGONS, polys, polys_at, result.polygons,
                                  FEATURE_FIELDS + TRACE_FIELDS, parts=False,
@@ -393,7 +396,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                                 QgsWkbTypes.Type.MultiPolygon, polys.sourceCrs())
             if sink is not None:
                 if unions is None:  # asked for in a form the early check did not see
-                    unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop))
+                    unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop, valid))
                 ids, wkbs = unions.result(feedback)
                 row_of = {cid: i for i, cid in enumerate(result.clusters.cluster_id.tolist())}
                 rows = layer_io.rows_of(result.clusters, CLUSTER_FIELDS)
@@ -573,8 +576,9 @@ def _link_wkbs(result, features, stop):
                                                      should_stop=stop.is_set))
 
 
-def _cluster_wkbs(result, geoms, stop):
-    """(cluster ids, WKB of their MultiPolygons in EPSG:4326) of the clusters holding polygons."""
+def _cluster_wkbs(result, geoms, stop, valid):
+    """(cluster ids, WKB of their MultiPolygons in EPSG:4326) of the clusters holding polygons
+    (`valid`: core.geometry.known_valid of `geoms`)."""
     from ..core.geometry import cluster_polygons_wkb
 
-    return cluster_polygons_wkb(result, geoms, should_stop=stop.is_set)
+    return cluster_polygons_wkb(result, geoms, should_stop=stop.is_set, valid=valid)

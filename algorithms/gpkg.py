@@ -165,8 +165,20 @@ class Table:
         geom, table = _quote(self.geometry_column), _quote(self.table)
         statements = [f"SELECT CreateSpatialIndex('{_literal(self.table)}', "
                       f"'{_literal(self.geometry_column)}')"] if self._had_rtree else []
-        extent = (f"SELECT MIN(ST_MinX({geom})), MIN(ST_MinY({geom})), "  # nosec B608 (quoted)
-                  f"MAX(ST_MaxX({geom})), MAX(ST_MaxY({geom})) FROM {table}")
+        if self._had_rtree:
+            # the exact extent from the few features the index (float32, rounded outward) puts
+            # at each edge: an exact bound is at an extreme index bound, so only they are read
+            rtree = _quote(f"rtree_{self.table}_{self.geometry_column}")
+            edge = ("(SELECT {fn}(ST_{st}({geom})) FROM {table} WHERE {pk} IN (SELECT id FROM "
+                    "{rtree} WHERE {col} = (SELECT {fn}({col}) FROM {rtree})))")
+            extent = "SELECT " + ", ".join(  # nosec B608 (quoted identifiers)
+                edge.format(fn=fn, st=st, col=col, geom=geom, table=table, rtree=rtree,
+                            pk=_quote(self.pk))
+                for fn, st, col in (("MIN", "MinX", "minx"), ("MIN", "MinY", "miny"),
+                                    ("MAX", "MaxX", "maxx"), ("MAX", "MaxY", "maxy")))
+        else:
+            extent = (f"SELECT MIN(ST_MinX({geom})), MIN(ST_MinY({geom})), "  # nosec B608
+                      f"MAX(ST_MaxX({geom})), MAX(ST_MaxY({geom})) FROM {table}")
         box = self._gdal_sql(*statements, extent)
         if box and None not in box:
             con = sqlite3.connect(self.path, isolation_level=None)

@@ -43,6 +43,9 @@ class Features:
     commodities: sp.csr_matrix  # (n, n_commodities) bool: all commodities (primary included)
     names: list               # display name per commodity code
     dropped: list = field(default_factory=list)  # (layer, feature_id, reason)
+    # bool: a polygon taken exactly as given (the caller's object) and checked valid; None: not
+    # known (see core.geometry.known_valid)
+    as_given_valid: Optional[np.ndarray] = None
 
     def __len__(self):
         return len(self.kind)
@@ -242,6 +245,9 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     index = np.r_[p_index, q_index[owner]].astype(np.int64)
     geoms = np.concatenate([p_geoms, parts]) if n_p + n_q else np.empty(0, dtype=object)
     areas = np.r_[area, np.zeros(n_q)]
+    given = pg[p_index]
+    as_given = np.fromiter((read.geoms[k] is given[k] for k in range(n_p)), dtype=bool, count=n_p)
+    as_given_valid = np.r_[as_given & ~read.repaired, np.zeros(n_q, dtype=bool)]
     prim_rows = [()] * n_p + [tuple(code[k] for k in prim_keys[o]) for o in owner]
     all_rows = [()] * n_p + [tuple(code[k] for k in all_keys[o]) for o in owner]
 
@@ -257,7 +263,8 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     ref_lon, ref_lat = bounds_centres(bounds)
     prim = _incidence([prim_rows[i] for i in order], len(order), len(names))
     comm = _incidence([all_rows[i] for i in order], len(order), len(names))
-    out = Features(kind=kind[order], feature_id=feature_id[order], part=part[order],
+    out = Features(as_given_valid=as_given_valid[order],
+                   kind=kind[order], feature_id=feature_id[order], part=part[order],
                    index=index[order], geoms=geoms, area_m2=areas[order], bounds=bounds,
                    ref_lon=ref_lon, ref_lat=ref_lat, primary=prim, commodities=comm,
                    names=names, dropped=dropped)

@@ -369,10 +369,12 @@ def make_valid_polygonal(geom):
     return polygonal(shapely.make_valid(geom))
 
 
-def repair(geoms, should_stop=None) -> tuple[np.ndarray, np.ndarray]:
+def repair(geoms, should_stop=None, valid=None) -> tuple[np.ndarray, np.ndarray]:
     """(geometries, mask of the ones repaired): each invalid polygonal geometry replaced by
     :func:`make_valid_polygonal` of it (None when no polygon is left); valid, missing and empty
-    ones returned as they are. Runs on threads; ``should_stop()`` raises ``Cancelled``."""
+    ones returned as they are. ``valid``, optional: a mask of geometries known to be valid
+    (checked before, :func:`known_valid`), not checked again. Runs on threads;
+    ``should_stop()`` raises ``Cancelled``."""
     geoms = np.asarray(geoms, dtype=object)
     out = geoms.copy()
     n = len(geoms)
@@ -380,9 +382,14 @@ def repair(geoms, should_stop=None) -> tuple[np.ndarray, np.ndarray]:
     if n == 0:
         return out, bad
     ok = present(geoms)
-    chunks = [np.arange(k, min(n, k + _CHUNK)) for k in range(0, n, _CHUNK)]
-    valid = np.concatenate(run_parallel(chunks, lambda r: shapely.is_valid(geoms[r]), should_stop))
-    bad = ok & ~valid
+    check = ok if valid is None else ok & ~np.asarray(valid, dtype=bool)
+    todo = np.flatnonzero(check)
+    chunks = [todo[k:k + _CHUNK] for k in range(0, len(todo), _CHUNK)]
+    found = np.ones(n, dtype=bool)
+    if chunks:
+        found[todo] = np.concatenate(run_parallel(chunks, lambda r: shapely.is_valid(geoms[r]),
+                                                  should_stop))
+    bad = ok & ~found
     idx = np.flatnonzero(bad)
     if len(idx):
         fixed = run_parallel(np.array_split(idx, min(8, len(idx))),
@@ -494,13 +501,29 @@ def cluster_polygons(result, geoms, should_stop=None):
         yield int(cluster), multi
 
 
-def cluster_polygons_wkb(result, geoms, should_stop=None) -> tuple[list, list]:
+def known_valid(features, geoms) -> np.ndarray:
+    """A mask over ``geoms`` (the polygon list :func:`.features.prepare_features` read) of the
+    polygons it took as they are: their validity was checked there, so a later
+    :func:`repair` of the same objects (``valid=``) need not check it again."""
+    out = np.zeros(len(geoms), dtype=bool)
+    if features.as_given_valid is None:
+        return out
+    rows = np.flatnonzero(features.as_given_valid)
+    at = features.index[rows]
+    mine = features.geoms
+    out[at] = np.fromiter((mine[r] is geoms[i] for r, i in zip(rows.tolist(), at.tolist())),
+                          dtype=bool, count=len(rows))
+    return out
+
+
+def cluster_polygons_wkb(result, geoms, should_stop=None, valid=None) -> tuple[list, list]:
     """The shapes of :func:`cluster_polygons` as ``(cluster ids, WKB)``: one little-endian 2D
     MultiPolygon per cluster, byte for byte ``shapely.to_wkb`` of that function's geometries.
+    ``valid``, optional: :func:`known_valid` of ``geoms`` (their validity is not checked again).
 
     Built from the pieces' own WKB, without the copies of every polygon that shapely
     MultiPolygons cost (about the input's size again at planet scale): for writers."""
-    merged, owner = _merged_pieces(result, geoms, should_stop)
+    merged, owner = _merged_pieces(result, geoms, should_stop, valid)
     if merged is None:
         return [], []
     kind = shapely.get_type_id(merged)
@@ -519,7 +542,7 @@ def cluster_polygons_wkb(result, geoms, should_stop=None) -> tuple[list, list]:
     return out_ids, out
 
 
-def _merged_pieces(result, geoms, should_stop):
+def _merged_pieces(result, geoms, should_stop, valid=None):
     """The clusters' polygons with overlapping ones unioned: (pieces, cluster id of each),
     sorted by cluster; (None, None) without polygons."""
     geoms = np.asarray(list(geoms), dtype=object)
@@ -527,14 +550,20 @@ def _merged_pieces(result, geoms, should_stop):
     if len(cid) == 0:
         return None, None
     # a collection's polygons, invalid ones repaired (any CRS: no lon/lat rule here)
-    g = repair(polygonal_all(geoms[result.polygons.index]), should_stop)[0]
+    index = result.polygons.index
+    g = repair(polygonal_all(geoms[index]), should_stop,
+               None if valid is None else np.asarray(valid, dtype=bool)[index])[0]
     g[shapely.is_missing(g)] = _EMPTY        # nothing left with an area: no shape
     n = len(g)
-    chunks = [np.arange(k, min(n, k + _CHUNK)) for k in range(0, n, _CHUNK)]
     tree = shapely.STRtree(g)
+    # the predicate only for the polygons whose box meets the box of another of their cluster
+    # (a third of the planet's): the boxes are cheap, the predicate is not
+    a, b = tree.query(g)
+    near = np.unique(np.concatenate([a, b])[np.tile((a != b) & (cid[a] == cid[b]), 2)])
+    chunks = [near[k:k + _CHUNK] for k in range(0, len(near), _CHUNK)]
     found = run_parallel(chunks, lambda r: tree.query(g[r], predicate="intersects"), should_stop)
-    a = np.concatenate([chunk[f[0]] for chunk, f in zip(chunks, found)])
-    b = np.concatenate([f[1] for f in found])
+    a = np.concatenate([chunk[f[0]] for chunk, f in zip(chunks, found)] or [np.zeros(0, np.int64)])
+    b = np.concatenate([f[1] for f in found] or [np.zeros(0, np.int64)])
     keep = (a < b) & (cid[a] == cid[b])
     pieces = sp.coo_matrix((np.ones(int(keep.sum()), np.int8), (a[keep], b[keep])), shape=(n, n))
     _, piece = connected_components(pieces, directed=False)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mine_clusters.core import Cancelled, InputError, cluster_mines, prepare_features
-from mine_clusters.core.geometry import cluster_polygons, cluster_polygons_wkb
+from mine_clusters.core.geometry import cluster_polygons, cluster_polygons_wkb, known_valid
 from mine_clusters.core.linkage import single_linkage_forest
 
 from layouts import box_m, destination, offset, random_layout
@@ -243,11 +243,22 @@ def test_cluster_polygons_wkb_is_the_wkb_of_cluster_polygons():
     polys.append(shapely.Polygon([(80.0, 0.0), (80.02, 0.02), (80.02, 0.0), (80.0, 0.02), (80.0, 0.0),
                                   (79.99, -0.01), (80.0, 0.0)]))
     polys.append(shapely.from_wkt("MULTIPOLYGON (EMPTY, ((100 0, 100.01 0, 100.01 0.01, 100 0)))"))
-    r = cluster_mines(prepare_features(polys, None, None, pts, None, prim), threshold_step_m=500.0)
+    polys.append(shapely.Polygon([(120.0, 0.0, 5.0), (120.01, 0.0, 5.0), (120.0, 0.01, 5.0)]))  # Z
+    polys.append(shapely.GeometryCollection([shapely.box(140.0, 0.0, 140.01, 0.01)]))
+    features = prepare_features(polys, None, None, pts, None, prim)
+    r = cluster_mines(features, threshold_step_m=500.0)
     expected = list(cluster_polygons(r, polys))
     ids, wkbs = cluster_polygons_wkb(r, polys)
     assert ids == [cid for cid, _ in expected]
     assert wkbs == list(shapely.to_wkb([g for _, g in expected], output_dimension=2, byte_order=1))
+    # the validity prepare_features checked is not checked again: the same bytes; known valid are
+    # exactly the polygons it took as they are (not the bow-ties, the Z one, the collection)
+    valid = known_valid(features, polys)
+    assert cluster_polygons_wkb(r, polys, valid=valid) == (ids, wkbs)
+    n = len(polys)
+    assert valid.sum() > n / 2 and not valid[[n - 10, n - 7, n - 6, n - 4, n - 2, n - 1]].any()
+    assert shapely.is_valid(np.asarray(polys, dtype=object)[valid]).all()
+    polys, n = polys[:-2], n - 2
     by_id = dict(zip(ids, shapely.from_wkb(wkbs)))
 
     def cluster_of(k):
