@@ -2,29 +2,26 @@
 
 A feature sink costs per-feature Python (a QgsFeature, its attributes converted to QVariants, its
 geometry) and then GDAL's per-feature work; for the cluster outputs (370,000 features at planet
-scale) that was twice what GDAL alone needs. Here the table, its fields, CRS, metadata tables
-and spatial-index triggers are made by QGIS (the output is the same file a sink makes), and only
-the rows go in through Python's sqlite3 module: ``executemany`` of plain value tuples with each
-geometry as a GeoPackage blob (header, envelope, the WKB QGIS gives), the spatial index (R*Tree)
-filled from the envelopes, the feature count and the extent set, in one transaction.
+scale) that was twice what GDAL alone needs. Here the table, its fields, CRS and metadata tables
+are made by QGIS (the output is the same file a sink makes), and only the rows go in through
+Python's sqlite3 module, many per INSERT statement, each geometry as a GeoPackage blob (the
+header of the GeoPackage 1.2 standard, §2.1.3, without the optional envelope, then the WKB QGIS
+gives), with the feature count set once, in one transaction. GDAL then builds the spatial index
+(its ``DisableSpatialIndex`` before the rows, ``CreateSpatialIndex`` after: the R*Tree, its
+triggers and extension row exactly as its own writer makes them) and gives the exact extent.
 
 OGR's own bulk path (``OGR_L_WriteArrowBatch``) needs GDAL 3.8 and pyarrow, which QGIS 3.22's
-Debian, Windows and macOS packages do not all have: hence sqlite3, which every Python has. What
-a GeoPackage table needs is written as the GeoPackage 1.2 standard says (geometry blob: §2.1.3;
-R*Tree index: extension F.3), and :func:`usable` refuses a table it cannot write exactly (the
-caller then keeps QGIS's sink). Nothing here imports QGIS.
+Debian, Windows and macOS packages do not all have: hence sqlite3, which every Python has.
+:class:`Table` refuses (:class:`Unusable`) a table it cannot write exactly, and the caller then
+keeps QGIS's sink. Nothing here imports QGIS.
 """
 import contextlib
 import itertools
 import sqlite3
 import struct
 
-#: Python values the rows may hold (NULL as None).
-PLAIN = (str, int, float, bool, type(None))
-
-#: GeoPackage blob header: magic, version 0, flags (little endian + envelope kind), srs_id.
+#: GeoPackage blob header: magic, version 0, flags (byte order; empty geometry), srs_id.
 _MAGIC = b"GP\x00"
-_ENVELOPE_XY = 1 << 1
 _LITTLE_ENDIAN = 1
 _EMPTY = 1 << 4
 
