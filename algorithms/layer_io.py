@@ -929,7 +929,8 @@ class Outputs:
 
     # -- closing
     def _shared_files(self):
-        """The files of the asked-for sink outputs (None where one cannot be told)."""
+        """The files of the asked-for sink outputs (None where one cannot be told; memory
+        layers left out)."""
         if self._files is None:
             self._files = []
             for p in self.alg.destinationParameterDefinitions():
@@ -940,6 +941,8 @@ class Outputs:
                                                                self.context) or None
                     except Exception:  # an odd destination value: treated as unknown
                         dest = None
+                    if isinstance(dest, str) and dest.startswith("memory:"):
+                        continue  # a temporary (memory) layer shares no file
                     self._files.append(file_of(dest))
         return self._files
 

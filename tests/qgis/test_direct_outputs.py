@@ -390,3 +390,18 @@ def test_output_geometry_as_multi_is_what_qgis_makes(provider, wkt):
     g.convertToMultiType()
     assert (made if isinstance(made, bytes) else bytes(made.asWkb())) == bytes(g.asWkb())
     assert output_geometry(bytes(g.asWkb())) == bytes(g.asWkb())
+
+
+def test_temporary_layers_beside_leave_a_file_output_direct(provider, sample_polygons,
+                                                            sample_points, tmp_path):
+    """In the dialog the other outputs are temporary (memory) layers by default: they share no
+    file, so the GeoPackage asked for is still written directly, and the memory layers hold the
+    same rows."""
+    res, _log = run({"POLYGONS": sample_polygons, "POINTS": sample_points,
+                     "OUTPUT_POLYGONS": str(tmp_path / "polygons.gpkg"),
+                     "OUTPUT_POINTS": "TEMPORARY_OUTPUT", "OUTPUT_CLUSTERS": "TEMPORARY_OUTPUT",
+                     "OUTPUT_PLOT": "", "OUTPUT_HISTOGRAM": "", "OUTPUT_REPORT": ""})
+    assert blob_flags(tmp_path / "polygons.gpkg") == {bytes([1])}
+    assert_whole(tmp_path / "polygons.gpkg")
+    for name in ("OUTPUT_POINTS", "OUTPUT_CLUSTERS"):
+        assert not str(res[name]).lower().endswith(".gpkg")
