@@ -764,13 +764,7 @@ class Outputs:
     def _refuse_input_file(self, name):
         """Refuses output `name` when its file is the file of an input layer: writing it would
         delete the input while the run reads it (on Windows the file is locked)."""
-        value = self.parameters.get(name)
-        if not asked(value):
-            return
-        try:
-            path = file_of(self.alg.parameterAsOutputLayer(self.parameters, name, self.context))
-        except Exception:  # an odd destination value: QGIS's sink reports it
-            return
+        path = file_of(self._destination(name))
         if path is None:
             return
         for p in self.alg.parameterDefinitions():
@@ -805,24 +799,16 @@ class Outputs:
         environment writes every output through QGIS sinks."""
         if os.environ.get("MINE_CLUSTERS_QGIS_SINKS", "") not in ("", "0"):
             return None
-        value = self.parameters.get(name)
-        if not asked(value) or getattr(value, "useRemapping", lambda: False)():
+        if getattr(self.parameters.get(name), "useRemapping", lambda: False)():
             return None
         flat = QgsWkbTypes.flatType(QgsWkbTypes.singleType(wkb_type))
         if flat not in _DIRECT_GEOMETRIES or QgsWkbTypes.hasM(wkb_type):
             return None
         if any(compat.field_type_id(f) not in _DIRECT_FIELD_TYPES for f in fields):
             return None
-        try:
-            path = self.alg.parameterAsOutputLayer(self.parameters, name, self.context)
-        except Exception:  # an odd destination value: QGIS's sink reports it
-            return None
-        if not isinstance(path, str) or not path.lower().endswith(".gpkg") or "|" in path \
-                or path.startswith(("ogr:", "memory:")):
-            return None
-        file = file_of(path)
+        path = self._plain_file(name, ".gpkg")
         files = self._shared_files()
-        if file is None or None in files or files.count(file) != 1:
+        if path is None or None in files or files.count(file_of(path)) != 1:
             return None
         from . import gpkg
 
@@ -875,21 +861,31 @@ class Outputs:
         """The path of sink output `name` when it is a plain local CSV file (a path ending in
         .csv, no layer options), else None. The path is taken as QGIS takes it (so the file is
         still loaded on completion when the dialog asks for that)."""
-        value = self.parameters.get(name)
-        if not asked(value):
-            return None
-        raw = value if isinstance(value, str) else getattr(value, "sink", None)
-        raw = raw.staticValue() if hasattr(raw, "staticValue") else raw
-        # a plain file: what file_of takes as a file, less an OGR URI or a layer option
-        if not isinstance(raw, str) or not raw.lower().endswith(".csv") or "|" in raw \
-                or raw.startswith("ogr:") or file_of(raw) is None:
-            return None
-        path = self.alg.parameterAsOutputLayer(self.parameters, name, self.context)
-        if not path or not path.lower().endswith(".csv"):
+        path = self._plain_file(name, ".csv")
+        if path is None:
             return None
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)
+        return path
+
+    def _destination(self, name):
+        """Sink output `name`'s destination as QGIS takes it (a path, a URI, 'memory:...');
+        None when it is not asked for or QGIS cannot make it out (its sink says why)."""
+        if not asked(self.parameters.get(name)):
+            return None
+        try:
+            return self.alg.parameterAsOutputLayer(self.parameters, name, self.context) or None
+        except Exception:  # an odd destination value: treated as unknown
+            return None
+
+    def _plain_file(self, name, extension):
+        """The path of sink output `name` when it is a plain local file ending in `extension`
+        (no OGR URI, layer option or memory layer), else None."""
+        path = self._destination(name)
+        if not isinstance(path, str) or not path.lower().endswith(extension) or "|" in path \
+                or path.startswith(("ogr:", "memory:")) or file_of(path) is None:
+            return None
         return path
 
     def file(self, name):
@@ -936,11 +932,7 @@ class Outputs:
             for p in self.alg.destinationParameterDefinitions():
                 if isinstance(p, QgsProcessingParameterFeatureSink) and \
                         asked(self.parameters.get(p.name())):
-                    try:
-                        dest = self.alg.parameterAsOutputLayer(self.parameters, p.name(),
-                                                               self.context) or None
-                    except Exception:  # an odd destination value: treated as unknown
-                        dest = None
+                    dest = self._destination(p.name())
                     if isinstance(dest, str) and dest.startswith("memory:"):
                         continue  # a temporary (memory) layer shares no file
                     self._files.append(file_of(dest))
