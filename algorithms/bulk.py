@@ -70,11 +70,21 @@ def _open(loc):
     return ds, layer
 
 
+def _with_nulls(values, array):
+    """`values` (a list beside the numpy column `array`) with None where `array` is masked."""
+    import numpy as np
+
+    if np.ma.isMaskedArray(array):
+        mask = np.ma.getmaskarray(array)
+        if mask.any():
+            return [None if m else v for v, m in zip(values, mask.tolist())]
+    return values
+
+
 def _values(array):
     """A numpy column of the Arrow stream as the Python values QGIS gives (NULL as None)."""
     import numpy as np
 
-    mask = np.ma.getmaskarray(array) if np.ma.isMaskedArray(array) else None
     data = np.ma.getdata(array)
     kind = data.dtype.kind
     if kind in "iuf":
@@ -87,20 +97,15 @@ def _values(array):
             raise NotBulk(f"values of type {data.dtype}")
     else:  # booleans too: GDAL 3.6's numpy view of Arrow's packed bits is wrong
         raise NotBulk(f"values of type {data.dtype}")
-    if mask is not None and mask.any():
-        values = [None if m else v for v, m in zip(values, mask.tolist())]
-    return values
+    return _with_nulls(values, array)
 
 
 def _geometries(array):
     """The geometry column as bytes (ISO WKB) or None."""
     import numpy as np
 
-    mask = np.ma.getmaskarray(array) if np.ma.isMaskedArray(array) else None
-    values = [None if v is None else bytes(v) for v in np.ma.getdata(array).tolist()]
-    if mask is not None and mask.any():
-        values = [None if m else v for v, m in zip(values, mask.tolist())]
-    return values
+    return _with_nulls([None if v is None else bytes(v) for v in np.ma.getdata(array).tolist()],
+                       array)
 
 
 def batches(loc, fields, geometry=True, stop=None):

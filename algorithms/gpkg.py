@@ -16,6 +16,7 @@ Debian, Windows and macOS packages do not all have: hence sqlite3, which every P
 keeps QGIS's sink. Nothing here imports QGIS.
 """
 import contextlib
+import functools
 import itertools
 import sqlite3
 import struct
@@ -34,6 +35,7 @@ def _quote(name):
     return '"' + name.replace('"', '""') + '"'
 
 
+@functools.lru_cache(maxsize=None)
 def has_rtree():
     """Whether this Python's SQLite has the R*Tree module a GeoPackage spatial index needs."""
     con = sqlite3.connect(":memory:")
@@ -160,9 +162,10 @@ class Table:
         con.execute("COMMIT")
         con.close()
         geom, table = _quote(self.geometry_column), _quote(self.table)
-        statements = [f"SELECT CreateSpatialIndex('{_literal(self.table)}', "
-                      f"'{_literal(self.geometry_column)}')"] if self._had_rtree else []
+        statements = []
         if self._had_rtree:
+            statements.append(f"SELECT CreateSpatialIndex('{_literal(self.table)}', "
+                              f"'{_literal(self.geometry_column)}')")
             # the exact extent from the few features the index (float32, rounded outward) puts
             # at each edge: an exact bound is at an extreme index bound, so only they are read
             rtree = _quote(f"rtree_{self.table}_{self.geometry_column}")

@@ -64,16 +64,21 @@ def stop_if_cancelled(feedback):
 
 # ----------------------------------------------------------------------------- values
 
+def is_null(value):
+    """Whether an attribute value is NULL (None, or a null QVariant)."""
+    return value is None or (hasattr(value, "isNull") and value.isNull())
+
+
 def text(value):
     """An attribute value as str, or None for NULL."""
-    if value is None or (hasattr(value, "isNull") and value.isNull()):
+    if is_null(value):
         return None
     return str(value)
 
 
 def number(value):
     """An attribute value as float, or None for NULL and what is no number."""
-    if value is None or (hasattr(value, "isNull") and value.isNull()):
+    if is_null(value):
         return None
     try:
         return float(value)
@@ -334,8 +339,7 @@ def _read_bulk(loc, src, feedback, geometry, fields, id_field, report):
         for n, col in columns.items():
             col.extend(values[n])
         if batch_wkbs is not None:
-            wkbs.extend(w[len(_ONE_PART_MULTIPOLYGON):] if w is not None and
-                        w.startswith(_ONE_PART_MULTIPOLYGON) else w for w in batch_wkbs)
+            wkbs.extend(map(_as_polygon, batch_wkbs))
         report(min(100.0, 100.0 * len(out.ids) / total))
     if len(out.ids) != src.featureCount():
         raise NotBulk("not every feature was read")
@@ -356,6 +360,13 @@ def _read_bulk(loc, src, feedback, geometry, fields, id_field, report):
     return out
 
 
+def _as_polygon(wkb):
+    """WKB of a one-part MultiPolygon as the WKB of its polygon; other WKB (or None) as it is."""
+    if wkb is not None and wkb.startswith(_ONE_PART_MULTIPOLYGON):
+        return wkb[len(_ONE_PART_MULTIPOLYGON):]
+    return wkb
+
+
 def _wkb(g, transform, fid, id_field, shown_id, kind, layer):
     """The WKB of `g` in EPSG:4326 (a one-part MultiPolygon as its polygon: the core's elements
     are parts, and GeoPackages store polygons as one-part MultiPolygons, which would cost the core
@@ -372,10 +383,7 @@ def _wkb(g, transform, fid, id_field, shown_id, kind, layer):
                 tr("Feature {fid}{which} of the {kind} layer '{layer}' cannot be transformed to "
                    "longitude/latitude (PROJ: {proj}); fix its geometry or the layer CRS.")
                 .format(fid=fid, which=which, kind=kind, layer=layer, proj=proj))
-    wkb = bytes(g.asWkb())
-    if wkb.startswith(_ONE_PART_MULTIPOLYGON):
-        wkb = wkb[len(_ONE_PART_MULTIPOLYGON):]
-    return wkb
+    return _as_polygon(bytes(g.asWkb()))
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -499,6 +507,12 @@ def records_of(schema, rows, geometries=None, plain=False):
 
 
 # ----------------------------------------------------------------------------- outputs
+
+def threaded(total):
+    """Whether an output of `total` records (0: not known) is fed on a writer thread: more than
+    one batch."""
+    return total > BATCH or total == 0
+
 
 def asked(value):
     """Whether an optional output parameter was given a destination."""
@@ -668,7 +682,7 @@ _PLAIN = frozenset((str, int, float, bool, type(None)))
 
 def _plain(value):
     """An input attribute value as a GeoPackage row takes it: NULL (QVariant) as None."""
-    if hasattr(value, "isNull") and value.isNull():
+    if is_null(value):
         return None
     if hasattr(value, "value"):  # a QVariant holding a plain value
         value = value.value()
@@ -817,7 +831,7 @@ class Outputs:
     def write(self, name, fields, wkb_type, crs, records, total=0, progress=None):
         """Streams `records` (:func:`records_of`) into output `name`: see :meth:`feed`. Its
         destination, None when the optional output was not asked for."""
-        sink = self.sink(name, fields, wkb_type, crs, threaded=total > BATCH or total == 0)
+        sink = self.sink(name, fields, wkb_type, crs, threaded=threaded(total))
         if sink is None:
             return None
         return self.feed(sink, records, total, progress)
