@@ -510,7 +510,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         else:
             wkb_type = QgsWkbTypes.Type.MultiPolygon
         sink = outputs.sink(name, fields, wkb_type, src.sourceCrs(),
-                            threaded=len(table) > layer_io.BATCH)
+                            threaded=layer_io.threaded(len(table)))
         if sink is None:
             return None
         added = layer_io.rows_of(table, schema)
@@ -522,8 +522,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         done = [None]  # the last feature id written
 
         def qgis_records():
-            request = QgsFeatureRequest()
-            for f in src.getFeatures(request, layer_io.SKIP_CHECKS):
+            for f in src.getFeatures(QgsFeatureRequest(), layer_io.SKIP_CHECKS):
                 if done[0] is not None and f.id() <= done[0]:
                     continue  # written from the bulk read
                 mine = rows.get(f.id())

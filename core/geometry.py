@@ -545,7 +545,7 @@ def cluster_polygons_wkb(result, geoms, should_stop=None, valid=None) -> tuple[l
 def _merged_pieces(result, geoms, should_stop, valid=None):
     """The clusters' polygons with overlapping ones unioned: (pieces, cluster id of each),
     sorted by cluster; (None, None) without polygons."""
-    geoms = np.asarray(list(geoms), dtype=object)
+    geoms = object_array(geoms)
     cid = result.polygons.cluster_id
     if len(cid) == 0:
         return None, None
