@@ -2,13 +2,18 @@
 
 A feature sink costs per-feature Python (a QgsFeature, its attributes converted to QVariants, its
 geometry) and then GDAL's per-feature work; for the cluster outputs (370,000 features at planet
-scale) that was twice what GDAL alone needs. Here the table, its fields, CRS and metadata tables
-are made by QGIS (the output is the same file a sink makes), and only the rows go in through
-Python's sqlite3 module, many per INSERT statement, each geometry as a GeoPackage blob (the
-header of the GeoPackage 1.2 standard, §2.1.3, without the optional envelope, then the WKB QGIS
-gives), with the feature count set once, in one transaction. GDAL then builds the spatial index
-(its ``DisableSpatialIndex`` before the rows, ``CreateSpatialIndex`` after: the R*Tree, its
-triggers and extension row exactly as its own writer makes them) and gives the exact extent.
+scale) that was twice what GDAL alone needs. Here the table, its fields, CRS, metadata tables and
+empty spatial index are made by QGIS (the output is the same file a sink makes), and only the
+rows go in through Python's sqlite3 module, many per INSERT statement, each geometry as a
+GeoPackage blob (the header of the GeoPackage 1.2 standard, §2.1.3, without the optional
+envelope, then the WKB QGIS gives), in one transaction with the feature count, the extent and
+the spatial index.
+
+The spatial index (the R*Tree of the GeoPackage's ``gpkg_rtree_index`` extension) is written
+packed, all at once, into the R*Tree's own tables (:func:`packed_rtree`), as GDAL >= 3.7 does
+when it builds one: GDAL 3.6 (QGIS 3.22's) and SQLite insert the boxes one by one, 2.4 s for the
+planet's polygons. Where SQLite refuses writes to those tables (its defensive mode), the boxes
+are inserted one by one through SQLite's R*Tree module instead.
 
 OGR's own bulk path (``OGR_L_WriteArrowBatch``) needs GDAL 3.8 and pyarrow, which QGIS 3.22's
 Debian, Windows and macOS packages do not all have: hence sqlite3, which every Python has.
@@ -21,10 +26,21 @@ import itertools
 import sqlite3
 import struct
 
+import numpy as np
+
 #: GeoPackage blob header: magic, version 0, flags (byte order; empty geometry), srs_id.
 _MAGIC = b"GP\x00"
 _LITTLE_ENDIAN = 1
 _EMPTY = 1 << 4
+
+#: The columns of a GeoPackage spatial index (GeoPackage 1.2, F.3) and of SQLite's R*Tree tables.
+_RTREE_COLUMNS = ["id", "minx", "maxx", "miny", "maxy"]
+_RTREE_SHADOWS = {"node": ["nodeno", "data"], "rowid": ["rowid", "nodeno"],
+                  "parent": ["nodeno", "parentnode"]}
+#: Geometries whose boxes are read at a time (:func:`wkb_bounds`).
+_BOUNDS_BATCH = 20000
+#: An R*Tree cell: the id (a row's, or a child node's number), then the box, big-endian.
+_CELL = np.dtype([("id", ">i8"), ("box", ">f4", (4,))])
 
 
 class Unusable(Exception):
@@ -54,7 +70,8 @@ class Table:
     table's primary key, e.g. 'fid', gives the row id).
 
     Raises :class:`Unusable` when the file is not a GeoPackage with exactly one empty feature
-    table whose columns are the fields (nothing is changed then)."""
+    table whose columns are the fields, and an empty spatial index of the standard's form if
+    any (nothing is changed then)."""
 
     def __init__(self, path, field_names):
         self.path = path
@@ -64,10 +81,12 @@ class Table:
             raise Unusable(str(exc)) from None
         try:
             self._inspect([str(n) for n in field_names])
-        except (sqlite3.Error, RuntimeError, Unusable) as exc:  # RuntimeError: GDAL's
+        except (sqlite3.Error, Unusable) as exc:
             self.con.close()
             raise Unusable(str(exc)) from None
         self.count = 0
+        self._last_id = 0
+        self._ids, self._bounds, self._pending = [], [], []
         self._begun = False
 
     def _inspect(self, names):
@@ -97,25 +116,33 @@ class Table:
         empty = f"SELECT EXISTS (SELECT 1 FROM {_quote(self.table)})"  # nosec B608
         if con.execute(empty).fetchone()[0]:
             raise Unusable("the table is not empty")
-        rtree = f"rtree_{self.table}_{self.geometry_column}"
-        self._had_rtree = bool(con.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (rtree,)).fetchone())
+        self._rtree = f"rtree_{self.table}_{self.geometry_column}"
+        present = {r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?, ?)",
+            (self._rtree, *(f"{self._rtree}_{s}" for s in _RTREE_SHADOWS)))}
+        self._had_rtree = self._rtree in present
         if self._had_rtree:
-            # GDAL builds the spatial index again in one pass once the rows are in (finish)
-            self._gdal_sql(f"SELECT DisableSpatialIndex('{_literal(self.table)}', "
-                           f"'{_literal(self.geometry_column)}')")
-        # the feature count's triggers are set aside while the rows go in (one update instead)
+            if len(present) != 4 or self._columns_of(self._rtree) != _RTREE_COLUMNS or any(
+                    self._columns_of(f"{self._rtree}_{s}") != c for s, c in _RTREE_SHADOWS.items()):
+                raise Unusable("a spatial index of another form")
+            rowid = _quote(self._rtree + "_rowid")
+            if con.execute(f"SELECT EXISTS (SELECT 1 FROM {rowid})").fetchone()[0]:  # nosec B608
+                raise Unusable("the spatial index is not empty")
+        # the triggers (feature count, spatial index) are set aside while the rows go in; the
+        # count and the index are written once at the end
         self._triggers = con.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
             (self.table,)).fetchall()
-        order = [self.pk] if self.pk_at is not None else []
-        order += [self.geometry_column] + plain
+        order = [self.pk, self.geometry_column] + plain
         self._columns = len(order)
         self._insert = f"INSERT INTO {_quote(self.table)} ({', '.join(map(_quote, order))}) VALUES "  # nosec B608
         # rows per statement: as many as SQLite takes parameters (one statement releases the
         # GIL once, executemany once per row: a thread building rows beside it waited for it)
         limit = getattr(con, "getlimit", lambda _key: 999)(getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", 9))
         self._per_statement = max(1, min(limit, 32766) // len(order))
+
+    def _columns_of(self, table):
+        return [c[1].lower() for c in self.con.execute(f"PRAGMA table_info({_quote(table)})")]
 
     def _begin(self):
         con = self.con
@@ -132,14 +159,15 @@ class Table:
             self._begin()
         if not rows:
             return
+        ids = self._row_ids(rows)
         header = _MAGIC + bytes((_LITTLE_ENDIAN,)) + struct.pack("<i", self.srs_id)
         empty = _MAGIC + bytes((_LITTLE_ENDIAN | _EMPTY,)) + struct.pack("<i", self.srs_id)
         blobs = (None if w is None else (empty if _is_empty(w) else header) + w for w in wkbs)
         if self.pk_at is None:
-            values = [(b, *r) for b, r in zip(blobs, rows)]
+            values = [(i, b, *r) for i, b, r in zip(ids.tolist(), blobs, rows)]
         else:
             k = self.pk_at
-            values = [(r[k], b, *r[:k], *r[k + 1:]) for b, r in zip(blobs, rows)]
+            values = [(i, b, *r[:k], *r[k + 1:]) for i, b, r in zip(ids.tolist(), blobs, rows)]
         one = "(" + ", ".join("?" * self._columns) + ")"
         per = self._per_statement
         for start in range(0, len(values), per):
@@ -147,66 +175,95 @@ class Table:
             self.con.execute(self._insert + ", ".join([one] * len(chunk)),
                              list(itertools.chain.from_iterable(chunk)))
         self.count += len(values)
+        self._ids.append(ids)
+        self._pending += wkbs
+        if len(self._pending) >= _BOUNDS_BATCH:
+            self._bound_pending()
+
+    def _bound_pending(self):
+        """The boxes of the geometries inserted since the last call: many at a time (each numpy
+        call releases the GIL, and beside busy Python threads each wait to take it back costs)."""
+        if self._pending:
+            self._bounds.append(wkb_bounds(self._pending))
+            self._pending = []
+
+    def _row_ids(self, rows):
+        """The row ids (feature ids) of `rows`: the primary key field's values where the fields
+        have it, and where they do not or it is NULL the id SQLite gives a row without one (one
+        more than the largest so far: the table was empty)."""
+        if self.pk_at is None:
+            ids = np.arange(self._last_id + 1, self._last_id + 1 + len(rows), dtype=np.int64)
+        else:
+            ids = np.empty(len(rows), np.int64)
+            last = self._last_id
+            for n, r in enumerate(rows):
+                v = r[self.pk_at]
+                if v is None:
+                    v = last + 1
+                elif v.__class__ is not int:
+                    if not (isinstance(v, (int, float)) and float(v).is_integer()):
+                        raise ValueError(f"the value {v!r} of the field '{self.pk}' is not a "
+                                         "whole number (it is the GeoPackage's feature id)")
+                    v = int(v)
+                ids[n] = v
+                last = max(last, v)
+        self._last_id = max(self._last_id, int(ids.max()))
+        return ids
 
     def finish(self):
-        """The rows committed with their count and the triggers restored; then the spatial
-        index (R*Tree) built and the extent set by GDAL, as its own writer does."""
+        """The rows committed with their count, extent and spatial index and the triggers
+        restored, in one transaction."""
         if not self._begun:
             self._begin()
         con = self.con
+        self._bound_pending()
+        ids = np.concatenate(self._ids) if self._ids else np.empty(0, np.int64)
+        bounds = np.concatenate(self._bounds) if self._bounds else np.empty((0, 4))
+        self._ids = self._bounds = self._pending = None
+        box = np.isfinite(bounds).all(axis=1)   # no box: a NULL or empty geometry
+        ids, bounds = ids[box], bounds[box]
+        if self._had_rtree and len(ids):
+            self._fill_rtree(ids, bounds)
         for _name, sql in self._triggers:
             con.execute(sql)
         if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_ogr_contents'").fetchone():
             con.execute("UPDATE gpkg_ogr_contents SET feature_count = ? "
                         "WHERE lower(table_name) = lower(?)", (self.count, self.table))
+        if len(ids):
+            con.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? "
+                        "WHERE table_name = ?",
+                        (float(bounds[:, 0].min()), float(bounds[:, 1].min()),
+                         float(bounds[:, 2].max()), float(bounds[:, 3].max()), self.table))
         con.execute("COMMIT")
         con.close()
-        geom, table = _quote(self.geometry_column), _quote(self.table)
-        statements = []
-        if self._had_rtree:
-            statements.append(f"SELECT CreateSpatialIndex('{_literal(self.table)}', "
-                              f"'{_literal(self.geometry_column)}')")
-            # the exact extent from the few features the index (float32, rounded outward) puts
-            # at each edge: an exact bound is at an extreme index bound, so only they are read
-            rtree = _quote(f"rtree_{self.table}_{self.geometry_column}")
-            edge = ("(SELECT {fn}(ST_{st}({geom})) FROM {table} WHERE {pk} IN (SELECT id FROM "
-                    "{rtree} WHERE {col} = (SELECT {fn}({col}) FROM {rtree})))")
-            extent = "SELECT " + ", ".join(  # nosec B608 (quoted identifiers)
-                edge.format(fn=fn, st=st, col=col, geom=geom, table=table, rtree=rtree,
-                            pk=_quote(self.pk))
-                for fn, st, col in (("MIN", "MinX", "minx"), ("MIN", "MinY", "miny"),
-                                    ("MAX", "MaxX", "maxx"), ("MAX", "MaxY", "maxy")))
-        else:
-            extent = (f"SELECT MIN(ST_MinX({geom})), MIN(ST_MinY({geom})), "  # nosec B608
-                      f"MAX(ST_MaxX({geom})), MAX(ST_MaxY({geom})) FROM {table}")
-        box = self._gdal_sql(*statements, extent)
-        if box and None not in box:
-            con = sqlite3.connect(self.path, isolation_level=None)
-            try:
-                con.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? "
-                            "WHERE table_name = ?", (*map(float, box), self.table))
-            finally:
-                con.close()
 
-    def _gdal_sql(self, *statements):
-        """Runs `statements` through GDAL (its GeoPackage SQL functions) on the file, closed
-        meanwhile by this connection; the first row of the last one's result (or None)."""
-        from osgeo import gdal
-
-        ds = gdal.OpenEx(self.path, gdal.OF_VECTOR | gdal.OF_UPDATE)
-        if ds is None:
-            raise sqlite3.OperationalError(gdal.GetLastErrorMsg() or "GDAL could not open it")
-        row = None
+    def _fill_rtree(self, ids, bounds):
+        """The spatial index of the rows `ids` with boxes `bounds` (minx, miny, maxx, maxy),
+        written packed into the R*Tree's tables; where SQLite refuses that, inserted row by row
+        through the R*Tree module."""
+        con = self.con
+        columns = bounds[:, [0, 2, 1, 3]]   # the index's order: minx, maxx, miny, maxy
+        con.execute("SAVEPOINT packed_rtree")
         try:
-            for statement in statements:
-                result = ds.ExecuteSQL(statement)
-                if result is not None:
-                    f = result.GetNextFeature()
-                    row = [f.GetField(i) for i in range(f.GetFieldCount())] if f else None
-                    ds.ReleaseResultSet(result)
-        finally:
-            ds = None
-        return row
+            self._write_packed(ids, columns)
+        except sqlite3.Error:  # e.g. defensive mode: the index's own tables are read-only
+            con.execute("ROLLBACK TO packed_rtree")
+            _insert_many(con, f"INSERT INTO {_quote(self._rtree)} (id, minx, maxx, miny, maxy) "  # nosec B608
+                              "VALUES ", zip(ids.tolist(), *columns.T.tolist()))
+        con.execute("RELEASE packed_rtree")
+
+    def _write_packed(self, ids, columns):
+        con = self.con
+        node, rowid, parent = (_quote(f"{self._rtree}_{s}") for s in _RTREE_SHADOWS)
+        size = con.execute(f"SELECT length(data) FROM {node} WHERE nodeno = 1").fetchone()  # nosec B608
+        if size is None:
+            raise sqlite3.OperationalError("the spatial index has no root node")
+        nodes, leaves, parents = packed_rtree(ids, columns, size[0])
+        for table in (node, rowid, parent):   # the index's own tables; the root node only now
+            con.execute(f"DELETE FROM {table}")  # nosec B608
+        _insert_many(con, f"INSERT INTO {node} (nodeno, data) VALUES ", nodes)  # nosec B608
+        _insert_many(con, f"INSERT INTO {rowid} (rowid, nodeno) VALUES ", leaves)  # nosec B608
+        _insert_many(con, f"INSERT INTO {parent} (nodeno, parentnode) VALUES ", parents)  # nosec B608
 
     def abandon(self):
         """Drops what was inserted (the transaction rolled back) and closes the file."""
@@ -217,9 +274,285 @@ class Table:
             self.con.close()
 
 
-def _literal(text):
-    """`text` inside an SQL string literal."""
-    return text.replace("'", "''")
+def _insert_many(con, insert, rows, per=400):
+    """`rows` (tuples of one length) inserted by the statement head `insert` (... VALUES),
+    `per` rows per statement."""
+    rows = iter(rows)
+    while True:
+        chunk = list(itertools.islice(rows, per))
+        if not chunk:
+            return
+        one = "(" + ", ".join("?" * len(chunk[0])) + ")"
+        con.execute(insert + ", ".join([one] * len(chunk)),
+                    list(itertools.chain.from_iterable(chunk)))
+
+
+def packed_rtree(ids, boxes, node_size):
+    """The nodes of an SQLite R*Tree (2 dimensions, 32-bit float coordinates) holding the ids
+    `ids` with the boxes `boxes` (minx, maxx, miny, maxy as float64, minx <= maxx, miny <= maxy),
+    packed in sort-tile-recursive order into nodes of `node_size` bytes (the length of the
+    index's root node: SQLite gives every node of one index that length).
+
+    Returns (nodes, leaves, parents) for the R*Tree's tables ``_node`` (node number, data),
+    ``_rowid`` (id, leaf node number) and ``_parent`` (node number, parent's number); the root is
+    node 1. SQLite's format (ext/rtree/rtree.c): a node is the tree's depth (2 bytes, in the root
+    only), its number of cells (2 bytes), then the cells, each an 8-byte id (of a row in a leaf,
+    of a child node above) and the box's four 4-byte floats, all big-endian; a box is rounded
+    outward to 32-bit floats as SQLite rounds the values inserted into it."""
+    per_node = (node_size - 4) // _CELL.itemsize
+    if per_node < 2:
+        raise sqlite3.OperationalError(f"a spatial index node of {node_size} bytes")
+    level = np.empty(len(ids), _CELL)
+    level["id"] = ids
+    level["box"] = np.column_stack([_float_down(boxes[:, 0]), _float_up(boxes[:, 1]),
+                                    _float_down(boxes[:, 2]), _float_up(boxes[:, 3])])
+    nodes, leaves, parents = [], [], []
+    depth, number = 0, 2
+    while len(level) > per_node:
+        level = level[_str_order(level["box"].astype(np.float64), per_node)]
+        first = np.arange(0, len(level), per_node)
+        numbers = np.arange(number, number + len(first))
+        number += len(first)
+        owner = np.repeat(numbers, np.diff(np.r_[first, len(level)]))
+        (leaves if depth == 0 else parents).append(np.column_stack([level["id"], owner]))
+        nodes += [(no, _node_blob(level[a:a + per_node], node_size, 0))
+                  for no, a in zip(numbers.tolist(), first.tolist())]
+        box = level["box"]
+        up = np.empty(len(first), _CELL)
+        up["id"] = numbers
+        up["box"] = np.column_stack([np.minimum.reduceat(box[:, 0], first),
+                                     np.maximum.reduceat(box[:, 1], first),
+                                     np.minimum.reduceat(box[:, 2], first),
+                                     np.maximum.reduceat(box[:, 3], first)])
+        level = up
+        depth += 1
+    (leaves if depth == 0 else parents).append(
+        np.column_stack([level["id"], np.ones(len(level), np.int64)]))
+    nodes.append((1, _node_blob(level, node_size, depth)))
+    return (nodes, list(map(tuple, np.concatenate(leaves).tolist())),
+            list(map(tuple, np.concatenate(parents).tolist())) if parents else [])
+
+
+def _str_order(box, per_node):
+    """Sort-tile-recursive order of boxes (minx, maxx, miny, maxy): by the centre's x into
+    vertical slices of whole nodes, each slice by the centre's y."""
+    n = len(box)
+    cx, cy = box[:, 0] + box[:, 1], box[:, 2] + box[:, 3]
+    per_slice = per_node * int(np.ceil(np.sqrt(-(-n // per_node))))
+    by_x = np.argsort(cx, kind="stable")
+    slice_ = np.empty(n, np.int64)
+    slice_[by_x] = np.arange(n) // per_slice
+    return np.lexsort((cy, slice_))
+
+
+def _node_blob(cells, node_size, depth):
+    return (struct.pack(">HH", depth, len(cells)) + cells.tobytes()).ljust(node_size, b"\0")
+
+
+#: SQLite's R*Tree rounding of a 64-bit float to a 32-bit one (ext/rtree/rtree.c, RNDTOWARDS
+#: and RNDAWAY): a lower bound is never rounded up, an upper one never down.
+_TOWARDS, _AWAY = 1.0 - 1.0 / 8388608.0, 1.0 + 1.0 / 8388608.0
+
+
+def _float_down(v):
+    f = v.astype(np.float32)
+    over = f.astype(np.float64) > v
+    f[over] = (v[over] * np.where(v[over] < 0, _AWAY, _TOWARDS)).astype(np.float32)
+    return f
+
+
+def _float_up(v):
+    f = v.astype(np.float32)
+    under = f.astype(np.float64) < v
+    f[under] = (v[under] * np.where(v[under] < 0, _TOWARDS, _AWAY)).astype(np.float32)
+    return f
+
+
+def wkb_bounds(wkbs):
+    """(n, 4) array of the bounds minx, miny, maxx, maxy of each geometry of `wkbs` (little-endian
+    ISO WKB of points, lines, polygons and their multi types, with Z and/or M, or None), over all
+    its vertices (as GDAL bounds a GeoPackage geometry; GEOS bounds a polygon by its exterior
+    ring); NaN for None and empty geometries.
+
+    Read with numpy from the bytes (the structure of many geometries at a time, the few with
+    many rings or parts in Python): shapely's ``from_wkb`` and ``get_coordinates`` take 1 s for
+    the planet's polygons, several times this. Other WKB (big-endian, collections, curves) is
+    read with shapely."""
+    n = len(wkbs)
+    out = np.full((n, 4), np.nan)
+    have = [k for k, w in enumerate(wkbs) if w is not None]
+    if not have:
+        return out
+    sizes = np.fromiter(map(len, [wkbs[k] for k in have]), np.int64, len(have))
+    buf = b"".join([wkbs[k] for k in have])
+    at = np.r_[0, np.cumsum(sizes)[:-1]]
+    owner = np.asarray(have, np.int64)
+    # every byte offset viewed as the start of a uint32 / of a float64 (unaligned reads)
+    u8 = np.frombuffer(buf, np.uint8)
+    u32 = np.ndarray((max(len(buf) - 3, 0),), "<u4", buffer=buf, strides=(1,))
+    kind = np.zeros(len(have), np.int64)
+    ok = sizes >= 9
+    ok[ok] = u8[at[ok]] == 1
+    kind[ok] = u32[at[ok] + 1]
+    ok &= (kind % 1000 >= 1) & (kind % 1000 <= 6) & (kind < 4000)
+    others = [owner[~ok]]     # read by shapely
+    slow = []                 # walked in Python: (owner, offset)
+    runs = []                 # (owner, offset of the first vertex, vertices, bytes per vertex)
+    multi = ok & (kind % 1000 >= 4)
+    single = ok & ~multi
+    _single_runs(u32, at[single], owner[single], runs, slow)
+    # the parts of the multi geometries, the k-th part of each at a time
+    p, who, left = at[multi] + 9, owner[multi], u32[at[multi] + 5].astype(np.int64)
+    start = at[multi]
+    while len(p):
+        live = left > 0
+        if len(p) < _FEW:
+            live &= False
+            slow += zip(who[left > 0].tolist(), start[left > 0].tolist())
+        p, who, left, start = p[live], who[live], left[live], start[live]
+        if not len(p):
+            break
+        good = (u8[p] == 1) & (u32[p + 1] % 1000 >= 1) & (u32[p + 1] % 1000 <= 3)
+        others.append(who[~good])
+        p, who, left, start = p[good], who[good], left[good], start[good]
+        p, walked = _single_runs(u32, p, who, runs, slow, start)
+        p, who, left, start = p[walked], who[walked], left[walked] - 1, start[walked]
+    r_owner, r_at, r_count, r_step = ([np.concatenate(c)] for c in zip(*runs)) if runs else ([], [], [], [])
+    if slow:
+        o, a = zip(*slow)
+        s_runs = []
+        for w, q in slow:
+            try:
+                _walk(buf, q, w, s_runs)
+            except (_NotLittleEndian, struct.error):
+                others.append(np.array([w]))
+        o = np.array(o)
+        if len(r_owner):
+            keep = ~np.isin(r_owner[0], o)
+            r_owner, r_at, r_count, r_step = ([c[0][keep]] for c in (r_owner, r_at, r_count, r_step))
+        if s_runs:
+            for c, v in zip((r_owner, r_at, r_count, r_step), zip(*s_runs)):
+                c.append(np.array(v, np.int64))
+    others = np.unique(np.concatenate(others))
+    if len(r_owner):
+        r_owner, r_at, r_count, r_step = (np.concatenate(c) for c in (r_owner, r_at, r_count, r_step))
+        keep = (r_count > 0) & ~np.isin(r_owner, others)
+        order = np.flatnonzero(keep)[np.lexsort((r_at[keep], r_owner[keep]))]
+        r_owner, r_at, r_count, r_step = (a[order] for a in (r_owner, r_at, r_count, r_step))
+        _reduce_runs(buf, r_owner, r_at, r_count, r_step, out)
+    if len(others):
+        import shapely
+
+        coords, idx = shapely.get_coordinates(shapely.from_wkb([wkbs[k] for k in others]),
+                                              return_index=True)
+        out[others] = np.nan
+        if len(idx):
+            seg = np.r_[0, np.flatnonzero(np.diff(idx)) + 1]
+            who = others[idx[seg]]
+            out[who, 0] = np.fmin.reduceat(coords[:, 0], seg)
+            out[who, 1] = np.fmin.reduceat(coords[:, 1], seg)
+            out[who, 2] = np.fmax.reduceat(coords[:, 0], seg)
+            out[who, 3] = np.fmax.reduceat(coords[:, 1], seg)
+    return out
+
+
+#: Below this many geometries left in a step of the vectorised walk, the rest are walked in Python.
+_FEW = 32
+
+
+class _NotLittleEndian(Exception):
+    pass
+
+
+def _reduce_runs(buf, owner, at, count, step, out):
+    """The bounds into `out` of the vertex runs (grouped by owner): each run `count` vertices of
+    `step` bytes from the byte offset `at`, x then y the first two 8-byte floats of a vertex.
+    NaN coordinates (an empty point's) are left out."""
+    total = int(count.sum())
+    if not total:
+        return
+    f64 = np.ndarray((max(len(buf) - 7, 0),), "<f8", buffer=buf, strides=(1,))
+    first = np.r_[0, np.cumsum(count)[:-1]]
+    # each vertex's offset: its run's offset plus its rank in the run times the run's step
+    pos = np.repeat(at - first * step, count) + np.arange(total) * np.repeat(step, count)
+    x, y = f64[pos], f64[pos + 8]
+    del pos
+    seg = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]  # runs of one owner are adjacent
+    vertex_seg = first[seg]
+    who = owner[seg]
+    with np.errstate(invalid="ignore"):
+        out[who, 0] = np.fmin.reduceat(x, vertex_seg)
+        out[who, 1] = np.fmin.reduceat(y, vertex_seg)
+        out[who, 2] = np.fmax.reduceat(x, vertex_seg)
+        out[who, 3] = np.fmax.reduceat(y, vertex_seg)
+
+
+def _steps(kind):
+    """Bytes per vertex of WKB geometry type codes: 16, and 8 more each for Z and M."""
+    m = kind // 1000
+    return 8 * (2 + (m & 1) + (m >> 1))
+
+
+def _single_runs(u32, p, owner, runs, slow, start=None):
+    """Appends to `runs` the vertex runs of the point, line or polygon WKB geometries at the byte
+    offsets `p` (of geometries `owner`); a polygon with many rings, where few others are left,
+    goes to `slow` (owner, offset `start` of the whole geometry, p itself by default). Returns
+    the offsets just after each geometry and whether it was walked here."""
+    start = p if start is None else start
+    kind = u32[p + 1].astype(np.int64)
+    step = _steps(kind)
+    base = kind % 1000
+    end = np.empty(len(p), np.int64)
+    walked = np.ones(len(p), bool)
+    point = base == 1
+    runs.append((owner[point], p[point] + 5, np.ones(int(point.sum()), np.int64), step[point]))
+    end[point] = p[point] + 5 + step[point]
+    line = base == 2
+    count = u32[p[line] + 5].astype(np.int64)
+    runs.append((owner[line], p[line] + 9, count, step[line]))
+    end[line] = p[line] + 9 + count * step[line]
+    poly = np.flatnonzero(base == 3)
+    q, left = p[poly] + 9, u32[p[poly] + 5].astype(np.int64)
+    live = np.arange(len(poly))
+    while len(live):
+        live = live[left[live] > 0]
+        if 0 < len(live) < _FEW:
+            walked[poly[live]] = False
+            slow += zip(owner[poly[live]].tolist(), start[poly[live]].tolist())
+            break
+        count = u32[q[live]].astype(np.int64)
+        runs.append((owner[poly[live]], q[live] + 4, count, step[poly[live]]))
+        q[live] += 4 + count * step[poly[live]]
+        left[live] -= 1
+    end[poly] = q
+    return end, walked
+
+
+def _walk(buf, p, owner, runs):
+    """Appends to `runs` the vertex runs (owner, offset, vertices, step) of the WKB geometry at
+    byte offset `p` of `buf`; returns the offset after it."""
+    if buf[p] != 1:
+        raise _NotLittleEndian
+    kind = struct.unpack_from("<I", buf, p + 1)[0]
+    base, step = kind % 1000, int(_steps(kind))
+    if base == 1:
+        runs.append((owner, p + 5, 1, step))
+        return p + 5 + step
+    count = struct.unpack_from("<I", buf, p + 5)[0]
+    q = p + 9
+    if base == 2:
+        runs.append((owner, q, count, step))
+        return q + count * step
+    for _ in range(count):
+        if base == 3:
+            n = struct.unpack_from("<I", buf, q)[0]
+            runs.append((owner, q + 4, n, step))
+            q += 4 + n * step
+        elif 4 <= base <= 6:
+            q = _walk(buf, q, owner, runs)
+        else:
+            raise _NotLittleEndian
+    return q
 
 
 def _is_empty(wkb):
