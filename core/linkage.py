@@ -411,26 +411,23 @@ def candidate_pairs(features: Parts, h_limit_m: float, should_stop=None, progres
 
     Returns (i, j, lower, n_candidates): the pairs within the bound, sorted by ``lower`` (the
     great-circle distance of the two reference points minus both parts' reach, see
-    :func:`reach_m`, at least 0), and the number of pairs whose query boxes met.
+    :func:`reach_m`, at least 0), and the number of pairs whose query boxes met. ``i`` and ``j``
+    are int32 while the parts' numbers fit (:func:`_index_dtype`), int64 beyond.
     """
     n = len(features)
+    index = _index_dtype(n)
     if n < 2:
-        e = np.empty(0, np.int64)
+        e = np.empty(0, index)
         return e, e, np.empty(0), 0
-    tree = shapely.STRtree(shapely.box(*features.bounds.T))
+    tree = shapely.STRtree(_tree_geometries(features))
     boxes = query_boxes(features.bounds, h_limit_m)
     radius = reach_m(features) if radius is None else radius
     tree_minx, tree_maxx = features.bounds[:, 0].min(), features.bounds[:, 2].max()
 
-    def work(lo):
-        rows = np.arange(lo, min(n, lo + _QUERY_CHUNK))
-        ci, cj = [], []
-        for r in np.array_split(rows, max(1, len(rows) // 512)):
-            i, j = _candidates_rows(tree, boxes, r, tree_minx, tree_maxx)
-            ci.append(i)
-            cj.append(j)
-        i, j = np.concatenate(ci), np.concatenate(cj)
+    def near_pairs(rows):
+        i, j = _candidates_rows(tree, boxes, rows, tree_minx, tree_maxx)
         other = features.owner[i] != features.owner[j]    # parts of one feature are joined anyway
+        n_other = int(np.count_nonzero(other))
         i, j = i[other], j[other]
         centres = haversine_m(features.ref_lon[i], features.ref_lat[i], features.ref_lon[j], features.ref_lat[j])
         # Margins (0.1 %, 1 m) far above the projected distances' error against the sphere (~1e-4).
@@ -444,20 +441,51 @@ def candidate_pairs(features: Parts, h_limit_m: float, should_stop=None, progres
             dy = np.maximum(np.maximum(a[:, 1] - b[:, 3], b[:, 1] - a[:, 3]), 0.0)
             lower[same] = np.maximum(lower[same], np.hypot(dx, dy))
         near = lower <= h_limit_m
-        return len(i), i[near], j[near], lower[near]
+        return n_other, i[near].astype(index), j[near].astype(index), lower[near]
+
+    def work(lo):
+        # Each few hundred rows taken to their pairs within the bound before the next: in a dense
+        # district a chunk's rows meet over a million boxes, and only those pairs are kept, at
+        # 16 bytes each.
+        rows = np.arange(lo, min(n, lo + _QUERY_CHUNK))
+        out = [near_pairs(r) for r in np.array_split(rows, max(1, len(rows) // 512))]
+        return (sum(o[0] for o in out), np.concatenate([o[1] for o in out]),
+                np.concatenate([o[2] for o in out]), np.concatenate([o[3] for o in out]))
 
     res = run_parallel(list(range(0, n, _QUERY_CHUNK)), work, should_stop, progress)
+    del tree, boxes, own_bounds
     n_candidates = sum(r[0] for r in res)
     # One array at a time, each chunk list let go once joined: millions of pairs in a dense
     # district, and the peak memory of the whole run is here.
     pieces = [list(r[1:]) for r in res]
     del res
-    lower = np.concatenate([p.pop() for p in pieces])
+    i = np.concatenate([p.pop(0) for p in pieces])
+    j = np.concatenate([p.pop(0) for p in pieces])
+    lower = np.concatenate([p.pop(0) for p in pieces])
+    del pieces
     order = np.argsort(lower, kind="stable")
+    i = i[order]
+    j = j[order]
     lower = lower[order]
-    j = np.concatenate([p.pop() for p in pieces])[order]
-    i = np.concatenate([p.pop() for p in pieces])[order]
     return i, j, lower, n_candidates
+
+
+def _index_dtype(n):
+    """int32 for numbers of n parts when they fit, int64 otherwise."""
+    return np.int32 if n <= np.iinfo(np.int32).max else np.int64
+
+
+def _tree_geometries(parts: Parts):
+    """What the candidate search's STRtree is built on: each part itself where its box (as GEOS
+    takes it) is its ``bounds``, a box of its ``bounds`` where these differ (longitudes unwrapped
+    across ±180). The tree sees only the boxes, so it finds the same pairs as a tree of boxes,
+    without a box geometry for every part."""
+    differ = np.flatnonzero((shapely.bounds(parts.geoms) != parts.bounds).any(axis=1))
+    if len(differ) == 0:
+        return parts.geoms
+    geoms = np.array(parts.geoms, dtype=object)
+    geoms[differ] = shapely.box(*parts.bounds[differ].T)
+    return geoms
 
 
 def _measure(parts, i, j, tile_info, own, should_stop):
