@@ -399,14 +399,17 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                     unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop, valid))
                 ids, wkbs = unions.result(feedback)
                 row_of = {cid: i for i, cid in enumerate(result.clusters.cluster_id.tolist())}
-                rows = layer_io.rows_of(result.clusters, CLUSTER_FIELDS)
+                index = [row_of[cid] for cid in ids]
+                columns = [layer_io.pick(layer_io.column(getattr(result.clusters, name)), index)
+                           for name, _kind in CLUSTER_FIELDS]
                 back = layer_io.from_wgs84(polys.sourceCrs(), context)
-                geometries = (layer_io.output_geometry(w, multi=True, transform=back)
-                              for w in wkbs)
-                outputs.feed(sink, layer_io.records_of(
-                    CLUSTER_FIELDS, [rows[row_of[cid]] for cid in ids], geometries, plain=True),
-                    total=len(ids), progress=lambda p: steps.setProgress(55 + 0.4 * p))
-                del ids, wkbs, sink
+                batches = (([c[a:a + bulk.BATCH] for c in columns],
+                            [layer_io.output_geometry(w, multi=True, transform=back)
+                             for w in wkbs[a:a + bulk.BATCH]])
+                           for a in range(0, len(ids), bulk.BATCH))
+                outputs.feed_columns(sink, batches, total=len(ids),
+                                     progress=lambda p: steps.setProgress(55 + 0.4 * p))
+                del ids, wkbs, sink, columns, batches
             outputs.table(self.OUTPUT_SENSITIVITY, SENSITIVITY_FIELDS, result.sensitivity_rows())
             self._write_links(outputs, lines, polys.sourceCrs(), context, LINK_FIELDS)
             if layer_io.asked(parameters.get(self.OUTPUT_CONCORDANCE)):
@@ -513,15 +516,34 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                             threaded=layer_io.threaded(len(table)))
         if sink is None:
             return None
-        added = layer_io.rows_of(table, schema)
-        rows = {}
-        for i, fid in enumerate(table.feature_id.tolist()):
-            rows.setdefault(fid, []).append(i)
-        part_of = table.part.tolist()
+        import numpy as np
+
+        added = [layer_io.column(getattr(table, n)) for n, _kind in schema]
+        # the core's rows by input feature id (in the core's order within one feature)
+        feature_id = np.asarray(table.feature_id, dtype=np.int64)
+        order = np.argsort(feature_id, kind="stable")
+        sorted_id = feature_id[order]
+        part_of = np.asarray(table.part)
         all_kept = keep == list(range(len(src.fields())))
         done = [None]  # the last feature id written
 
+        def core_rows(ids):
+            """(position in `ids` of each output row, its core row) of the input features
+            `ids`: a row per polygon, a row per part of a multipoint, none for a dropped one."""
+            ids = np.asarray(ids, dtype=np.int64)
+            lo = np.searchsorted(sorted_id, ids, "left")
+            count = np.searchsorted(sorted_id, ids, "right") - lo
+            if not parts:
+                count = np.minimum(count, 1)
+            at = np.repeat(np.arange(len(ids)), count)
+            rank = np.arange(len(at)) - np.repeat(np.cumsum(count) - count, count)
+            return at, order[np.repeat(lo, count) + rank]
+
         def qgis_records():
+            rows = {}
+            for i, fid in enumerate(feature_id.tolist()):
+                rows.setdefault(fid, []).append(i)
+            part_list = part_of.tolist()
             for f in src.getFeatures(QgsFeatureRequest(), layer_io.SKIP_CHECKS):
                 if done[0] is not None and f.id() <= done[0]:
                     continue  # written from the bulk read
@@ -534,36 +556,39 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 if parts:
                     pieces = g.asGeometryCollection() if g.isMultipart() else [g]
                     for i in mine:
-                        yield base + added[i], pieces[part_of[i]]
+                        yield base + [c[i] for c in added], pieces[part_list[i]]
                 else:
                     # one row per polygon, as a multipolygon
                     if not g.isMultipart():
                         g.convertToMultiType()
-                    yield base + added[mine[0]], g
+                    yield base + [c[mine[0]] for c in added], g
 
-        def bulk_records():
+        def bulk_columns():
             kept = [src.fields().at(k).name() for k in keep]
             try:
                 for ids, values, wkbs in bulk.batches(at, kept):
-                    for fid, base, wkb in zip(ids, zip(*[values[n] for n in kept]), wkbs):
-                        mine = rows.get(fid)
-                        if mine:
-                            if parts:
-                                for i in mine:
-                                    yield [*base, *added[i]], layer_io.part_wkb(wkb, part_of[i])
-                            else:
-                                yield [*base, *added[mine[0]]], layer_io.output_geometry(
-                                    wkb, multi=True)
-                        done[0] = fid
+                    where, mine = core_rows(ids)
+                    columns = [layer_io.pick(values[n], where) for n in kept] + \
+                        [layer_io.pick(c, mine) for c in added]
+                    if parts:
+                        geometries = [layer_io.part_wkb(wkbs[k], p) for k, p in
+                                      zip(where.tolist(), part_of[mine].tolist())]
+                    else:
+                        geometries = [layer_io.output_geometry(wkbs[k], multi=True)
+                                      for k in where.tolist()]
+                    yield columns, geometries
+                    done[0] = ids[-1] if ids else done[0]
             except bulk.NotBulk:
                 pass  # the rest through QGIS, from the feature after the last one written
             else:
                 return
-            yield from qgis_records()
+            for chunk in layer_io.chunks(qgis_records(), layer_io.BATCH):
+                rows, geometries = zip(*chunk)
+                yield [list(c) for c in zip(*rows)], list(geometries)
 
-        direct = at is not None and isinstance(sink, layer_io.GeoPackageSink)
-        return outputs.feed(sink, bulk_records() if direct else qgis_records(),
-                            total=len(added), progress=progress)
+        if at is not None and isinstance(sink, layer_io.GeoPackageSink):
+            return outputs.feed_columns(sink, bulk_columns(), total=len(table), progress=progress)
+        return outputs.feed(sink, qgis_records(), total=len(table), progress=progress)
 
 
 def _link_wkbs(result, features, stop):

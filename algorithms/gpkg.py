@@ -152,29 +152,30 @@ class Table:
             con.execute(f"DROP TRIGGER {_quote(name)}")
         self._begun = True
 
-    def add(self, rows, wkbs):
-        """Inserts `rows` (value sequences in the field order; str, int, float, bool or None)
-        with the geometries `wkbs` (little-endian ISO WKB in the table's CRS, or None)."""
+    def add(self, columns, wkbs):
+        """Inserts rows given as `columns` (one sequence of values per field, in the field order;
+        str, int, float, bool or None) with the geometries `wkbs` (little-endian ISO WKB in the
+        table's CRS, or None)."""
         if not self._begun:
             self._begin()
-        if not rows:
+        n = len(wkbs)
+        if not n:
             return
-        ids = self._row_ids(rows)
+        ids = self._row_ids(columns[self.pk_at] if self.pk_at is not None else None, n)
         header = _MAGIC + bytes((_LITTLE_ENDIAN,)) + struct.pack("<i", self.srs_id)
         empty = _MAGIC + bytes((_LITTLE_ENDIAN | _EMPTY,)) + struct.pack("<i", self.srs_id)
-        blobs = (None if w is None else (empty if _is_empty(w) else header) + w for w in wkbs)
-        if self.pk_at is None:
-            values = [(i, b, *r) for i, b, r in zip(ids.tolist(), blobs, rows)]
-        else:
-            k = self.pk_at
-            values = [(i, b, *r[:k], *r[k + 1:]) for i, b, r in zip(ids.tolist(), blobs, rows)]
+        blobs = [None if w is None else (empty if _is_empty(w) else header) + w for w in wkbs]
+        plain = [c for k, c in enumerate(columns) if k != self.pk_at]
         one = "(" + ", ".join("?" * self._columns) + ")"
         per = self._per_statement
-        for start in range(0, len(values), per):
-            chunk = values[start:start + per]
-            self.con.execute(self._insert + ", ".join([one] * len(chunk)),
-                             list(itertools.chain.from_iterable(chunk)))
-        self.count += len(values)
+        id_list = ids.tolist()
+        for a in range(0, n, per):
+            b = min(n, a + per)
+            # the statement's values row by row, zipped from the columns (no per-row Python)
+            values = list(itertools.chain.from_iterable(
+                zip(id_list[a:b], blobs[a:b], *[c[a:b] for c in plain])))
+            self.con.execute(self._insert + ", ".join([one] * (b - a)), values)
+        self.count += n
         self._ids.append(ids)
         self._pending += wkbs
         if len(self._pending) >= _BOUNDS_BATCH:
@@ -187,17 +188,18 @@ class Table:
             self._bounds.append(wkb_bounds(self._pending))
             self._pending = []
 
-    def _row_ids(self, rows):
-        """The row ids (feature ids) of `rows`: the primary key field's values where the fields
-        have it, and where they do not or it is NULL the id SQLite gives a row without one (one
-        more than the largest so far: the table was empty)."""
-        if self.pk_at is None:
-            ids = np.arange(self._last_id + 1, self._last_id + 1 + len(rows), dtype=np.int64)
+    def _row_ids(self, given, n):
+        """The row ids (feature ids) of `n` rows: the primary key field's values `given` where
+        the fields have it, and where they do not (None) or it is NULL the id SQLite gives a row
+        without one (one more than the largest so far: the table was empty)."""
+        if given is None:
+            ids = np.arange(self._last_id + 1, self._last_id + 1 + n, dtype=np.int64)
+        elif all(v.__class__ is int for v in given):
+            ids = np.array(given, np.int64)
         else:
-            ids = np.empty(len(rows), np.int64)
+            ids = np.empty(n, np.int64)
             last = self._last_id
-            for n, r in enumerate(rows):
-                v = r[self.pk_at]
+            for k, v in enumerate(given):
                 if v is None:
                     v = last + 1
                 elif v.__class__ is not int:
@@ -205,7 +207,7 @@ class Table:
                         raise ValueError(f"the value {v!r} of the field '{self.pk}' is not a "
                                          "whole number (it is the GeoPackage's feature id)")
                     v = int(v)
-                ids[n] = v
+                ids[k] = v
                 last = max(last, v)
         self._last_id = max(self._last_id, int(ids.max()))
         return ids

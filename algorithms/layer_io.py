@@ -9,6 +9,7 @@ into the one log sentence. Nothing here imports the science stack at load time.
 """
 import contextlib
 import csv
+import itertools
 import os
 import queue
 import re
@@ -491,6 +492,29 @@ def plugin_fields(src, names, kind, layer, hint, optional=()):
     return found
 
 
+def pick(values, index):
+    """values[index[0]], values[index[1]], ... as a list (`index`: a numpy array or a list);
+    `values` itself, or a slice of it, where `index` runs through it in order."""
+    import numpy as np
+
+    index = np.asarray(index, dtype=np.int64)
+    n = len(index)
+    if n and index[0] + n - 1 == index[-1] and (n == 1 or (np.diff(index) == 1).all()):
+        start = int(index[0])
+        return values if start == 0 and n == len(values) else values[start:start + n]
+    return [values[i] for i in index.tolist()]
+
+
+def chunks(iterable, size):
+    """Lists of `size` items of `iterable` (the last one shorter)."""
+    it = iter(iterable)
+    while True:
+        chunk = list(itertools.islice(it, size))
+        if not chunk:
+            return
+        yield chunk
+
+
 def records_of(schema, rows, geometries=None, plain=False):
     """Output records of `rows` (dicts by the schema's names, or value lists in its order): each
     a (values, geometry) pair, the values as QGIS and a GeoPackage take them (:func:`native`;
@@ -578,6 +602,12 @@ class _Writer:
         elif self._error is None:
             self._write(batch)
 
+    def add_columns(self, columns, geometries):
+        """Adds rows given as `columns` (one list of values per field) with `geometries`."""
+        records = list(zip(map(list, zip(*columns)), geometries))
+        for start in range(0, len(records), BATCH):
+            self.add(records[start:start + BATCH])
+
     def _finish(self, discard):
         raise NotImplementedError
 
@@ -632,18 +662,29 @@ class GeoPackageSink(_Writer):
         super().__init__(dest, threaded=False)
 
     def _convert(self, records):
-        rows, wkbs = [], []
+        rows, geometries = [], []
+        for values, g in records:
+            rows.append(values)
+            geometries.append(g)
+        return self._columns([list(c) for c in zip(*rows)], geometries)
+
+    def add_columns(self, columns, geometries):
+        self._raise()
+        if geometries:
+            self._write(self._columns(columns, geometries))
+
+    def _columns(self, columns, geometries):
+        """The columns (plain values, checked column by column in C; else value by value) and
+        the geometries' WKB, as :meth:`.gpkg.Table.add` takes them."""
         try:
-            for values, g in records:
-                # a row of plain values as it is (the check in C); else value by value
-                rows.append(values if all(map(_PLAIN.__contains__, map(type, values))) else
-                            [v if v.__class__ in _PLAIN else _plain(v) for v in values])
-                wkbs.append(None if g is None else g if g.__class__ is bytes else
-                            None if g.isNull() else bytes(g.asWkb()))
+            columns = [c if all(map(_PLAIN.__contains__, map(type, c))) else
+                       [v if v.__class__ in _PLAIN else _plain(v) for v in c] for c in columns]
         except TypeError as exc:  # a value no GeoPackage field holds
             self._error = str(exc)
             self._raise()
-        return rows, wkbs
+        wkbs = [None if g is None else g if g.__class__ is bytes else
+                None if g.isNull() else bytes(g.asWkb()) for g in geometries]
+        return columns, wkbs
 
     def _write(self, batch):
         import sqlite3
@@ -852,6 +893,25 @@ class Outputs:
                     progress(100.0 * done / total)
         stop_if_cancelled(self.feedback)
         sink.add(batch)
+        self.close(sink)
+        return sink.dest
+
+    def feed_columns(self, sink, batches, total=0, progress=None):
+        """Batches of rows as columns, (columns, geometries) with one list of values per field,
+        into `sink` as :meth:`feed` feeds records (a GeoPackage written directly takes them
+        without a Python step per row); its destination."""
+        size = max(1, min(BATCH, total // 100)) if total else BATCH
+        done = 0
+        for columns, geometries in batches:
+            for a in range(0, len(geometries), size):   # cancel and progress as often as feed's
+                stop_if_cancelled(self.feedback)
+                piece = geometries[a:a + size]
+                sink.add_columns([c[a:a + size] for c in columns] if a or len(piece) < len(
+                    geometries) else columns, piece)
+                done += len(piece)
+                if progress is not None and total:
+                    progress(100.0 * done / total)
+        stop_if_cancelled(self.feedback)
         self.close(sink)
         return sink.dest
 

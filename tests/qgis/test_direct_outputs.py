@@ -405,3 +405,15 @@ def test_temporary_layers_beside_leave_a_file_output_direct(provider, sample_pol
     assert_whole(tmp_path / "polygons.gpkg")
     for name in ("OUTPUT_POINTS", "OUTPUT_CLUSTERS"):
         assert not str(res[name]).lower().endswith(".gpkg")
+
+
+@pytest.mark.parametrize("index", [[], [0], [3], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [2, 3, 4], [4, 3],
+                                   [0, 2, 4], [1, 1, 2], [9, 0], [5, 6, 8]])
+def test_pick_is_the_values_at_the_index(index):
+    import numpy as np
+
+    from mine_clusters.algorithms.layer_io import pick
+
+    values = [f"v{k}" for k in range(10)]
+    for given in (index, np.array(index, dtype=np.int64)):
+        assert list(pick(values, given)) == [values[i] for i in index]

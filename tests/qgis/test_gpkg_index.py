@@ -151,7 +151,7 @@ def direct_written(path, names, wkbs, batch=2000):
     new_gpkg(path)
     table = gpkg.Table(str(path), ["name"])
     for k in range(0, len(names), batch):
-        table.add([[n] for n in names[k:k + batch]], wkbs[k:k + batch])
+        table.add([names[k:k + batch]], wkbs[k:k + batch])
     table.finish()
 
 
@@ -271,7 +271,7 @@ def test_ids_where_the_id_field_is_null_are_sqlites(tmp_path):
     given = [5, None, 3, None, 9.0, None, True]
     wkbs = [iso(f"MULTIPOLYGON ((({k} 0, {k + 1} 0, {k + 1} 1, {k} 0)))") for k in range(len(given))]
     table = gpkg.Table(str(path), ["fid", "name"])
-    table.add([[v, f"n{k}"] for k, v in enumerate(given)], wkbs)
+    table.add([given, [f"n{k}" for k in range(len(given))]], wkbs)
     table.finish()
     twin = sqlite3.connect(":memory:")
     twin.execute("CREATE TABLE t (fid INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT)")
@@ -292,5 +292,5 @@ def test_an_id_field_that_is_not_a_whole_number_is_refused(tmp_path):
     new_gpkg(path)
     table = gpkg.Table(str(path), ["fid", "name"])
     with pytest.raises(ValueError, match="'fid' is not a whole number"):
-        table.add([[2.5, "a"]], [iso("MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)))")])
+        table.add([[2.5], ["a"]], [iso("MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)))")])
     table.abandon()
