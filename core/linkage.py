@@ -446,27 +446,30 @@ def candidate_pairs(features: Parts, h_limit_m: float, should_stop=None, progres
     def work(lo):
         # Each few hundred rows taken to their pairs within the bound before the next: in a dense
         # district a chunk's rows meet over a million boxes, and only those pairs are kept, at
-        # 16 bytes each.
+        # 16 bytes each. The chunk's pairs are sorted here, on the worker threads.
         rows = np.arange(lo, min(n, lo + _QUERY_CHUNK))
         out = [near_pairs(r) for r in np.array_split(rows, max(1, len(rows) // 512))]
-        return (sum(o[0] for o in out), np.concatenate([o[1] for o in out]),
-                np.concatenate([o[2] for o in out]), np.concatenate([o[3] for o in out]))
+        lower = np.concatenate([o[3] for o in out])
+        order = np.argsort(lower, kind="stable")
+        return (sum(o[0] for o in out), np.concatenate([o[1] for o in out])[order],
+                np.concatenate([o[2] for o in out])[order], lower[order])
 
     res = run_parallel(list(range(0, n, _QUERY_CHUNK)), work, should_stop, progress)
     del tree, boxes, own_bounds
     n_candidates = sum(r[0] for r in res)
-    # One array at a time, each chunk list let go once joined: millions of pairs in a dense
-    # district, and the peak memory of the whole run is here.
+    # One array at a time, each chunk's let go once joined: millions of pairs in a dense
+    # district, and the peak memory of the whole run is here. The chunks come sorted, so the
+    # stable sort of all pairs merges their runs and keeps the order of the pairs of equal bound
+    # as the chunks and, within them, the query rows give it; the bounds are sorted in place (the
+    # same stable sort of the same values: the same array as taken in that order).
     pieces = [list(r[1:]) for r in res]
     del res
-    i = np.concatenate([p.pop(0) for p in pieces])
-    j = np.concatenate([p.pop(0) for p in pieces])
-    lower = np.concatenate([p.pop(0) for p in pieces])
-    del pieces
+    lower = np.concatenate([p.pop() for p in pieces])
     order = np.argsort(lower, kind="stable")
-    i = i[order]
-    j = j[order]
-    lower = lower[order]
+    j = np.concatenate([p.pop() for p in pieces])[order]
+    i = np.concatenate([p.pop() for p in pieces])[order]
+    del pieces, order
+    lower.sort(kind="stable")
     return i, j, lower, n_candidates
 
 
