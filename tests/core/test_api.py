@@ -389,3 +389,37 @@ def test_the_four_operations_chain_through_the_public_api():
     assert [(p["feature_id"], p["match"], p["reference_name"]) for p in checked.pairs] == \
         [(1, "full", "Mine five")]
     assert set(checked.pairs[0]) - {"index"} == {n for n, _ in PAIR_FIELDS}
+
+
+@pytest.mark.parametrize("cells", [8192, 16])
+def test_grouped_unions_are_the_union_of_each_group(monkeypatch, cells):
+    """The clusters' unions made many groups per call (rows padded with None) give the bytes
+    shapely.union_all gives group by group: groups of 2 to 70 overlapping polygons (sizes at and
+    across powers of two), holes, touching and disjoint members, in any order of the array."""
+    from mine_clusters.core import geometry
+
+    monkeypatch.setattr(geometry, "_UNION_CELLS", cells)   # 16: a call per few groups
+    rng = np.random.default_rng(11)
+    g, sizes = [], rng.choice([2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 32, 33, 64, 70], 120)
+    for k, n in enumerate(sizes):
+        x0, y0 = rng.uniform(-170, 170), rng.uniform(-60, 60)
+        for _ in range(n):
+            x, y = x0 + rng.uniform(0, 0.05), y0 + rng.uniform(0, 0.05)
+            p = shapely.box(x, y, x + rng.uniform(0.001, 0.03), y + rng.uniform(0.001, 0.03))
+            if rng.random() < 0.2:
+                p = p.difference(p.centroid.buffer(0.0005))       # a hole
+            g.append(p)
+    g = np.asarray(g, dtype=object)
+    perm = rng.permutation(len(g))
+    g = g[perm]
+    group = np.repeat(np.arange(len(sizes)), sizes)[perm]
+    order = np.argsort(group, kind="stable")
+    starts = np.r_[0, np.cumsum(sizes)]
+    groups = np.arange(len(sizes))
+    got = geometry._unions(g, order, starts, groups)
+    expected = [shapely.union_all(g[order[starts[k]:starts[k + 1]]]) for k in groups]
+    assert list(shapely.to_wkb(got)) == list(shapely.to_wkb(expected))
+    # a subset of the groups, as _merged_pieces passes only those of two or more pieces
+    some = np.sort(rng.choice(groups, 40, replace=False))
+    assert list(shapely.to_wkb(geometry._unions(g, order, starts, some))) == \
+        list(shapely.to_wkb([expected[k] for k in some]))
