@@ -354,9 +354,11 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         if layer_io.asked(parameters.get(self.OUTPUT_LINKS)):
             lines = outputs.background(lambda f=features: _link_wkbs(result, f, stop))
         from ..core.geometry import known_valid
+        from ..core.memory import release_free_memory
 
         valid = known_valid(features, shp_polys)  # the clusters' unions need not check them again
         del features  # what writing does not need (peak memory at planet scale)
+        release_free_memory()
 
         t0 = time.perf_counter()
         dropped = list(result.dropped)
@@ -398,6 +400,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 if unions is None:  # asked for in a form the early check did not see
                     unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop, valid))
                 ids, wkbs = unions.result(feedback)
+                del unions, shp_polys   # the polygons' shapes: not needed any more (peak memory)
                 row_of = {cid: i for i, cid in enumerate(result.clusters.cluster_id.tolist())}
                 index = [row_of[cid] for cid in ids]
                 columns = [layer_io.pick(layer_io.column(getattr(result.clusters, name)), index)

@@ -758,12 +758,14 @@ class Background:
 
     def result(self, feedback):
         """Its value once it is done, polling the run's cancel meanwhile; the error it raised is
-        raised here."""
+        raised here. The value is handed over once (this object lets it go: its caller decides
+        how long it lives)."""
         while not self.done(0.2):
             stop_if_cancelled(feedback)
         if self.error is not None:
             raise self.error
-        return self.value
+        value, self.value = self.value, None
+        return value
 
 
 class Outputs:

@@ -70,6 +70,8 @@ MAX_ABS_LON = 360.0
 _CHUNK = 20000
 #: Cells (groups times padded width) of one call of the grouped unions (:func:`_unions`).
 _UNION_CELLS = 8192
+#: Clusters whose WKB is made at a time (:func:`cluster_polygons_wkb`).
+_WKB_CLUSTERS = 10000
 _POLYGON, _MULTIPOLYGON = 3, 6
 #: Byte order (little-endian) and type (MultiPolygon) of a 2D WKB MultiPolygon.
 _MULTIPOLYGON_HEADER = b"\x01\x06\x00\x00\x00"
@@ -528,19 +530,28 @@ def cluster_polygons_wkb(result, geoms, should_stop=None, valid=None) -> tuple[l
     merged, owner = _merged_pieces(result, geoms, should_stop, valid)
     if merged is None:
         return [], []
-    kind = shapely.get_type_id(merged)
-    count = np.where(kind == _POLYGON, 1, shapely.get_num_geometries(merged))
-    body = list(shapely.to_wkb(merged, output_dimension=2, byte_order=1))
-    for k in np.flatnonzero(kind == _MULTIPOLYGON):
-        body[k] = body[k][9:]  # a MultiPolygon's parts, without its header
     ids, starts = np.unique(owner, return_index=True)
     ends = np.r_[starts[1:], len(owner)]
     out_ids, out = [], []
-    for cluster, a, b in zip(ids.tolist(), starts, ends):
-        n = int(count[a:b].sum())
-        if n:  # a cluster whose pieces all lost their area to make_valid has no shape
-            out_ids.append(cluster)
-            out.append(_MULTIPOLYGON_HEADER + struct.pack("<I", n) + b"".join(body[a:b]))
+    # the WKB of a few thousand clusters' pieces at a time, let go (with the pieces) once joined:
+    # all of it at once was twice the clusters' size in memory (the peak of a dense run)
+    for c0 in range(0, len(ids), _WKB_CLUSTERS):
+        c1 = min(len(ids), c0 + _WKB_CLUSTERS)
+        p0, p1 = int(starts[c0]), int(ends[c1 - 1])
+        pieces = merged[p0:p1].copy()
+        merged[p0:p1] = None
+        kind = shapely.get_type_id(pieces)
+        count = np.where(kind == _POLYGON, 1, shapely.get_num_geometries(pieces))
+        body = list(shapely.to_wkb(pieces, output_dimension=2, byte_order=1))
+        del pieces
+        for k in np.flatnonzero(kind == _MULTIPOLYGON):
+            body[k] = memoryview(body[k])[9:]  # a MultiPolygon's parts, without its header
+        for cluster, a, b in zip(ids[c0:c1].tolist(), (starts[c0:c1] - p0).tolist(),
+                                 (ends[c0:c1] - p0).tolist()):
+            n = int(count[a:b].sum())
+            if n:  # a cluster whose pieces all lost their area to make_valid has no shape
+                out_ids.append(cluster)
+                out.append(_MULTIPOLYGON_HEADER + struct.pack("<I", n) + b"".join(body[a:b]))
     return out_ids, out
 
 

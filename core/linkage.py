@@ -34,6 +34,7 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from .progress import stop_if_asked
 from .features import POINT, Features
+from .memory import release_free_memory
 from .geodesy import (EARTH_RADIUS_M, aeqd_forward, aeqd_inverse, bounds_centres, haversine_m, project,
                       unwrapped_bounds)
 from .parallel import Beside, run_parallel
@@ -455,7 +456,7 @@ def candidate_pairs(features: Parts, h_limit_m: float, should_stop=None, progres
                 np.concatenate([o[2] for o in out])[order], lower[order])
 
     res = run_parallel(list(range(0, n, _QUERY_CHUNK)), work, should_stop, progress)
-    del tree, boxes, own_bounds
+    tree = boxes = own_bounds = None   # let go before the sort (near_pairs is done with them)
     n_candidates = sum(r[0] for r in res)
     # One array at a time, each chunk's let go once joined: millions of pairs in a dense
     # district, and the peak memory of the whole run is here. The chunks come sorted, so the
@@ -517,6 +518,7 @@ def _prepare(parts, h_limit_m, should_stop=None, progress=None, stats=None, timi
     xy, radius, own_bounds = own_tile_coordinates(parts, tile_info, should_stop)
     timings["projection"] = time.perf_counter() - clock
     clock = time.perf_counter()
+    release_free_memory()   # what the stages before freed: the run's peak is the search below
     with Beside(lambda stopped: own_tile_geometries(parts, xy, stopped)) as making:   # lets xy go
         i, j, lower, n_candidates = candidate_pairs(parts, h_limit_m, should_stop, progress, radius,
                                                     tile_info[0], own_bounds)

@@ -225,11 +225,16 @@ def test_cluster_polygons_equal_the_union_of_each_cluster():
         assert shapely.symmetric_difference(out[cid], expected).area <= 1e-9 * max(expected.area, 1e-12)
 
 
-def test_cluster_polygons_wkb_is_the_wkb_of_cluster_polygons():
+@pytest.mark.parametrize("clusters_at_a_time", [10000, 1, 3])
+def test_cluster_polygons_wkb_is_the_wkb_of_cluster_polygons(monkeypatch, clusters_at_a_time):
     """The writers' WKB path: byte for byte the WKB of the shapely MultiPolygons, with unions,
     repaired bow-ties, MultiPolygon inputs and a zero-area polygon (a line once repaired), alone
     in its cluster (no shape) and beside a real polygon (that polygon only); a repair that gives a
-    collection keeps its polygons; an EMPTY part stays a part in both."""
+    collection keeps its polygons; an EMPTY part stays a part in both. The WKB made for all the
+    clusters at once, for one at a time, for three at a time."""
+    from mine_clusters.core import geometry
+
+    monkeypatch.setattr(geometry, "_WKB_CLUSTERS", clusters_at_a_time)
     polys, pts, prim = _layout(seed=5, lon=179.995, lat=10.0)
     polys.append(shapely.Polygon([(179.99, 10.0), (179.995, 10.005), (179.99, 10.005), (179.995, 10.0)]))  # bow-tie
     polys.append(shapely.MultiPolygon([shapely.box(20.0, 0.0, 20.01, 0.01), shapely.box(20.02, 0.0, 20.03, 0.01)]))
