@@ -10,8 +10,8 @@ envelope, then the WKB QGIS gives), in one transaction with the feature count, t
 the spatial index.
 
 The spatial index (the R*Tree of the GeoPackage's ``gpkg_rtree_index`` extension) is written
-packed, all at once, into the R*Tree's own tables (:func:`packed_rtree`), as GDAL >= 3.7 does
-when it builds one: GDAL 3.6 (QGIS 3.22's) and SQLite insert the boxes one by one, 2.4 s for the
+packed, all at once, into the R*Tree's own tables (:func:`packed_rtree`), as newer GDAL does
+when it builds one: GDAL 3.6 (QGIS 3.22's) has SQLite insert the boxes one by one, 2.4 s for the
 planet's polygons. Where SQLite refuses writes to those tables (its defensive mode), the boxes
 are inserted one by one through SQLite's R*Tree module instead.
 
