@@ -604,7 +604,8 @@ class _Writer:
 
     def add_columns(self, columns, geometries):
         """Adds rows given as `columns` (one list of values per field) with `geometries`."""
-        records = list(zip(map(list, zip(*columns)), geometries))
+        rows = map(list, zip(*columns)) if columns else ([] for _ in geometries)
+        records = list(zip(rows, geometries))
         for start in range(0, len(records), BATCH):
             self.add(records[start:start + BATCH])
 

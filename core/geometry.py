@@ -560,9 +560,9 @@ def _unions(g, order, starts, groups, should_stop=None):
     ``shapely.union_all`` of that array gives it.
 
     ``groups`` ascending. Groups of similar size are unioned by one call, a row each (padded
-    with None, which the union leaves out): one call per group took the GIL back after every group, and beside a busy
-    Python thread (the writing of the other outputs) each wait for it cost more than the union
-    (28 s instead of 2.7 s for the planet's clusters)."""
+    with None, which the union leaves out): one call per group took the GIL back after every
+    group, and beside a busy Python thread (the writing of the other outputs) each wait for it
+    cost more than the union (28 s instead of 2.7 s for the planet's clusters)."""
     size = starts[groups + 1] - starts[groups]
     width = 2 ** np.ceil(np.log2(size)).astype(np.int64)      # groups of sizes up to a power of 2
     tasks = []
