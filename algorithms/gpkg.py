@@ -134,12 +134,7 @@ class Table:
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
             (self.table,)).fetchall()
         order = [self.pk, self.geometry_column] + plain
-        self._columns = len(order)
         self._insert = f"INSERT INTO {_quote(self.table)} ({', '.join(map(_quote, order))}) VALUES "  # nosec B608
-        # rows per statement: as many as SQLite takes parameters (one statement releases the
-        # GIL once, executemany once per row: a thread building rows beside it waited for it)
-        limit = getattr(con, "getlimit", lambda _key: 999)(getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", 9))
-        self._per_statement = max(1, min(limit, 32766) // len(order))
 
     def _columns_of(self, table):
         return [c[1].lower() for c in self.con.execute(f"PRAGMA table_info({_quote(table)})")]
@@ -166,15 +161,8 @@ class Table:
         empty = _MAGIC + bytes((_LITTLE_ENDIAN | _EMPTY,)) + struct.pack("<i", self.srs_id)
         blobs = [None if w is None else (empty if _is_empty(w) else header) + w for w in wkbs]
         plain = [c for k, c in enumerate(columns) if k != self.pk_at]
-        one = "(" + ", ".join("?" * self._columns) + ")"
-        per = self._per_statement
-        id_list = ids.tolist()
-        for a in range(0, n, per):
-            b = min(n, a + per)
-            # the statement's values row by row, zipped from the columns (no per-row Python)
-            values = list(itertools.chain.from_iterable(
-                zip(id_list[a:b], blobs[a:b], *[c[a:b] for c in plain])))
-            self.con.execute(self._insert + ", ".join([one] * (b - a)), values)
+        # the rows zipped from the columns (no per-row Python)
+        _insert_many(self.con, self._insert, zip(ids.tolist(), blobs, *plain))
         self.count += n
         self._ids.append(ids)
         self._pending += wkbs
@@ -276,15 +264,22 @@ class Table:
             self.con.close()
 
 
-def _insert_many(con, insert, rows, per=400):
-    """`rows` (tuples of one length) inserted by the statement head `insert` (... VALUES),
-    `per` rows per statement."""
+def _insert_many(con, insert, rows):
+    """`rows` (tuples of one length) inserted by the statement head `insert` (... VALUES), as
+    many per statement as SQLite takes parameters: one statement releases the GIL once,
+    ``executemany`` once per row, and a thread building rows beside it waited for it after each."""
     rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return
+    limit = getattr(con, "getlimit", lambda _key: 999)(getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", 9))
+    per = max(1, min(limit, 32766) // len(first))
+    one = "(" + ", ".join("?" * len(first)) + ")"
+    rows = itertools.chain((first,), rows)
     while True:
         chunk = list(itertools.islice(rows, per))
         if not chunk:
             return
-        one = "(" + ", ".join("?" * len(chunk[0])) + ")"
         con.execute(insert + ", ".join([one] * len(chunk)),
                     list(itertools.chain.from_iterable(chunk)))
 
@@ -489,8 +484,9 @@ def _reduce_runs(buf, owner, at, count, step, out):
         out[who, 3] = np.fmax.reduceat(y, vertex_seg)
 
 
-def _steps(kind):
-    """Bytes per vertex of WKB geometry type codes: 16, and 8 more each for Z and M."""
+def wkb_vertex_bytes(kind):
+    """Bytes per vertex of ISO WKB geometry type codes (ints or a numpy array): 16, and 8 more
+    each for Z and M."""
     m = kind // 1000
     return 8 * (2 + (m & 1) + (m >> 1))
 
@@ -502,7 +498,7 @@ def _single_runs(u32, p, owner, runs, slow, start=None):
     the offsets just after each geometry and whether it was walked here."""
     start = p if start is None else start
     kind = u32[p + 1].astype(np.int64)
-    step = _steps(kind)
+    step = wkb_vertex_bytes(kind)
     base = kind % 1000
     end = np.empty(len(p), np.int64)
     walked = np.ones(len(p), bool)
@@ -536,7 +532,7 @@ def _walk(buf, p, owner, runs):
     if buf[p] != 1:
         raise _NotLittleEndian
     kind = struct.unpack_from("<I", buf, p + 1)[0]
-    base, step = kind % 1000, int(_steps(kind))
+    base, step = kind % 1000, int(wkb_vertex_bytes(kind))
     if base == 1:
         runs.append((owner, p + 5, 1, step))
         return p + 5 + step

@@ -428,10 +428,12 @@ def part_wkb(wkb, part):
     0 of a point), as QGIS gives a multipoint's parts; None for no geometry."""
     if wkb is None:
         return None
+    from .gpkg import wkb_vertex_bytes
+
     code = int.from_bytes(wkb[1:5], "little")
     if code % 1000 == 1:
         return wkb if part == 0 else None
-    size = 5 + 8 * (2 + (code // 1000 in (1, 2)) + 2 * (code // 1000 == 3))
+    size = 5 + wkb_vertex_bytes(code)
     start = 9 + size * part
     return wkb[start:start + size]
 
@@ -909,8 +911,7 @@ class Outputs:
             for a in range(0, len(geometries), size):   # cancel and progress as often as feed's
                 stop_if_cancelled(self.feedback)
                 piece = geometries[a:a + size]
-                sink.add_columns([c[a:a + size] for c in columns] if a or len(piece) < len(
-                    geometries) else columns, piece)
+                sink.add_columns([c[a:a + size] for c in columns], piece)
                 done += len(piece)
                 if progress is not None and total:
                     progress(100.0 * done / total)
