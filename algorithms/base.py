@@ -115,9 +115,9 @@ class MineClustersAlgorithm(QgsProcessingAlgorithm):
         from . import styles
 
         outputs = getattr(self, "_outputs", None)
-        for dest, kind in (outputs.styles if outputs is not None else ()):
+        for dest, kind, values in (outputs.styles if outputs is not None else ()):
             try:
-                styles.save_default_style(dest, kind)
+                styles.save_default_style(dest, kind, values)
             except Exception as exc:  # a style is a convenience: never fail the run for it
                 feedback.pushWarning(self.tr("Could not store the default style in {dest}: "
                                              "{error}").format(dest=dest, error=exc))

@@ -353,10 +353,10 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         lines = None
         if layer_io.asked(parameters.get(self.OUTPUT_LINKS)):
             lines = outputs.background(lambda f=features: _link_wkbs(result, f, stop))
-        from ..core.geometry import known_valid
+        from ..core.geometry import known_shapes
         from ..core.memory import release_free_memory
 
-        valid = known_valid(features, shp_polys)  # the clusters' unions need not check them again
+        known = known_shapes(features, shp_polys)  # the unions need not check or repair them again
         del features  # what writing does not need (peak memory at planet scale)
         release_free_memory()
 
@@ -382,8 +382,9 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         # while the polygons and points are written (QGIS writes with the GIL released too)
         steps.setCurrentStep(2)
         unions = None
+        written = {}  # output kind -> the primary commodity values written (for its style)
         if layer_io.asked(parameters.get(self.OUTPUT_CLUSTERS)):
-            unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop, valid))
+            unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop, known))
         try:
             self._write_elements(outputs, self.OUTPUT_POLYGONS, polys, polys_at, result.polygons,
                                  FEATURE_FIELDS + TRACE_FIELDS, parts=False,
@@ -398,17 +399,19 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                                 QgsWkbTypes.Type.MultiPolygon, polys.sourceCrs())
             if sink is not None:
                 if unions is None:  # asked for in a form the early check did not see
-                    unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop, valid))
+                    unions = outputs.background(lambda: _cluster_wkbs(result, shp_polys, stop, known))
                 ids, wkbs = unions.result(feedback)
-                del unions, shp_polys   # the polygons' shapes: not needed any more (peak memory)
+                del unions, shp_polys, known  # the polygons' shapes: not needed any more (peak memory)
                 row_of = {cid: i for i, cid in enumerate(result.clusters.cluster_id.tolist())}
                 index = [row_of[cid] for cid in ids]
                 columns = [layer_io.pick(layer_io.column(getattr(result.clusters, name)), index)
                            for name, _kind in CLUSTER_FIELDS]
+                written["clusters"] = set(columns[[n for n, _ in CLUSTER_FIELDS].index(
+                    "primary_commodities")])
                 back = layer_io.from_wgs84(polys.sourceCrs(), context)
                 batches = (([c[a:a + bulk.BATCH] for c in columns],
-                            [layer_io.output_geometry(w, multi=True, transform=back)
-                             for w in wkbs[a:a + bulk.BATCH]])
+                            layer_io.output_geometries(wkbs[a:a + bulk.BATCH], multi=True,
+                                                       transform=back))
                            for a in range(0, len(ids), bulk.BATCH))
                 outputs.feed_columns(sink, batches, total=len(ids),
                                      progress=lambda p: steps.setProgress(55 + 0.4 * p))
@@ -459,9 +462,12 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
         layer_io.stop_if_cancelled(feedback)
         feedback.pushInfo(tr("Timings: {timings}.").format(
             timings=", ".join(f"{k} {v:.1f} s" for k, v in timings.items())))
+        # the categories from the values written (reading them back took a query per output)
+        written.update(polygons=set(result.polygons.primary_commodities),
+                       points=set(result.points.primary_commodities))
         for name, kind in ((self.OUTPUT_POLYGONS, "polygons"), (self.OUTPUT_CLUSTERS, "clusters"),
                            (self.OUTPUT_POINTS, "points"), (self.OUTPUT_LINKS, "links")):
-            outputs.style(name, kind)
+            outputs.style(name, kind, written.get(kind))
 
         results = dict(outputs.dests)
         results.update({
@@ -577,8 +583,8 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                         geometries = [layer_io.part_wkb(wkbs[k], p) for k, p in
                                       zip(where.tolist(), part_of[mine].tolist())]
                     else:
-                        geometries = [layer_io.output_geometry(wkbs[k], multi=True)
-                                      for k in where.tolist()]
+                        geometries = layer_io.output_geometries(layer_io.pick(wkbs, where),
+                                                                multi=True)
                     yield columns, geometries
                     done[0] = ids[-1] if ids else done[0]
             except bulk.NotBulk:
@@ -603,9 +609,9 @@ def _link_wkbs(result, features, stop):
                                                      should_stop=stop.is_set))
 
 
-def _cluster_wkbs(result, geoms, stop, valid):
+def _cluster_wkbs(result, geoms, stop, known):
     """(cluster ids, WKB of their MultiPolygons in EPSG:4326) of the clusters holding polygons
-    (`valid`: core.geometry.known_valid of `geoms`)."""
+    (`known`: core.geometry.known_shapes of `geoms`)."""
     from ..core.geometry import cluster_polygons_wkb
 
-    return cluster_polygons_wkb(result, geoms, should_stop=stop.is_set, valid=valid)
+    return cluster_polygons_wkb(result, geoms, should_stop=stop.is_set, known=known)

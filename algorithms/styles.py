@@ -37,19 +37,20 @@ def _symbol(kind, colour, hatched=False):
     return sym
 
 
-def make_renderer(layer, kind):
+def make_renderer(layer, kind, values=None):
     """A categorised renderer over the layer's `primary_commodities` values (the field of that
-    name the plugin wrote: ``mc_primary_commodities`` beside an input field of the name)."""
+    name the plugin wrote: ``mc_primary_commodities`` beside an input field of the name);
+    `values`, optional: those values as written (else they are read from the layer)."""
     from ..core.schema import input_name
 
     field = input_name(FIELD, layer.fields().names()) or FIELD
     idx = layer.fields().lookupField(field)
-    values = set()
-    if idx >= 0:
-        for v in layer.uniqueValues(idx):
-            if v is None or (hasattr(v, "isNull") and v.isNull()) or str(v) == "":
-                continue
-            values.add(str(v))
+    if idx < 0:
+        values = ()
+    elif values is None:
+        values = layer.uniqueValues(idx)
+    values = {str(v) for v in values
+              if not (v is None or (hasattr(v, "isNull") and v.isNull()) or str(v) == "")}
     categories = []
     for value in sorted(values, key=lambda v: ("," in v, v)):
         multiple = "," in value
@@ -73,10 +74,11 @@ def grid_renderer(values):
     return QgsCategorizedSymbolRenderer(GRID_FIELD, cats)
 
 
-def style_layer(layer, kind):
+def style_layer(layer, kind, values=None):
     """Styles `layer` as a `kind` output: "polygons", "points" or "clusters" by primary
-    commodity, "grid" by dominant commodity, "links" as thin dark lines (the single-linkage
-    links drawn over the polygons)."""
+    commodity (`values`, optional: the values written, see :func:`make_renderer`), "grid" by
+    dominant commodity, "links" as thin dark lines (the single-linkage links drawn over the
+    polygons)."""
     if kind == "links":
         layer.setRenderer(QgsSingleSymbolRenderer(QgsLineSymbol.createSimple(
             {"color": LINK_COLOUR, "width": "0.3", "capstyle": "round"})))
@@ -88,7 +90,7 @@ def style_layer(layer, kind):
                   if v is not None and not (hasattr(v, "isNull") and v.isNull())}
         layer.setRenderer(grid_renderer(values))
     else:
-        layer.setRenderer(make_renderer(layer, kind))
+        layer.setRenderer(make_renderer(layer, kind, values))
     layer.triggerRepaint()
 
 
@@ -113,13 +115,14 @@ def attach(context, dest_id, kind):
         context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(styler)
 
 
-def save_default_style(dest_id, kind):
-    """For a GeoPackage output, store the style as the layer's default inside the file."""
+def save_default_style(dest_id, kind, values=None):
+    """For a GeoPackage output, store the style as the layer's default inside the file
+    (`values`: see :func:`style_layer`)."""
     if not isinstance(dest_id, str) or ".gpkg" not in dest_id.lower():
         return False
     layer = QgsVectorLayer(dest_id, "output", "ogr")
     if not layer.isValid():
         return False
-    style_layer(layer, kind)
+    style_layer(layer, kind, values)
     error = layer.saveStyleToDatabase("mine_clusters", "Mine Clusters default style", True, "")
     return not error

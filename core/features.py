@@ -43,9 +43,10 @@ class Features:
     commodities: sp.csr_matrix  # (n, n_commodities) bool: all commodities (primary included)
     names: list               # display name per commodity code
     dropped: list = field(default_factory=list)  # (layer, feature_id, reason)
-    # bool: a polygon taken exactly as given (the caller's object) and checked valid; None: not
-    # known (see core.geometry.known_valid)
-    as_given_valid: Optional[np.ndarray] = None
+    # object: the caller's polygon an element's geometry was made of by the repair alone (the
+    # object itself, checked valid, or its repaired shape); None where another step changed it
+    # (a collection, Z, a pole, the antimeridian), for points, or not known (core.geometry.known_shapes)
+    from_given: Optional[np.ndarray] = None
 
     def __len__(self):
         return len(self.kind)
@@ -246,8 +247,11 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     geoms = np.concatenate([p_geoms, parts]) if n_p + n_q else np.empty(0, dtype=object)
     areas = np.r_[area, np.zeros(n_q)]
     given = pg[p_index]
-    as_given = np.fromiter((read.geoms[k] is given[k] for k in range(n_p)), dtype=bool, count=n_p)
-    as_given_valid = np.r_[as_given & ~read.repaired, np.zeros(n_q, dtype=bool)]
+    # the repair alone made it: taken as it is (valid), or repaired from the object as drawn
+    alone = np.fromiter((read.geoms[k] is given[k] or read.drawn[k] is given[k] for k in range(n_p)),
+                        dtype=bool, count=n_p) & ~read.lost
+    from_given = np.full(n_p + n_q, None, dtype=object)
+    from_given[:n_p][alone] = given[alone]
     prim_rows = [()] * n_p + [tuple(code[k] for k in prim_keys[o]) for o in owner]
     all_rows = [()] * n_p + [tuple(code[k] for k in all_keys[o]) for o in owner]
 
@@ -263,7 +267,7 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     ref_lon, ref_lat = bounds_centres(bounds)
     prim = _incidence([prim_rows[i] for i in order], len(order), len(names))
     comm = _incidence([all_rows[i] for i in order], len(order), len(names))
-    out = Features(as_given_valid=as_given_valid[order],
+    out = Features(from_given=from_given[order],
                    kind=kind[order], feature_id=feature_id[order], part=part[order],
                    index=index[order], geoms=geoms, area_m2=areas[order], bounds=bounds,
                    ref_lon=ref_lon, ref_lat=ref_lat, primary=prim, commodities=comm,

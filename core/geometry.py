@@ -48,7 +48,6 @@ an area measured in one step of the pipeline is the area the next step measures.
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -377,7 +376,7 @@ def repair(geoms, should_stop=None, valid=None) -> tuple[np.ndarray, np.ndarray]
     """(geometries, mask of the ones repaired): each invalid polygonal geometry replaced by
     :func:`make_valid_polygonal` of it (None when no polygon is left); valid, missing and empty
     ones returned as they are. ``valid``, optional: a mask of geometries known to be valid
-    (checked before, :func:`known_valid`), not checked again. Runs on threads;
+    (checked or repaired before, :func:`known_shapes`), not checked again. Runs on threads;
     ``should_stop()`` raises ``Cancelled``."""
     geoms = np.asarray(geoms, dtype=object)
     out = geoms.copy()
@@ -505,29 +504,33 @@ def cluster_polygons(result, geoms, should_stop=None):
         yield int(cluster), multi
 
 
-def known_valid(features, geoms) -> np.ndarray:
-    """A mask over ``geoms`` (the polygon list :func:`.features.prepare_features` read) of the
-    polygons it took as they are: their validity was checked there, so a later
-    :func:`repair` of the same objects (``valid=``) need not check it again."""
-    out = np.zeros(len(geoms), dtype=bool)
-    if features.as_given_valid is None:
+def known_shapes(features, geoms) -> np.ndarray:
+    """What :func:`.features.prepare_features` made of each polygon of ``geoms`` (the polygon
+    list it read) where the repair alone made it: the caller's object where it was taken as it
+    is (checked valid), its repaired shape where it was invalid; None elsewhere (another step
+    changed it, or it is not a polygon of that reading). A later :func:`repair` of the same
+    objects gives these shapes: :func:`cluster_polygons_wkb` takes them (``known=``) instead of
+    checking and repairing again."""
+    out = np.full(len(geoms), None, dtype=object)
+    if features.from_given is None:
         return out
-    rows = np.flatnonzero(features.as_given_valid)
+    rows = np.flatnonzero(~shapely.is_missing(features.from_given))
     at = features.index[rows]
-    mine = features.geoms
-    out[at] = np.fromiter((mine[r] is geoms[i] for r, i in zip(rows.tolist(), at.tolist())),
-                          dtype=bool, count=len(rows))
+    same = np.fromiter((features.from_given[r] is geoms[i] for r, i in zip(rows.tolist(), at.tolist())),
+                       dtype=bool, count=len(rows))
+    out[at[same]] = features.geoms[rows[same]]
     return out
 
 
-def cluster_polygons_wkb(result, geoms, should_stop=None, valid=None) -> tuple[list, list]:
+def cluster_polygons_wkb(result, geoms, should_stop=None, known=None) -> tuple[list, list]:
     """The shapes of :func:`cluster_polygons` as ``(cluster ids, WKB)``: one little-endian 2D
     MultiPolygon per cluster, byte for byte ``shapely.to_wkb`` of that function's geometries.
-    ``valid``, optional: :func:`known_valid` of ``geoms`` (their validity is not checked again).
+    ``known``, optional: :func:`known_shapes` of ``geoms`` (those are not checked or repaired
+    again).
 
     Built from the pieces' own WKB, without the copies of every polygon that shapely
     MultiPolygons cost (about the input's size again at planet scale): for writers."""
-    merged, owner = _merged_pieces(result, geoms, should_stop, valid)
+    merged, owner = _merged_pieces(result, geoms, should_stop, known)
     if merged is None:
         return [], []
     ids, starts = np.unique(owner, return_index=True)
@@ -542,16 +545,26 @@ def cluster_polygons_wkb(result, geoms, should_stop=None, valid=None) -> tuple[l
         merged[p0:p1] = None
         kind = shapely.get_type_id(pieces)
         count = np.where(kind == _POLYGON, 1, shapely.get_num_geometries(pieces))
-        body = list(shapely.to_wkb(pieces, output_dimension=2, byte_order=1))
+        body = shapely.to_wkb(pieces, output_dimension=2, byte_order=1).tolist()
         del pieces
-        for k in np.flatnonzero(kind == _MULTIPOLYGON):
+        for k in np.flatnonzero(kind == _MULTIPOLYGON).tolist():
             body[k] = memoryview(body[k])[9:]  # a MultiPolygon's parts, without its header
-        for cluster, a, b in zip(ids[c0:c1].tolist(), (starts[c0:c1] - p0).tolist(),
-                                 (ends[c0:c1] - p0).tolist()):
-            n = int(count[a:b].sum())
-            if n:  # a cluster whose pieces all lost their area to make_valid has no shape
-                out_ids.append(cluster)
-                out.append(_MULTIPOLYGON_HEADER + struct.pack("<I", n) + b"".join(body[a:b]))
+        a, b = starts[c0:c1] - p0, ends[c0:c1] - p0
+        n = np.add.reduceat(count, a)  # the clusters' polygons (their pieces are not empty)
+        # a cluster whose pieces all lost their area to make_valid has no shape
+        shaped = np.flatnonzero(n > 0)
+        a, b, n = a[shaped], b[shaped], n[shaped]
+        # the headers made by numpy and the bodies joined where a cluster has several pieces:
+        # no Python step per cluster beyond one concatenation (the unions' thread holds the GIL
+        # in such steps, and the writing of the other outputs waits for it)
+        heads = np.empty((len(n), 9), np.uint8)
+        heads[:, :5] = np.frombuffer(_MULTIPOLYGON_HEADER, np.uint8)
+        heads[:, 5:] = n.astype("<u4").view(np.uint8).reshape(-1, 4)
+        heads = heads.tobytes()
+        one = (b - a == 1).tolist()
+        out += [heads[9 * k:9 * k + 9] + (body[i] if single else b"".join(body[i:j]))
+                for k, (i, j, single) in enumerate(zip(a.tolist(), b.tolist(), one))]
+        out_ids += ids[c0:c1][shaped].tolist()
     return out_ids, out
 
 
@@ -585,17 +598,22 @@ def _unions(g, order, starts, groups, should_stop=None):
     return out
 
 
-def _merged_pieces(result, geoms, should_stop, valid=None):
+def _merged_pieces(result, geoms, should_stop, known=None):
     """The clusters' polygons with overlapping ones unioned: (pieces, cluster id of each),
-    sorted by cluster; (None, None) without polygons."""
+    sorted by cluster; (None, None) without polygons. ``known``: :func:`known_shapes`."""
     geoms = object_array(geoms)
     cid = result.polygons.cluster_id
     if len(cid) == 0:
         return None, None
     # a collection's polygons, invalid ones repaired (any CRS: no lon/lat rule here)
     index = result.polygons.index
-    g = repair(polygonal_all(geoms[index]), should_stop,
-               None if valid is None else np.asarray(valid, dtype=bool)[index])[0]
+    g = polygonal_all(geoms[index])
+    done = None
+    if known is not None:
+        shapes = np.asarray(known, dtype=object)[index]
+        done = ~shapely.is_missing(shapes)
+        g[done] = shapes[done]
+    g = repair(g, should_stop, done)[0]
     g[shapely.is_missing(g)] = _EMPTY        # nothing left with an area: no shape
     n = len(g)
     tree = shapely.STRtree(g)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mine_clusters.core import Cancelled, InputError, cluster_mines, prepare_features
-from mine_clusters.core.geometry import cluster_polygons, cluster_polygons_wkb, known_valid
+from mine_clusters.core.geometry import cluster_polygons, cluster_polygons_wkb, known_shapes, make_valid_polygonal
 from mine_clusters.core.linkage import single_linkage_forest
 
 from layouts import box_m, destination, offset, random_layout
@@ -256,13 +256,28 @@ def test_cluster_polygons_wkb_is_the_wkb_of_cluster_polygons(monkeypatch, cluste
     ids, wkbs = cluster_polygons_wkb(r, polys)
     assert ids == [cid for cid, _ in expected]
     assert wkbs == list(shapely.to_wkb([g for _, g in expected], output_dimension=2, byte_order=1))
-    # the validity prepare_features checked is not checked again: the same bytes; known valid are
-    # exactly the polygons it took as they are (not the bow-ties, the Z one, the collection)
-    valid = known_valid(features, polys)
-    assert cluster_polygons_wkb(r, polys, valid=valid) == (ids, wkbs)
+    # what prepare_features checked and repaired is not checked or repaired again: the same
+    # bytes. Known are the polygons it took as they are (the objects themselves) and the ones only
+    # its repair changed (the bow-ties: their repaired shapes); not the lines drawn as polygons (no
+    # polygon left), the Z one, the collection, the ones cut at the antimeridian, nor a polygon of
+    # another list
+    known = known_shapes(features, polys)
+    assert cluster_polygons_wkb(r, polys, known=known) == (ids, wkbs)
     n = len(polys)
-    assert valid.sum() > n / 2 and not valid[[n - 10, n - 7, n - 6, n - 4, n - 2, n - 1]].any()
-    assert shapely.is_valid(np.asarray(polys, dtype=object)[valid]).all()
+    parts, owner = shapely.get_parts(polys, return_index=True)
+    box = shapely.bounds(parts)
+    across = np.unique(owner[box[:, 2] - box[:, 0] > 180.0])  # a part drawn across the antimeridian
+    assert len(across) == 2
+    have = ~shapely.is_missing(known)
+    assert sorted(np.flatnonzero(~have)) == sorted([*across, n - 7, n - 6, n - 2, n - 1])
+    repaired = [n - 10, n - 4]
+    assert all(known[k] is polys[k] for k in np.flatnonzero(have) if k not in repaired)
+    for k in repaired:
+        assert not shapely.is_valid(polys[k]) and known[k] is not polys[k]
+        assert shapely.equals_exact(known[k], make_valid_polygonal(polys[k]), 0.0)
+    assert shapely.is_valid(known[have]).all()
+    copies = list(shapely.from_wkb(shapely.to_wkb(polys)))  # the same shapes, other objects
+    assert shapely.is_missing(known_shapes(features, copies)).all()
     polys, n = polys[:-2], n - 2
     by_id = dict(zip(ids, shapely.from_wkb(wkbs)))
 

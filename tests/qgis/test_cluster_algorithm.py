@@ -306,6 +306,16 @@ def test_outputs_open_styled(sample_run):
     assert "Unassigned" in labels and "Coal" in labels
     unassigned = [c for c in renderer.categories() if c.label() == "Unassigned"][0]
     assert unassigned.symbol().color().name() == styles.UNASSIGNED
+    # every output's categories are the values in its file (the style is made from the values
+    # written, not read back): read here from the file
+    for name in ("OUTPUT_POLYGONS", "OUTPUT_POINTS", "OUTPUT_CLUSTERS"):
+        out = layer(params[name])
+        idx = out.fields().lookupField("primary_commodities")
+        in_file = {v for v in out.uniqueValues(idx) if isinstance(v, str) and v}
+        categories = [c.value() for c in out.renderer().categories()]
+        assert out.renderer().type() == "categorizedSymbol" and len(in_file) > 3
+        assert sorted(v for v in categories if v not in (None, "")) == sorted(in_file)
+        assert len(categories) == len(in_file) + 1  # and Unassigned
     multi = styles.make_renderer(memory_layer(
         "Polygon", "EPSG:4326", [("primary_commodities", "string")],
         [("POLYGON((0 0,1 0,1 1,0 0))", ["Coal,Iron"])]), "polygons")
@@ -350,6 +360,24 @@ def small_layers(crs="EPSG:4326"):
                   for fl in lyr.fields()]
         out.append(memory_layer(kind, crs, fields, rows, lyr.name()))
     return tuple(out)
+
+
+def test_styles_have_the_categories_of_their_own_rows(run, tmp_path):
+    """A cluster of a point alone has no shape: its commodity is a category of the points'
+    style, not of the clusters' (the categories are the values each output holds)."""
+    polys, _pts = small_layers()
+    pts = memory_layer("MultiPoint", "EPSG:4326",
+                       [("point_id", "integer"), ("primary_commodity", "string"),
+                        ("commodities", "string")],
+                       POINT_ROWS + [("POINT(10.0 50.0)", [13, "Lithium", "Lithium"])], "pts")
+    res, _feedback = run({"POLYGONS": polys, "POINTS": pts, **outputs(tmp_path)})
+    expected = {"OUTPUT_POLYGONS": {"Coal", "Iron,Manganese"},
+                "OUTPUT_CLUSTERS": {"Coal", "Iron,Manganese"},
+                "OUTPUT_POINTS": {"Coal", "Iron,Manganese", "Lithium"}}
+    for name, values in expected.items():
+        out = layer(res[name])  # held: the renderer is the layer's
+        categories = [c.value() for c in out.renderer().categories()]
+        assert sorted(v for v in categories if v not in (None, "")) == sorted(values), name
 
 
 @pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:32645", "EPSG:3857"])

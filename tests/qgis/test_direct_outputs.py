@@ -392,6 +392,42 @@ def test_output_geometry_as_multi_is_what_qgis_makes(provider, wkt):
     assert output_geometry(bytes(g.asWkb())) == bytes(g.asWkb())
 
 
+def test_output_geometries_are_output_geometry_of_each(provider):
+    """The list's path (headers read at once) gives what a call per geometry gives, the list
+    itself where every one is written as it is, on lists of multi types, of single types, of
+    a mix, with a NULL, with big-endian WKB and with a transform."""
+    from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsGeometry,
+                           QgsProject)
+
+    import shapely
+
+    from mine_clusters.algorithms.layer_io import output_geometries, output_geometry
+
+    def wkb(wkt):
+        return bytes(QgsGeometry.fromWkt(wkt).asWkb())
+
+    multi = [wkb("MultiPolygon (((84 21, 85 21, 85 22, 84 21)))"),
+             wkb("MultiPolygon Z (((84 21 1, 85 21 2, 85 22 3, 84 21 1)))")]
+    single = [wkb("Polygon ((84 21, 85 21, 85 22, 84 21))"), wkb("Point (84 21)")]
+    # big-endian: not what the core writes, so a call per geometry
+    big = shapely.to_wkb(shapely.from_wkt("MULTIPOLYGON (((84 21, 85 21, 85 22, 84 21)))"),
+                         byte_order=0)
+    to_3857 = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:4326"),
+                                     QgsCoordinateReferenceSystem("EPSG:3857"), QgsProject.instance())
+
+    def as_bytes(g):
+        return g if g is None or isinstance(g, bytes) else bytes(g.asWkb())
+
+    assert output_geometries(multi, multi=True) is multi
+    assert output_geometries(single) is single and output_geometries(multi) is multi
+    for wkbs in (single, multi + single, multi + [None], [None], [], multi + [big]):
+        for kind in (True, False):
+            for transform in (None, to_3857):
+                made = output_geometries(wkbs, multi=kind, transform=transform)
+                assert [as_bytes(g) for g in made] == [
+                    as_bytes(output_geometry(w, multi=kind, transform=transform)) for w in wkbs]
+
+
 def test_temporary_layers_beside_leave_a_file_output_direct(provider, sample_polygons,
                                                             sample_points, tmp_path):
     """In the dialog the other outputs are temporary (memory) layers by default: they share no
