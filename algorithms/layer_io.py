@@ -621,8 +621,9 @@ class _Writer:
         elif self._error is None:
             self._write(batch)
 
-    def add_columns(self, columns, geometries):
-        """Adds rows given as `columns` (one list of values per field) with `geometries`."""
+    def add_columns(self, columns, geometries, bounds=None):
+        """Adds rows given as `columns` (one list of values per field) with `geometries`
+        (`bounds`: their boxes, for writers that index them; a QGIS sink does it itself)."""
         rows = map(list, zip(*columns)) if columns else ([] for _ in geometries)
         records = list(zip(rows, geometries))
         for start in range(0, len(records), BATCH):
@@ -688,10 +689,10 @@ class GeoPackageSink(_Writer):
             geometries.append(g)
         return self._columns([list(c) for c in zip(*rows)], geometries)
 
-    def add_columns(self, columns, geometries):
+    def add_columns(self, columns, geometries, bounds=None):
         self._raise()
         if geometries:
-            self._write(self._columns(columns, geometries))
+            self._write(self._columns(columns, geometries) + (bounds,))
 
     def _columns(self, columns, geometries):
         """The columns (plain values, checked column by column in C; else value by value) and
@@ -920,15 +921,18 @@ class Outputs:
 
     def feed_columns(self, sink, batches, total=0, progress=None):
         """Batches of rows as columns, (columns, geometries) with one list of values per field,
-        into `sink` as :meth:`feed` feeds records (a GeoPackage written directly takes them
-        without a Python step per row); its destination."""
+        or (columns, geometries, boxes) with the geometries' boxes (an array of minx, miny, maxx,
+        maxy rows) where they are known, into `sink` as :meth:`feed` feeds records (a GeoPackage
+        written directly takes them without a Python step per row); its destination."""
         size = max(1, min(BATCH, total // 100)) if total else BATCH
         done = 0
-        for columns, geometries in batches:
+        for columns, geometries, *boxes in batches:
+            boxes = boxes[0] if boxes else None
             for a in range(0, len(geometries), size):   # cancel and progress as often as feed's
                 stop_if_cancelled(self.feedback)
                 piece = geometries[a:a + size]
-                sink.add_columns([c[a:a + size] for c in columns], piece)
+                sink.add_columns([c[a:a + size] for c in columns], piece,
+                                 None if boxes is None else boxes[a:a + size])
                 done += len(piece)
                 if progress is not None and total:
                     progress(100.0 * done / total)

@@ -522,20 +522,21 @@ def known_shapes(features, geoms) -> np.ndarray:
     return out
 
 
-def cluster_polygons_wkb(result, geoms, should_stop=None, known=None) -> tuple[list, list]:
+def cluster_polygons_wkb(result, geoms, should_stop=None, known=None, with_bounds=False) -> tuple:
     """The shapes of :func:`cluster_polygons` as ``(cluster ids, WKB)``: one little-endian 2D
     MultiPolygon per cluster, byte for byte ``shapely.to_wkb`` of that function's geometries.
     ``known``, optional: :func:`known_shapes` of ``geoms`` (those are not checked or repaired
-    again).
+    again). With ``with_bounds``, a third item: the shapes' boxes (an array of minx, miny, maxx,
+    maxy rows, as ``shapely.bounds`` gives them), for a writer's spatial index.
 
     Built from the pieces' own WKB, without the copies of every polygon that shapely
     MultiPolygons cost (about the input's size again at planet scale): for writers."""
     merged, owner = _merged_pieces(result, geoms, should_stop, known)
     if merged is None:
-        return [], []
+        return ([], [], np.empty((0, 4))) if with_bounds else ([], [])
     ids, starts = np.unique(owner, return_index=True)
     ends = np.r_[starts[1:], len(owner)]
-    out_ids, out = [], []
+    out_ids, out, boxes = [], [], []
     # the WKB of a few thousand clusters' pieces at a time, let go (with the pieces) once joined:
     # all of it at once was twice the clusters' size in memory (the peak of a dense run)
     for c0 in range(0, len(ids), _WKB_CLUSTERS):
@@ -546,6 +547,7 @@ def cluster_polygons_wkb(result, geoms, should_stop=None, known=None) -> tuple[l
         kind = shapely.get_type_id(pieces)
         count = np.where(kind == _POLYGON, 1, shapely.get_num_geometries(pieces))
         body = shapely.to_wkb(pieces, output_dimension=2, byte_order=1).tolist()
+        box = shapely.bounds(pieces) if with_bounds else None
         del pieces
         for k in np.flatnonzero(kind == _MULTIPOLYGON).tolist():
             body[k] = memoryview(body[k])[9:]  # a MultiPolygon's parts, without its header
@@ -553,6 +555,9 @@ def cluster_polygons_wkb(result, geoms, should_stop=None, known=None) -> tuple[l
         n = np.add.reduceat(count, a)  # the clusters' polygons (their pieces are not empty)
         # a cluster whose pieces all lost their area to make_valid has no shape
         shaped = np.flatnonzero(n > 0)
+        if with_bounds:  # an empty piece's box is NaN: left out by fmin and fmax
+            boxes.append(np.column_stack([np.fmin.reduceat(box[:, :2], a, axis=0),
+                                          np.fmax.reduceat(box[:, 2:], a, axis=0)])[shaped])
         a, b, n = a[shaped], b[shaped], n[shaped]
         # the headers made by numpy and the bodies joined where a cluster has several pieces:
         # no Python step per cluster beyond one concatenation (the unions' thread holds the GIL
@@ -565,6 +570,8 @@ def cluster_polygons_wkb(result, geoms, should_stop=None, known=None) -> tuple[l
         out += [heads[9 * k:9 * k + 9] + (body[i] if single else b"".join(body[i:j]))
                 for k, (i, j, single) in enumerate(zip(a.tolist(), b.tolist(), one))]
         out_ids += ids[c0:c1][shaped].tolist()
+    if with_bounds:
+        return out_ids, out, np.concatenate(boxes) if boxes else np.empty((0, 4))
     return out_ids, out
 
 

@@ -256,6 +256,10 @@ def test_cluster_polygons_wkb_is_the_wkb_of_cluster_polygons(monkeypatch, cluste
     ids, wkbs = cluster_polygons_wkb(r, polys)
     assert ids == [cid for cid, _ in expected]
     assert wkbs == list(shapely.to_wkb([g for _, g in expected], output_dimension=2, byte_order=1))
+    # with their boxes for a writer's index: exactly the boxes of the shapes written
+    with_boxes = cluster_polygons_wkb(r, polys, with_bounds=True)
+    assert with_boxes[:2] == (ids, wkbs)
+    np.testing.assert_array_equal(with_boxes[2], shapely.bounds(shapely.from_wkb(wkbs)))
     # what prepare_features checked and repaired is not checked or repaired again: the same
     # bytes. Known are the polygons it took as they are (the objects themselves) and the ones only
     # its repair changed (the bow-ties: their repaired shapes); not the lines drawn as polygons (no

@@ -106,6 +106,25 @@ def test_wkb_bounds_are_ogrs_envelopes(batch):
     assert np.isfinite(got).all(axis=1).sum() > 250
 
 
+@pytest.mark.parametrize("little_endian_only", [True, False])
+def test_blobs_mark_the_empty_geometries(little_endian_only):
+    """The geometry blobs of a batch (headers read by numpy) are those made one by one: the
+    empty flag where OGR finds the geometry empty (a NaN point, no parts, rings or vertices),
+    NULL kept; a batch with big-endian WKB or NULL is made one by one."""
+    wkbs = [w for w in odd_geometries(np.random.default_rng(5))
+            if w is not None and (w[0] == 1 or not little_endian_only)]
+    header, empty = b"GP\x00\x01head", b"GP\x00\x11head"
+    for batch in (wkbs, wkbs + [None], wkbs[:1], []):
+        got = gpkg._blobs(batch, header, empty)
+        assert got == [None if w is None else (empty if gpkg._is_empty(w) else header) + w
+                       for w in batch]
+    got = gpkg._blobs(wkbs, header, empty)
+    flagged = [b.startswith(empty) for b in got]
+    assert sum(flagged) == 5 and all(  # the five empties of odd_geometries without parts
+        ogr.CreateGeometryFromWkb(w).IsEmpty() for w, f in zip(wkbs, flagged) if f)
+    assert all(b[len(header):] == w for b, w in zip(got, wkbs))
+
+
 @pytest.mark.parametrize("path", [MAUS_INDIA, SAMPLE])
 def test_wkb_bounds_of_real_polygons(path):
     ds = ogr.Open(path)
@@ -147,11 +166,14 @@ def gdal_written(path, names, wkbs):
     ds = None
 
 
-def direct_written(path, names, wkbs, batch=2000):
+def direct_written(path, names, wkbs, batch=2000, boxes=None):
+    """The rows written by gpkg.Table; with `boxes` (one per row) every other batch gives the
+    writer its boxes."""
     new_gpkg(path)
     table = gpkg.Table(str(path), ["name"])
     for k in range(0, len(names), batch):
-        table.add([names[k:k + batch]], wkbs[k:k + batch])
+        given = boxes[k:k + batch] if boxes is not None and k // batch % 2 == 0 else None
+        table.add([names[k:k + batch]], wkbs[k:k + batch], given)
     table.finish()
 
 
@@ -194,6 +216,10 @@ def test_packed_index_is_the_index_gdal_builds(tmp_path, n):
     gdal_written(tmp_path / "gdal.gpkg", names, wkbs)
     ours = index_rows(tmp_path / "direct.gpkg")
     assert ours == index_rows(tmp_path / "gdal.gpkg")
+    # boxes the caller gives (here OGR's) in some batches: the same index
+    direct_written(tmp_path / "given.gpkg", names, wkbs, batch=max(1, n // 5),
+                   boxes=np.array([ogr_box(w) for w in wkbs]))
+    assert index_rows(tmp_path / "given.gpkg") == ours
     assert len(ours) == sum(1 for w in wkbs if w is not None and np.isfinite(ogr_box(w)).all())
     con = sqlite3.connect(str(tmp_path / "direct.gpkg"))
     depth = int.from_bytes(con.execute("SELECT data FROM rtree_t_geom_node WHERE nodeno = 1")
