@@ -415,8 +415,7 @@ class ClusterLocalOptimumAlgorithm(MineClustersAlgorithm):
                 index = by_id[np.searchsorted(cid, ids, sorter=by_id)]
                 columns = [layer_io.pick(layer_io.column(getattr(result.clusters, name)), index)
                            for name, _kind in CLUSTER_FIELDS]
-                written["clusters"] = set(columns[[n for n, _ in CLUSTER_FIELDS].index(
-                    "primary_commodities")])
+                written["clusters"] = set(layer_io.pick(result.clusters.primary_commodities, index))
                 back = layer_io.from_wgs84(polys.sourceCrs(), context)
                 # the shapes' boxes are the unions' where nothing moves them (for the index)
                 batches = (([c[a:a + bulk.BATCH] for c in columns],

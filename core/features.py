@@ -247,9 +247,9 @@ def prepare_features(polygons: Sequence = (), polygon_ids: Optional[Sequence[int
     geoms = np.concatenate([p_geoms, parts]) if n_p + n_q else np.empty(0, dtype=object)
     areas = np.r_[area, np.zeros(n_q)]
     given = pg[p_index]
-    # the repair alone made it: taken as it is (valid), or repaired from the object as drawn
-    alone = np.fromiter((read.geoms[k] is given[k] or read.drawn[k] is given[k] for k in range(n_p)),
-                        dtype=bool, count=n_p) & ~read.lost
+    # the repair alone made it: the object as drawn is the caller's (taken as it is where valid,
+    # the repair returning the same object; else repaired from it)
+    alone = np.fromiter((read.drawn[k] is given[k] for k in range(n_p)), dtype=bool, count=n_p) & ~read.lost
     from_given = np.full(n_p + n_q, None, dtype=object)
     from_given[:n_p][alone] = given[alone]
     prim_rows = [()] * n_p + [tuple(code[k] for k in prim_keys[o]) for o in owner]
